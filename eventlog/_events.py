@@ -1,0 +1,64 @@
+"""Encoding of one event (``[kind, data]``) shared by every backend."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+
+from . import codec
+from .errors import EventEncodingError, RecordDecodeError
+
+__all__ = ["decode_event", "encode_event", "next_ts"]
+
+_kind_cache: dict[str, bytes] = {}
+_time_ns = time.time_ns
+
+
+def _packed_kind(kind: str) -> bytes:
+    packed = _kind_cache.get(kind)
+    if packed is None:
+        if type(kind) is not str or not kind:
+            raise EventEncodingError("kind", f"event kind must be a non-empty str, got {kind!r}")
+        packed = codec.encode(kind, path="kind")
+        if len(_kind_cache) < 4096:
+            _kind_cache[kind] = packed
+    return packed
+
+
+def encode_event(kind: str, data: Mapping[str, Any]) -> tuple[bytes, Any]:
+    """Return ``(event_bytes, decoded_data)``; ``event_bytes`` is msgpack ``[kind, data]``.
+
+    Raises:
+        EventEncodingError: ``data`` is not a dict or holds a value that cannot be stored;
+            the message names the path (``data['items'][3]: set is not serializable``).
+    """
+    if not isinstance(data, dict):
+        raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
+    payload, decoded = codec.encode_checked(data, path="data")
+    # 0x92 is a msgpack fixarray of two items: the bytes equal packb([kind, data]).
+    return b"\x92" + _packed_kind(kind) + payload, decoded
+
+
+def decode_event(event_bytes: bytes, *, where: str = "<memory>", offset: int | None = None,
+                 seq: int | None = None) -> tuple[str, Any]:
+    """Decode bytes made by :func:`encode_event`; hostile input gives RecordDecodeError."""
+    value = codec.decode(event_bytes, where=where, offset=offset, seq=seq)
+    if type(value) is not list or len(value) != 2 or type(value[0]) is not str or type(value[1]) is not dict:
+        raise RecordDecodeError(where, offset, seq, "record is not a [kind, data] pair")
+    return value[0], value[1]
+
+
+def next_ts(head_ts: int, ts: int | None) -> int:
+    """Return the timestamp for a new record: ``max(now, head_ts)`` or a checked explicit one."""
+    if ts is None:
+        now = _time_ns()
+        return now if now > head_ts else head_ts
+    if type(ts) is not int:
+        msg = f"ts must be an int (nanoseconds since the epoch), got {type(ts).__name__}"
+        raise TypeError(msg)
+    if ts < head_ts:
+        msg = f"ts {ts} is earlier than the log's last timestamp {head_ts}; timestamps must not decrease"
+        raise ValueError(msg)
+    return ts

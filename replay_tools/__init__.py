@@ -1,0 +1,1 @@
+"""replay_tools: time travel and audit over routilux job logs."""

@@ -1,0 +1,46 @@
+"""Shared test configuration: hypothesis profiles and the random seed.
+
+* ``HYPOTHESIS_PROFILE``: ``ci`` (fast, the default under ``CI=true``), ``dev`` (the
+  default otherwise) or ``long`` (a thorough local run).
+* ``EVENTLOG_TEST_SEED``: the seed of every randomised test that does not use
+  hypothesis (kill points, bit flips, ...). Printed in the report when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+)
+settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+SEED = int(os.environ.get("EVENTLOG_TEST_SEED", "20261128"))
+
+
+@pytest.fixture
+def seed() -> int:
+    """The seed for this run's randomised tests (from ``EVENTLOG_TEST_SEED``)."""
+    return SEED
+
+
+@pytest.fixture
+def rng(seed: int) -> random.Random:
+    """A ``random.Random`` seeded from ``EVENTLOG_TEST_SEED``."""
+    return random.Random(seed)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        report.sections.append(
+            ("random seed", f"EVENTLOG_TEST_SEED={SEED} (rerun with this value to reproduce)")
+        )
