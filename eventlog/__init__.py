@@ -10,6 +10,7 @@ from . import codec
 from .base import DURABILITY_MODES, EventLog
 from .chain import GENESIS, LINK_SIZE
 from .errors import (
+    BundleError,
     ConcurrencyError,
     CorruptionError,
     EventEncodingError,
@@ -17,34 +18,49 @@ from .errors import (
     LogClosedError,
     LogFailedError,
     LogLockedError,
+    LogReadOnlyError,
     LogWriteError,
     RecordDecodeError,
     RecordTooLargeError,
     SnapshotError,
     UnsupportedFormatError,
+    WrongKeyError,
 )
+from .bundle import read_bundle, write_bundle
+from .filelog import FileEventLog, open_log
 from .memory import InMemoryEventLog
 from .record import Record, Snapshot
+from .verify import Problem, VerifyReport, verify
 
 __all__ = [
     "DURABILITY_MODES",
     "GENESIS",
     "LINK_SIZE",
+    "BundleError",
     "ConcurrencyError",
     "CorruptionError",
     "EventEncodingError",
     "EventLog",
     "EventLogError",
+    "FileEventLog",
     "InMemoryEventLog",
     "LogClosedError",
     "LogFailedError",
     "LogLockedError",
+    "LogReadOnlyError",
     "LogWriteError",
+    "Problem",
+    "Record",
     "RecordDecodeError",
     "RecordTooLargeError",
-    "Record",
     "Snapshot",
     "SnapshotError",
     "UnsupportedFormatError",
+    "VerifyReport",
+    "WrongKeyError",
     "codec",
+    "open_log",
+    "read_bundle",
+    "verify",
+    "write_bundle",
 ]

@@ -6,21 +6,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-
 from . import codec
-from .errors import EventEncodingError, RecordDecodeError
+from .errors import EventEncodingError, RecordDecodeError, RecordTooLargeError
 
-__all__ = ["decode_event", "encode_event", "next_ts"]
+__all__ = ["check_schema_version", "decode_event", "encode_event", "next_ts"]
 
 _kind_cache: dict[str, bytes] = {}
 _time_ns = time.time_ns
 
 
 def _packed_kind(kind: str) -> bytes:
+    # The type check comes first: an unhashable kind (a list) must give the clear error,
+    # not a TypeError from the cache lookup.
+    if type(kind) is not str or not kind:
+        raise EventEncodingError("kind", f"event kind must be a non-empty str, got {kind!r}")
     packed = _kind_cache.get(kind)
     if packed is None:
-        if type(kind) is not str or not kind:
-            raise EventEncodingError("kind", f"event kind must be a non-empty str, got {kind!r}")
         packed = codec.encode(kind, path="kind")
         if len(_kind_cache) < 4096:
             _kind_cache[kind] = packed
@@ -38,13 +39,31 @@ def encode_event(kind: str, data: Mapping[str, Any]) -> tuple[bytes, Any]:
         raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
     payload, decoded = codec.encode_checked(data, path="data")
     # 0x92 is a msgpack fixarray of two items: the bytes equal packb([kind, data]).
-    return b"\x92" + _packed_kind(kind) + payload, decoded
+    event_bytes = b"\x92" + _packed_kind(kind) + payload
+    if len(event_bytes) > codec.MAX_RECORD_BYTES:
+        # The limit covers the whole event, so whatever the reader accepts is what was written.
+        raise RecordTooLargeError(
+            "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
+            f"{codec.MAX_RECORD_BYTES} bytes"
+        )
+    return event_bytes, decoded
+
+
+def check_schema_version(schema_version: int) -> None:
+    """Refuse a snapshot schema version that is not a signed 64-bit int."""
+    if type(schema_version) is not int:
+        msg = f"schema_version must be an int, got {schema_version!r}"
+        raise TypeError(msg)
+    if not -(2**63) <= schema_version < 2**63:
+        msg = f"schema_version {schema_version} does not fit in a signed 64-bit integer"
+        raise ValueError(msg)
 
 
 def decode_event(event_bytes: bytes, *, where: str = "<memory>", offset: int | None = None,
                  seq: int | None = None) -> tuple[str, Any]:
     """Decode bytes made by :func:`encode_event`; hostile input gives RecordDecodeError."""
-    value = codec.decode(event_bytes, where=where, offset=offset, seq=seq)
+    # The [kind, data] wrapper adds one level to the data's own MAX_DEPTH.
+    value = codec.decode(event_bytes, where=where, offset=offset, seq=seq, max_depth=codec.MAX_DEPTH + 1)
     if type(value) is not list or len(value) != 2 or type(value[0]) is not str or type(value[1]) is not dict:
         raise RecordDecodeError(where, offset, seq, "record is not a [kind, data] pair")
     return value[0], value[1]

@@ -119,6 +119,18 @@ class EventLog(abc.ABC):
         log is closed), never skipping or repeating a seq.
         """
 
+    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(seq, ts, event_bytes)`` without decoding, for copying and hashing.
+
+        ``event_bytes`` is the canonical msgpack of ``[kind, data]`` that the hash chain
+        covers. The default re-encodes decoded records (canonical, so the bytes are the
+        same); backends override it with a cheaper path.
+        """
+        from ._events import encode_event
+
+        for rec in self.read(start, stop):
+            yield rec.seq, rec.ts, encode_event(rec.kind, rec.data)[0]
+
     def get(self, seq: int) -> Record:
         """Return the record with this seq, or raise ``KeyError``."""
         for rec in self.read(seq, seq):

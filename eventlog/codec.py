@@ -33,6 +33,7 @@ __all__ = [
     "decode",
     "encode",
     "encode_checked",
+    "pack_unchecked",
 ]
 
 #: Deepest nesting of containers accepted (the top-level value is depth 1).
@@ -108,6 +109,10 @@ def _find_problem(value: Any, root: str, max_depth: int) -> tuple[str, str, bool
         if isinstance(item, _dt.datetime):
             if item.tzinfo is None or item.utcoffset() is None:
                 return path, "naive datetime is not serializable (give it a timezone, e.g. tzinfo=timezone.utc)", False
+            try:
+                item.astimezone(_dt.timezone.utc)
+            except OverflowError:
+                return path, "datetime is out of range once converted to UTC (it is read back in UTC)", False
             continue
         if isinstance(item, (dict, list, tuple)):
             if id(item) in on_path:
@@ -118,7 +123,8 @@ def _find_problem(value: Any, root: str, max_depth: int) -> tuple[str, str, bool
             if isinstance(item, dict):
                 children = []
                 for key, child in item.items():
-                    if type(key) is not str:
+                    # str subclasses (str enums) pack as plain str, as on the fast path.
+                    if not isinstance(key, str):
                         return (
                             f"{path}[{key!r}]",
                             f"map key of type {_type_name(key)} is not allowed (keys must be str)",
@@ -195,10 +201,20 @@ def encode_checked(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH
         decoded = msgpack.unpackb(
             payload, raw=False, strict_map_key=True, timestamp=3, ext_hook=_refuse_ext
         )
-    except ValueError as exc:  # e.g. an int map key: packs, but cannot be read back
+    except (ValueError, OverflowError) as exc:  # an int map key packs but cannot be read back;
+        # a datetime near year 9999 may overflow once read back in UTC
         _raise_problem(value, path, max_depth, exc)
         raise AssertionError("unreachable")  # pragma: no cover
     return payload, decoded
+
+
+#: Pack a value canonically with NO validation (the packer may still raise). Only for
+#: hot paths whose caller has already proved the value storable: every map key a
+#: ``str`` and every scalar one :func:`encode_checked` accepts (no NaN/inf, no bytes
+#: keys, shallow nesting). The JobState's ``record_execution`` uses it for flat data;
+#: anything else must go through :func:`encode_checked`. (The C method itself, not a
+#: wrapper: a Python call frame would cost a tenth of the whole hot path.)
+pack_unchecked = _pack
 
 
 def encode(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH,

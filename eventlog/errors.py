@@ -164,3 +164,15 @@ class EventEncodingError(EventLogError, TypeError, ValueError):
 
 class RecordTooLargeError(EventEncodingError):
     """The encoded record is larger than the configured limit."""
+
+
+class LogReadOnlyError(EventLogError):
+    """A write was attempted on a log opened with ``readonly=True``."""
+
+
+class WrongKeyError(EventLogError, ValueError):
+    """The hash-chain key given does not match the log's (or is missing, or superfluous)."""
+
+
+class BundleError(EventLogError, ValueError):
+    """A file is not a valid bundle: not a bundle, truncated, damaged, or the wrong key."""

@@ -9,19 +9,45 @@ the same timestamps give the same head hash on every backend.
 from __future__ import annotations
 
 import bisect
+import functools
+import gc
+import hashlib
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import msgpack
+
 from . import codec
-from ._events import decode_event, encode_event, next_ts
+from ._events import check_schema_version, decode_event, encode_event, next_ts
 from .base import DURABILITY_MODES, EventLog
-from .chain import GENESIS, next_link
-from .errors import ConcurrencyError, LogClosedError, SnapshotError
+from .chain import _SEQ_TS, GENESIS, LINK_SIZE
+from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
 from .record import Record, Snapshot
 
 __all__ = ["InMemoryEventLog"]
+
+_time_ns = time.time_ns
+_blake2b = hashlib.blake2b
+_pack_seq_ts = _SEQ_TS.pack
+
+_TS_MAX = 2**63 - 1  # timestamps are stored as signed 64-bit integers (as in the file formats)
+
+
+def _checked_ts(head_ts: int, ts: int | None) -> int:
+    """:func:`next_ts`, plus the signed 64-bit range every backend can store."""
+    ts = next_ts(head_ts, ts)
+    if ts > _TS_MAX:
+        msg = f"ts {ts} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
+        raise ValueError(msg)
+    return ts
+
+
+# msgpack.unpackb with codec.decode's options, bound once (keyword parsing per call
+# is a measurable part of checking a large bundle in from_raw).
+_unpacker = functools.partial(msgpack.unpackb, raw=False, strict_map_key=True, timestamp=3,
+                              ext_hook=codec._refuse_ext)
 
 #: Snapshot states may nest a few levels deeper than event data (they wrap it).
 SNAPSHOT_MAX_DEPTH = codec.MAX_DEPTH + 8
@@ -40,13 +66,80 @@ class InMemoryEventLog(EventLog):
         if len(self._key) > 64:
             msg = "hash-chain key must be at most 64 bytes"
             raise ValueError(msg)
-        self._lock = threading.Lock()
+        # Reentrant so an owner (a JobState) can hold it around append + apply and
+        # call the locked fast path (:meth:`_append_event_locked`) without a second lock.
+        self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
+        self._followers = 0  # threads waiting in follow(); appends notify only if any
         self._ts: list[int] = []
         self._bytes: list[bytes] = []
+        # Hash-chain links, computed lazily: _links[i] is the link after seq i for every
+        # i < len(_links). Appends only store bytes; the chain catches up (under the
+        # lock) when a link is asked for. The links are a pure function of (seq, ts,
+        # event bytes), so computing them later gives the same values.
         self._links: list[bytes] = [GENESIS]
-        self._snapshots: dict[int, tuple[int, bytes, int, bytes]] = {}
+        self._snapshots: dict[int, tuple[int, bytes | None, int, bytes]] = {}
         self._closed = False
+        self._first_reads: dict[int, tuple[str, Any]] = {}  # see from_raw
+
+    @classmethod
+    def from_raw(cls, items: Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], *,
+                 key: bytes | None = None, expect_links: dict[int, bytes] | None = None,
+                 where: str = "<memory>") -> InMemoryEventLog:
+        """Build a log from ``(ts, event_bytes)`` pairs in seq order (seq 1, 2, ...).
+
+        The chain is recomputed; ``expect_links`` maps seqs to the links stored beside
+        the data (for example one per frame of a bundle) and a mismatch raises
+        :class:`~eventlog.errors.CorruptionError`, as does a decreasing timestamp.
+        Event bytes are decoded once to check them, and the decoded values are kept
+        for the first read of each seq (a load that replays the log right away decodes
+        each event once, not twice); later reads decode fresh copies as usual.
+        """
+        pairs = items if isinstance(items, list) else list(items)
+        log = cls(key=key)
+        # Decoding builds one container per event: pause the cyclic collector, whose
+        # repeated passes over the growing set would cost more than the decoding.
+        paused = gc.isenabled() and len(pairs) > 1024
+        if paused:
+            gc.disable()
+        try:
+            decoded = []
+            link = GENESIS
+            last_ts = 0
+            links = log._links
+            key_ = log._key
+            unpack = _unpacker
+            max_depth = codec.MAX_DEPTH
+            not_container = codec._NOT_CONTAINER
+            for seq, (ts, event_bytes) in enumerate(pairs, start=1):
+                if ts < last_ts:
+                    raise CorruptionError(where, None, seq, f"timestamp {ts} is earlier than the previous {last_ts}")
+                # decode_event's checks, inlined for the common case; anything unusual
+                # (a msgpack error, a wrong shape, possibly deep nesting) goes through
+                # decode_event itself, which raises the precise RecordDecodeError.
+                try:
+                    value = unpack(event_bytes)
+                except Exception:
+                    value = None
+                if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
+                        and len(event_bytes.translate(None, not_container)) <= max_depth:
+                    decoded.append(value)
+                else:
+                    decoded.append(decode_event(event_bytes, where=where, seq=seq))
+                link = _blake2b(link + _pack_seq_ts(seq, ts) + event_bytes, digest_size=LINK_SIZE,
+                                key=key_).digest()
+                if expect_links is not None and seq in expect_links and expect_links[seq] != link:
+                    raise CorruptionError(where, None, seq,
+                                          "hash chain mismatch (wrong key, or the history was altered)")
+                links.append(link)
+                last_ts = ts
+            log._bytes = [b for _, b in pairs]
+            log._ts = [t for t, _ in pairs]
+            log._first_reads = dict(enumerate(decoded, start=1))
+        finally:
+            if paused:
+                gc.enable()
+        return log
 
     # -- state ------------------------------------------------------------------
     @property
@@ -59,7 +152,22 @@ class InMemoryEventLog(EventLog):
 
     @property
     def head_hash(self) -> bytes:
-        return self._links[-1]
+        with self._lock:
+            return self._link(len(self._bytes))
+
+    def _link(self, seq: int) -> bytes:
+        """Return the link after ``seq``, extending the chain up to it (lock held)."""
+        links = self._links
+        if seq >= len(links):
+            key = self._key
+            link = links[-1]
+            tss = self._ts
+            data = self._bytes
+            for s in range(len(links), seq + 1):
+                link = _blake2b(link + _pack_seq_ts(s, tss[s - 1]) + data[s - 1], digest_size=LINK_SIZE,
+                                key=key).digest()
+                links.append(link)
+        return links[seq]
 
     @property
     def durable_seq(self) -> int:
@@ -88,20 +196,49 @@ class InMemoryEventLog(EventLog):
     def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
                ts: int | None = None) -> Record:
         event_bytes, decoded = encode_event(kind, data)
-        with self._cond:
-            self._check_open()
+        with self._lock:
+            if self._closed:
+                self._check_open()
             seq = len(self._bytes) + 1
             if expected_seq is not None and expected_seq != seq - 1:
                 raise ConcurrencyError(expected_seq, seq - 1, "<memory>")
-            ts = next_ts(self._ts[-1] if self._ts else 0, ts)
-            self._links.append(next_link(self._links[-1], seq, ts, event_bytes, self._key))
+            tss = self._ts
+            last = tss[-1] if tss else 0
+            if ts is None:
+                ts = _time_ns()
+                if ts < last:
+                    ts = last
+            else:
+                ts = _checked_ts(last, ts)
             self._bytes.append(event_bytes)
-            self._ts.append(ts)
-            self._cond.notify_all()
+            tss.append(ts)
+            if self._followers:
+                self._cond.notify_all()
         return Record(seq, ts, kind, decoded)
+
+    def _append_event_locked(self, event_bytes: bytes) -> tuple[int, int]:
+        """Append already-encoded, already-validated event bytes; return ``(seq, ts)``.
+
+        The hot path of a JobState that owns this log: the caller holds ``self._lock``
+        and guarantees ``event_bytes`` is exactly what :func:`encode_event` would return
+        (same bytes, same hash chain); no copy is decoded here.
+        """
+        if self._closed:
+            self._check_open()
+        tss = self._ts
+        seq = len(tss) + 1
+        ts = _time_ns()
+        if tss and ts < tss[-1]:
+            ts = tss[-1]
+        self._bytes.append(event_bytes)
+        tss.append(ts)
+        if self._followers:
+            self._cond.notify_all()
+        return seq, ts
 
     def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
+        events = list(events)  # a generator must not be used up before the records are built
         encoded = [encode_event(kind, data) for kind, data in events]
         if not encoded:
             msg = "append_batch needs at least one event"
@@ -111,15 +248,13 @@ class InMemoryEventLog(EventLog):
             first = len(self._bytes) + 1
             if expected_seq is not None and expected_seq != first - 1:
                 raise ConcurrencyError(expected_seq, first - 1, "<memory>")
-            ts = next_ts(self._ts[-1] if self._ts else 0, ts)
-            link = self._links[-1]
-            for i, (event_bytes, _) in enumerate(encoded):
-                link = next_link(link, first + i, ts, event_bytes, self._key)
-                self._links.append(link)
+            ts = _checked_ts(self._ts[-1] if self._ts else 0, ts)
+            for event_bytes, _ in encoded:
                 self._bytes.append(event_bytes)
                 self._ts.append(ts)
-            self._cond.notify_all()
-        return [Record(first + i, ts, kind, dec) for i, ((kind, _), (_, dec)) in enumerate(zip(events, encoded))]
+            if self._followers:
+                self._cond.notify_all()
+        return [Record(first + i, ts, kind, dec) for i, ((kind, _), (_, dec)) in enumerate(zip(events, encoded, strict=True))]
 
     def sync(self) -> int:
         return self.durable_seq
@@ -131,6 +266,12 @@ class InMemoryEventLog(EventLog):
 
     # -- reading ----------------------------------------------------------------
     def _record(self, seq: int) -> Record:
+        first = self._first_reads
+        if first:
+            # dict.pop is atomic: two concurrent readers never share one decoded copy.
+            value = first.pop(seq, None)
+            if value is not None:
+                return Record(seq, self._ts[seq - 1], value[0], value[1])
         kind, data = decode_event(self._bytes[seq - 1], seq=seq)
         return Record(seq, self._ts[seq - 1], kind, data)
 
@@ -160,7 +301,11 @@ class InMemoryEventLog(EventLog):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return
-                    self._cond.wait(remaining)
+                    self._followers += 1
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._followers -= 1
                 if seq > len(self._bytes):
                     return  # closed and drained
                 end = len(self._bytes)
@@ -172,25 +317,47 @@ class InMemoryEventLog(EventLog):
         if not 0 <= seq <= len(self._bytes):
             msg = f"seq {seq} is not in the log (head is {len(self._bytes)})"
             raise KeyError(msg)
-        return self._links[seq]
+        with self._lock:
+            return self._link(seq)
 
     # -- snapshots ----------------------------------------------------------------
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
+        check_schema_version(schema_version)
         body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
         with self._lock:
+            self._check_open()
             seq = len(self._bytes) if seq is None else seq
             if not 0 <= seq <= len(self._bytes):
                 msg = f"cannot snapshot seq {seq}: the log's head is {len(self._bytes)}"
                 raise ValueError(msg)
             ts = self._ts[seq - 1] if seq else 0
-            link = self._links[seq]
+            link = self._link(seq)
             self._snapshots[seq] = (ts, link, schema_version, body)
         return Snapshot(seq, ts, link, schema_version, codec.decode(body, max_depth=SNAPSHOT_MAX_DEPTH), f"memory:{seq}")
 
+    def _store_snapshot(self, state: Any, *, schema_version: int, seq: int) -> None:
+        """:meth:`save_snapshot` without building the returned Snapshot (an owner's policy).
+
+        The hash-chain link is filled in when the snapshot is read, so an automatic
+        snapshot does not force the lazy chain to catch up on the append path.
+        """
+        body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
+        with self._lock:
+            self._check_open()
+            if not 0 <= seq <= len(self._bytes):
+                msg = f"cannot snapshot seq {seq}: the log's head is {len(self._bytes)}"
+                raise ValueError(msg)
+            self._snapshots[seq] = (self._ts[seq - 1] if seq else 0, None, schema_version, body)
+
+    def _snapshot_items(self, reverse: bool) -> list[tuple[int, tuple[int, bytes, int, bytes]]]:
+        with self._lock:
+            items = sorted(self._snapshots.items(), reverse=reverse)
+            return [(seq, (ts, link if link is not None else self._link(seq), v, body))
+                    for seq, (ts, link, v, body) in items]
+
     def latest_snapshot(self, *, max_seq: int | None = None,
                         schema_version: int | None = None) -> Snapshot | None:
-        with self._lock:
-            items = sorted(self._snapshots.items(), reverse=True)
+        items = self._snapshot_items(reverse=True)
         for seq, (ts, link, version, body) in items:
             if max_seq is not None and seq > max_seq:
                 continue
@@ -200,8 +367,7 @@ class InMemoryEventLog(EventLog):
         return None
 
     def snapshots(self) -> list[Snapshot]:
-        with self._lock:
-            items = sorted(self._snapshots.items())
+        items = self._snapshot_items(reverse=False)
         return [Snapshot(seq, ts, link, v, codec.decode(body, max_depth=SNAPSHOT_MAX_DEPTH), f"memory:{seq}")
                 for seq, (ts, link, v, body) in items]
 

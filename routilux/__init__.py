@@ -1,3 +1,38 @@
-"""routilux, event-sourced: a routilux 0.10 compatible workflow framework."""
+"""routilux, event-sourced: a routilux 0.10 compatible workflow framework.
+
+Every mutation of a job's state is an event in an append-only log (see ``routilux.job_state``);
+flows run unchanged and a durable job (``JobState.open(path)``) can be resumed after a crash.
+"""
+
+from __future__ import annotations
+
+from .connection import Connection
+from .error_handler import ErrorHandler, ErrorStrategy
+from .event import Event
+from .execution_tracker import ExecutionTracker
+from .flow import Flow
+from .job_state import ExecutionRecord, JobState
+from .output_handler import CallbackOutputHandler, NullOutputHandler, OutputHandler, QueueOutputHandler
+from .routine import ExecutionContext, Routine
+from .slot import Slot
 
 __version__ = "0.10.0"
+
+__all__ = [
+    "CallbackOutputHandler",
+    "Connection",
+    "ErrorHandler",
+    "ErrorStrategy",
+    "Event",
+    "ExecutionContext",
+    "ExecutionRecord",
+    "ExecutionTracker",
+    "Flow",
+    "JobState",
+    "NullOutputHandler",
+    "OutputHandler",
+    "QueueOutputHandler",
+    "Routine",
+    "Slot",
+    "__version__",
+]

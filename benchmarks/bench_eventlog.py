@@ -1,0 +1,215 @@
+"""Benchmark the file event log against raw baselines measured in the same run.
+
+Prints, for N small (~120-byte) events: append rate per durability mode (and with 8
+threads for "always"), read/replay rate, open time, seq and time lookups, each with
+its ratio to a raw baseline (an ``os.write`` loop, a write+fsync loop, a msgpack
+unpack loop). Every figure is the median of ``--runs`` runs.
+
+    python benchmarks/bench_eventlog.py --events 100000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import msgpack
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import eventlog  # noqa: E402
+
+EVENT = {
+    "routine": "routine_0042",
+    "kind": "execution_recorded",
+    "n": 0,
+    "data": {"value": 3.25, "status": "completed", "message": "processed item in 12 ms"},
+}
+
+
+def _event(i: int) -> dict:
+    ev = dict(EVENT)
+    ev["n"] = i
+    return ev
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def raw_write_rate(d: str, n: int) -> float:
+    """os.write of one 176-byte record per call, no fsync."""
+    path = os.path.join(d, "raw.bin")
+    rec = b"x" * 176
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    t = time.perf_counter()
+    w = os.write
+    for _ in range(n):
+        w(fd, rec)
+    dt = time.perf_counter() - t
+    os.close(fd)
+    os.unlink(path)
+    return n / dt
+
+
+def raw_fsync_rate(d: str, n: int) -> float:
+    """os.write + fdatasync per record."""
+    path = os.path.join(d, "rawsync.bin")
+    rec = b"x" * 176
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    t = time.perf_counter()
+    for _ in range(n):
+        os.write(fd, rec)
+        os.fdatasync(fd)
+    dt = time.perf_counter() - t
+    os.close(fd)
+    os.unlink(path)
+    return n / dt
+
+
+def raw_unpack_rate(n: int) -> float:
+    """msgpack.unpackb of one packed event per call."""
+    packed = [msgpack.packb(["exec", _event(i)]) for i in range(n)]
+    t = time.perf_counter()
+    u = msgpack.unpackb
+    for p in packed:
+        u(p)
+    return n / (time.perf_counter() - t)
+
+
+def append_rate(d: str, n: int, mode: str, seg: int) -> tuple[float, str]:
+    path = os.path.join(d, f"log-{mode}")
+    shutil.rmtree(path, ignore_errors=True)
+    evs = [_event(i) for i in range(n)]
+    log = eventlog.open_log(path, durability=mode, segment_bytes=seg)
+    append = log.append
+    t = time.perf_counter()
+    for ev in evs:
+        append("exec", ev)
+    dt = time.perf_counter() - t
+    log.close()
+    return n / dt, path
+
+
+def threaded_always_rate(d: str, n: int, threads: int) -> float:
+    path = os.path.join(d, "log-threads")
+    shutil.rmtree(path, ignore_errors=True)
+    log = eventlog.open_log(path, durability="always")
+    per = max(1, n // threads)
+    barrier = threading.Barrier(threads + 1)
+
+    def work(k: int) -> None:
+        barrier.wait()
+        for i in range(per):
+            log.append("exec", _event(i))
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    dt = time.perf_counter() - t0
+    log.close()
+    shutil.rmtree(path, ignore_errors=True)
+    return per * threads / dt
+
+
+def read_rate(path: str) -> float:
+    with eventlog.open_log(path, readonly=True) as log:
+        t = time.perf_counter()
+        n = 0
+        for _ in log.read():
+            n += 1
+        return n / (time.perf_counter() - t)
+
+
+def open_time(path: str) -> float:
+    t = time.perf_counter()
+    log = eventlog.open_log(path)
+    dt = time.perf_counter() - t
+    log.close()
+    return dt
+
+
+def lookups(path: str, samples: int = 2000) -> tuple[float, float]:
+    rng = random.Random(1)
+    with eventlog.open_log(path, readonly=True) as log:
+        head = log.head_seq
+        first_ts = log.get(1).ts
+        last_ts = log.head_ts
+        log.get(head)  # warm the indexes
+        t = time.perf_counter()
+        for _ in range(samples):
+            log.get(rng.randint(1, head))
+        seq_us = (time.perf_counter() - t) / samples * 1e6
+        t = time.perf_counter()
+        for _ in range(samples):
+            log.seq_at_time(rng.randint(first_ts, last_ts))
+        ts_us = (time.perf_counter() - t) / samples * 1e6
+    return seq_us, ts_us
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000, help="events per append run (default 1M)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per figure; medians are printed")
+    ap.add_argument("--sync-events", type=int, default=2000, help='events for the "always" and fsync runs')
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--segment-bytes", type=int, default=64 * 2**20)
+    ap.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
+    args = ap.parse_args(argv)
+    d = tempfile.mkdtemp(prefix="bench-eventlog-", dir=args.dir)
+    n, ns = args.events, args.sync_events
+    try:
+        res: dict[str, list[float]] = {}
+
+        def add(k: str, v: float) -> None:
+            res.setdefault(k, []).append(v)
+
+        big = ""
+        for _ in range(args.runs):
+            add("raw_write", raw_write_rate(d, n))
+            add("raw_fsync", raw_fsync_rate(d, ns))
+            add("raw_unpack", raw_unpack_rate(min(n, 200_000)))
+            r, _p = append_rate(d, n, "none", args.segment_bytes)
+            add("append_none", r)
+            r, big = append_rate(d, n, "batch", args.segment_bytes)
+            add("append_batch", r)
+            r, _p = append_rate(d, ns, "always", args.segment_bytes)
+            add("append_always", r)
+            add("append_always_threads", threaded_always_rate(d, ns * 2, args.threads))
+            add("read", read_rate(big))
+            add("open_ms", open_time(big) * 1e3)
+            s_us, t_us = lookups(big)
+            add("seq_us", s_us)
+            add("ts_us", t_us)
+        m = {k: _median(v) for k, v in res.items()}
+        print(f"eventlog benchmark: {n} events (~143-byte msgpack each), {args.runs} run(s), medians")
+        print(f"  raw os.write loop          {m['raw_write']:>12,.0f} /s")
+        print(f"  raw write+fdatasync loop   {m['raw_fsync']:>12,.0f} /s")
+        print(f"  raw msgpack unpackb loop   {m['raw_unpack']:>12,.0f} /s")
+        print(f"  append 'none'              {m['append_none']:>12,.0f} /s   {m['append_none'] / m['raw_write']:.2f}x raw write")
+        print(f"  append 'batch'             {m['append_batch']:>12,.0f} /s   {m['append_batch'] / m['raw_write']:.2f}x raw write")
+        print(f"  append 'always' 1 thread   {m['append_always']:>12,.0f} /s   {m['append_always'] / m['raw_fsync']:.2f}x raw write+fsync")
+        print(f"  append 'always' {args.threads} threads  {m['append_always_threads']:>12,.0f} /s   "
+              f"{m['append_always_threads'] / m['raw_fsync']:.2f}x raw write+fsync")
+        print(f"  read + decode + checksum   {m['read']:>12,.0f} /s   {m['read'] / m['raw_unpack']:.2f}x raw unpack")
+        print(f"  open ({n} events)    {m['open_ms']:>12.2f} ms")
+        print(f"  find seq (get)             {m['seq_us']:>12.1f} us")
+        print(f"  find time (seq_at_time)    {m['ts_us']:>12.1f} us")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""Bundles: one portable, self-contained file holding a whole log (plus a snapshot).
+
+Layout in ``FORMAT.md``. Events are packed thousands to a frame (one CRC per frame,
+timestamps and lengths in two tables) so a bundle of 100k events is written and
+parsed in a few milliseconds; the chain links stored per frame and the head link in
+the trailer are checked when the log is rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import zlib
+from array import array
+from itertools import accumulate
+from typing import Any
+
+from . import _fs, codec
+from .base import EventLog
+from .chain import GENESIS
+from .errors import BundleError, CorruptionError, LogWriteError
+from .memory import InMemoryEventLog
+from .record import Snapshot
+from .snapshot import SNAP_HEADER_SIZE, pack_snapshot, parse_snapshot
+
+__all__ = ["read_bundle", "write_bundle"]
+
+_MAGIC = b"EVBUNDLE"
+_END_MAGIC = b"EVBEND\0\0"
+_SNAP_MAGIC = b"EVSNAP\0\0"
+_VERSION = 1
+_F_KEYED = 1
+_F_SNAPSHOT = 2
+_HEAD = struct.Struct("<8sHHIQI")  # 28 bytes + u32 crc
+_HEAD_SIZE = _HEAD.size + 4
+_FRAME = struct.Struct("<IIQ16sI")  # 36 bytes + u32 header crc
+_FRAME_SIZE = _FRAME.size + 4
+_TRAILER = struct.Struct("<8sQ16sI")  # 36 bytes + u32 crc
+_TRAILER_SIZE = _TRAILER.size + 4
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+#: Events per bundle frame (bounded also by bytes, below).
+_FRAME_EVENTS = 4096
+_FRAME_BYTES = 1 << 20
+_BIG = sys.byteorder == "big"
+_SNAP_MAX_DEPTH = codec.MAX_DEPTH + 8
+
+
+def _le(arr: array[int]) -> bytes:
+    if _BIG:
+        arr = array(arr.typecode, arr)
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def _chunks(raw: list[tuple[int, int, bytes]]) -> list[list[tuple[int, int, bytes]]]:
+    """Split records into frames of at most _FRAME_EVENTS events and about _FRAME_BYTES bytes."""
+    out = []
+    for i in range(0, len(raw), _FRAME_EVENTS):
+        chunk = raw[i : i + _FRAME_EVENTS]
+        if sum(len(r[2]) for r in chunk) <= _FRAME_BYTES:
+            out.append(chunk)
+            continue
+        cur: list[tuple[int, int, bytes]] = []
+        size = 0
+        for r in chunk:  # large events: close a frame whenever it reaches the byte bound
+            cur.append(r)
+            size += len(r[2])
+            if size >= _FRAME_BYTES:
+                out.append(cur)
+                cur, size = [], 0
+        if cur:
+            out.append(cur)
+    return out
+
+
+def _frame(first: int, tss: array[int], lens: array[int], events: list[bytes], link: bytes) -> bytes:
+    payload = b"".join((_le(tss), _le(lens), *events))
+    n = len(payload)
+    head = _FRAME.pack(n, len(events), first, link, zlib.crc32(payload))
+    return b"".join((head, _U32.pack(zlib.crc32(head)), payload, bytes(-n & 7)))
+
+
+def write_bundle(path: str | os.PathLike[str], log: EventLog, *, state: Any = None,
+                 schema_version: int = 0) -> None:
+    """Write every record of ``log`` (and ``state`` as a snapshot at its head) to one file.
+
+    The file is written atomically: a temp file in the same directory, fsync, rename,
+    directory fsync. The parent directory is created if missing.
+
+    Raises:
+        EventEncodingError: ``state`` cannot be encoded (nothing is written).
+        LogWriteError: an I/O error (keeps the errno); an existing file is untouched.
+    """
+    path = os.path.abspath(os.fspath(path))
+    keyed = bool(getattr(log, "keyed", False))
+    head = log.head_seq
+    body = None
+    if state is not None:
+        body = codec.encode(state, path="state", max_depth=_SNAP_MAX_DEPTH, max_bytes=1 << 30)
+    parts: list[bytes] = []
+    raw = list(log.read_raw(1, head))
+    n = raw[-1][0] if raw else 0
+    last_ts = raw[-1][1] if raw else 0
+    for chunk in _chunks(raw):
+        events = [r[2] for r in chunk]
+        tss = array("q", [r[1] for r in chunk])
+        lens = array("I", map(len, events))
+        parts.append(_frame(chunk[0][0], tss, lens, events, log.link_at(chunk[-1][0])))
+    head_link = log.link_at(n) if n else GENESIS
+    flags = (_F_KEYED if keyed else 0) | (_F_SNAPSHOT if body is not None else 0)
+    header = _HEAD.pack(_MAGIC, _VERSION, flags, 0, n, 0)
+    parts.insert(0, header + _U32.pack(zlib.crc32(header)))
+    if body is not None:
+        snap = pack_snapshot(n, last_ts, head_link, schema_version, body, keyed)
+        parts.append(_SNAP_MAGIC + snap + bytes(-len(snap) & 7))
+    trailer = _TRAILER.pack(_END_MAGIC, n, head_link, 0)
+    parts.append(trailer + _U32.pack(zlib.crc32(trailer)))
+    _atomic_write(path, b"".join(parts))
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+        _fs.fsync_dir(os.path.dirname(parent))
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = _fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _fs.write_all(fd, data)
+            _fs.fsync(fd)  # the data is on disk before the name points at it
+        finally:
+            _fs.close(fd)
+        _fs.replace(tmp, path)
+        _fs.fsync_dir(parent)  # and the rename itself survives a power loss
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, LogWriteError):
+            raise
+        raise LogWriteError(err, f"writing bundle {path}") from err
+
+
+def _bad(path: str, offset: int | None, reason: str) -> BundleError:
+    where = f" at byte {offset}" if offset is not None else ""
+    return BundleError(f"{path}{where}: {reason}")
+
+
+def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None) -> tuple[InMemoryEventLog, Snapshot | None]:
+    """Read a bundle written by :func:`write_bundle`; return ``(log, snapshot or None)``.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        BundleError: not a bundle, truncated, a checksum or chain mismatch, or a keyed
+            bundle read without its key (``BundleError`` is also a ``ValueError``).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    size = len(data)
+    if size < _HEAD_SIZE or data[:8] != _MAGIC:
+        raise _bad(path, 0, "not an event log bundle (bad magic)")
+    magic, version, flags, _r, n_events, _r2 = _HEAD.unpack_from(data, 0)
+    if _U32.unpack_from(data, _HEAD.size)[0] != zlib.crc32(data[: _HEAD.size]):
+        raise _bad(path, 0, "bundle header checksum mismatch")
+    if version != _VERSION:
+        raise _bad(path, 8, f"unsupported bundle format version {version}")
+    keyed = bool(flags & _F_KEYED)
+    if keyed and not key:
+        raise _bad(path, None, "the bundle's hash chain is keyed: give key=... to read it")
+    if not keyed and key:
+        raise _bad(path, None, "a key was given but the bundle's hash chain is not keyed "
+                   "(it may have been rewritten by someone without the key)")
+    pos = _HEAD_SIZE
+    expected = 1
+    items: list[tuple[int, bytes]] = []
+    links: dict[int, bytes] = {}
+    while expected <= n_events:
+        if size - pos < _FRAME_SIZE:
+            raise _bad(path, pos, f"truncated: {n_events} events announced, only {expected - 1} present")
+        length, count, first, link, body_crc = _FRAME.unpack_from(data, pos)
+        if _U32.unpack_from(data, pos + _FRAME.size)[0] != zlib.crc32(data[pos : pos + _FRAME.size]):
+            raise _bad(path, pos, "frame header checksum mismatch")
+        if first != expected or count < 1 or first + count - 1 > n_events:
+            raise _bad(path, pos, f"frame has seqs {first}..{first + count - 1}, expected to start at {expected}")
+        start = pos + _FRAME_SIZE
+        total = (_FRAME_SIZE + length + 7) & ~7
+        if length < 12 * count or total > size - pos:
+            raise _bad(path, pos, "truncated or impossible frame length")
+        payload = data[start : start + length]
+        if zlib.crc32(payload) != body_crc:
+            raise _bad(path, pos, "frame checksum mismatch")
+        tss = array("q")
+        tss.frombytes(payload[: 8 * count])
+        lens = array("I")
+        lens.frombytes(payload[8 * count : 12 * count])
+        if _BIG:
+            tss.byteswap()
+            lens.byteswap()
+        if sum(lens) != length - 12 * count:
+            raise _bad(path, pos, "frame length table does not add up")
+        bounds = list(accumulate(lens, initial=12 * count))
+        items.extend(zip(tss, [payload[a:b] for a, b in zip(bounds, bounds[1:])]))
+        links[first + count - 1] = link
+        expected = first + count
+        pos += total
+    snap_part = None
+    if flags & _F_SNAPSHOT:
+        if size - pos < 8 + SNAP_HEADER_SIZE or data[pos : pos + 8] != _SNAP_MAGIC:
+            raise _bad(path, pos, "snapshot section missing or damaged")
+        blen = _U64.unpack_from(data, pos + 8 + 48)[0]
+        end = pos + 8 + SNAP_HEADER_SIZE + blen
+        if end > size:
+            raise _bad(path, pos, "truncated snapshot section")
+        parsed = parse_snapshot(data[pos + 8 : end])
+        if isinstance(parsed, str):
+            raise _bad(path, pos + 8, parsed)
+        snap_part = parsed
+        pos = end + (-(end - pos - 8) & 7)
+    if size - pos != _TRAILER_SIZE:
+        raise _bad(path, pos, "truncated bundle or trailing garbage (trailer not where expected)")
+    tmagic, t_n, head_link, _r3 = _TRAILER.unpack_from(data, pos)
+    if (tmagic != _END_MAGIC or _U32.unpack_from(data, pos + _TRAILER.size)[0]
+            != zlib.crc32(data[pos : pos + _TRAILER.size]) or t_n != n_events):
+        raise _bad(path, pos, "bundle trailer damaged")
+    if n_events:
+        links[n_events] = head_link
+    elif head_link != GENESIS:
+        raise _bad(path, pos, "empty bundle with a non-empty chain head")
+    try:
+        log = InMemoryEventLog.from_raw(items, key=key if keyed else None, expect_links=links, where=path)
+    except CorruptionError as err:
+        raise _bad(path, None, f"{err.reason} at seq {err.seq}") from None
+    snapshot = None
+    if snap_part is not None:
+        sh, body = snap_part
+        if sh.seq != n_events or sh.link != log.head_hash or sh.ts != log.head_ts:
+            raise _bad(path, None, "the snapshot does not match the bundle's log head")
+        try:
+            state = codec.decode(body, where=path, max_depth=_SNAP_MAX_DEPTH)
+        except CorruptionError as err:
+            raise _bad(path, None, f"snapshot state: {err.reason}") from None
+        snapshot = log.save_snapshot(state, schema_version=sh.schema_version)
+    return log, snapshot

@@ -1,0 +1,1300 @@
+"""The on-disk log: a directory of segment files, sparse indexes and snapshots.
+
+Layout and recovery rules are in ``FORMAT.md``. Every call that changes a file goes
+through :mod:`eventlog._fs` (looked up at call time) so tests can inject faults and
+simulate power loss.
+
+Concurrency: one writer process (``LOCK``), any number of read-only processes.
+Inside the writer, ``_lock`` serialises appends; ``_sync_lock`` is held around every
+fsync of the active segment and around swapping that segment (roll, close), so a
+background fsync never touches a closed fd.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import os
+import struct
+import weakref
+import zlib
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from . import _fs, codec
+from . import lock as _lock
+from ._events import decode_event, encode_event, next_ts
+from ._frame import (
+    _FRAME_FULL,
+    _FRAME_PREFIX,
+    _PADS,
+    FLAG_KEYED,
+    FORMAT_VERSION,
+    FRAME_HEADER_SIZE,
+    MAX_EVENT_BYTES,
+    SEG_HEADER_SIZE,
+    BadFrame,
+    FrameHeader,
+    check_frame,
+    key_check,
+    pack_frame,
+    pack_seg_header,
+    split_events,
+    unpack_seg_header,
+)
+from .base import DURABILITY_MODES, EventLog
+from .chain import GENESIS, LINK_SIZE, next_link
+from .errors import (
+    ConcurrencyError,
+    CorruptionError,
+    EventLogError,
+    LogClosedError,
+    LogFailedError,
+    LogReadOnlyError,
+    LogWriteError,
+    RecordDecodeError,
+    UnsupportedFormatError,
+    WrongKeyError,
+)
+from .index import INDEX_INTERVAL, SegmentIndex, index_name
+from .record import Record, Snapshot
+from .segment import CHUNK, FrameScanner, parse_seg_name, pread_all, seg_name
+from .snapshot import (
+    SNAP_DIR,
+    list_snapshots,
+    pack_snapshot,
+    parse_snapshot,
+    snap_name,
+    write_snapshot,
+)
+
+__all__ = ["FileEventLog", "open_log"]
+
+_crc32 = zlib.crc32
+_blake2b = hashlib.blake2b
+_pack_seq_ts = struct.Struct("<Qq").pack  # the chain's encoding of (seq, ts): see chain.py
+_pack_prefix = _FRAME_PREFIX.pack
+_pack_u32 = struct.Struct("<I").pack
+_unpack_frame = _FRAME_FULL.unpack_from
+_time_ns = time.time_ns
+
+log = logging.getLogger("eventlog")
+
+#: Snapshot states may nest a few levels deeper than event data (they wrap it).
+SNAPSHOT_MAX_DEPTH = codec.MAX_DEPTH + 8
+SNAPSHOT_MAX_BYTES = 1 << 30
+#: Snapshots kept on disk (the newest ones); at least 2 so one bad file still leaves a fallback.
+KEEP_SNAPSHOTS = 3
+#: How long the "batch" flusher lets appends accumulate before one fdatasync.
+BATCH_FLUSH_DELAY = 0.002
+
+
+class _Seg:
+    """What the log knows about one segment file."""
+
+    __slots__ = ("base", "name", "path", "prev_ts", "prev_link", "index", "end", "fd")
+
+    def __init__(self, base: int, name: str, path: str, prev_ts: int, prev_link: bytes) -> None:
+        self.base = base
+        self.name = name
+        self.path = path
+        self.prev_ts = prev_ts
+        self.prev_link = prev_link
+        self.index: SegmentIndex | None = None
+        self.end = SEG_HEADER_SIZE  # end of the last good frame
+        self.fd = -1  # read fd, opened lazily
+
+
+def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability: str = "batch",
+             key: bytes | None = None, segment_bytes: int = 64 * 2**20, strict: bool = False,
+             repair_tail: bool = False, create: bool = True) -> FileEventLog:
+    """Open (and recover) the log directory at ``path``, creating it if needed.
+
+    Args:
+        readonly: never modify any file, take no lock, treat a torn tail as end of log.
+        durability: ``"always"``, ``"batch"`` (default) or ``"none"``; see :data:`DURABILITY_MODES`.
+        key: secret key of a keyed hash chain (must match the one the log was created with).
+        segment_bytes: roll to a new segment file before one grows past this size.
+        strict: treat any tail anomaly, even a certainly torn write, as corruption.
+        repair_tail: truncate an ambiguous damaged tail (a backup is kept).
+        create: create the log if it does not exist (otherwise ``FileNotFoundError``).
+
+    Raises:
+        LogLockedError: another writer holds the log.
+        CorruptionError: damage that cannot be repaired automatically (names file, offset, seq).
+        UnsupportedFormatError: a file of a newer format version.
+        WrongKeyError: the key does not match the log's.
+    """
+    return FileEventLog(os.fspath(path), readonly=readonly, durability=durability, key=key,
+                        segment_bytes=segment_bytes, strict=strict, repair_tail=repair_tail,
+                        create=create)
+
+
+class FileEventLog(EventLog):
+    """An append-only log stored in a directory; see :func:`open_log`."""
+
+    def __init__(self, path: str, *, readonly: bool = False, durability: str = "batch",
+                 key: bytes | None = None, segment_bytes: int = 64 * 2**20, strict: bool = False,
+                 repair_tail: bool = False, create: bool = True) -> None:
+        if durability not in DURABILITY_MODES:
+            msg = f"durability must be one of {DURABILITY_MODES}, got {durability!r}"
+            raise ValueError(msg)
+        self._key = bytes(key or b"")
+        if len(self._key) > 64:
+            msg = "hash-chain key must be at most 64 bytes"
+            raise ValueError(msg)
+        if segment_bytes < 4096:
+            msg = f"segment_bytes must be at least 4096, got {segment_bytes}"
+            raise ValueError(msg)
+        self._path = os.path.abspath(path)
+        self._hasher = _blake2b(digest_size=LINK_SIZE, key=self._key)
+        self._readonly = readonly
+        self._durability = durability
+        self._always = durability == "always"
+        self._batch = durability == "batch"
+        self._last_frame_off = 0
+        self._segment_bytes = segment_bytes
+        self._strict = strict
+        self._repair_tail = repair_tail
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._followers = 0
+        self._sync_lock = threading.Lock()
+        self._durable_cond = threading.Condition(threading.Lock())
+        self._syncing = False
+        self._closed = False
+        self._failed: BaseException | None = None
+        self._segs: list[_Seg] = []
+        self._keyed_on_disk = bool(self._key)
+        self._head_seq = 0
+        self._head_ts = 0
+        self._head_link = GENESIS
+        self._written_seq = 0
+        self._durable_seq = 0
+        self._wfd = -1
+        self._size = 0
+        self._lock_fd = -1
+        self._dirty = False
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._dir_fd_lock = threading.Lock()
+
+        if not os.path.isdir(self._path):
+            if readonly or not create:
+                msg = f"no event log at {self._path!r}"
+                raise FileNotFoundError(msg)
+            parent = os.path.dirname(self._path)
+            os.makedirs(self._path, exist_ok=True)
+            # A new directory entry is only durable once its parent is fsynced.
+            _fs.fsync_dir(parent)
+        if not readonly:
+            self._lock_fd = _lock.acquire(self._path)
+        try:
+            self._recover()
+            if not readonly:
+                self._start_writer()
+        except BaseException:
+            self._release_all()
+            raise
+
+    # -- public state -------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        """The log directory (absolute)."""
+        return self._path
+
+    @property
+    def location(self) -> str:
+        return self._path
+
+    @property
+    def readonly(self) -> bool:
+        """True when opened with ``readonly=True``."""
+        return self._readonly
+
+    @property
+    def keyed(self) -> bool:
+        """True when the log's hash chain is keyed."""
+        return self._keyed_on_disk
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def durability(self) -> str:
+        return self._durability
+
+    @property
+    def head_seq(self) -> int:
+        if self._readonly and not self._closed:
+            self.refresh()
+        return self._head_seq
+
+    @property
+    def head_ts(self) -> int:
+        return self._head_ts
+
+    @property
+    def head_hash(self) -> bytes:
+        return self._head_link
+
+    @property
+    def durable_seq(self) -> int:
+        if self._readonly:
+            return self._head_seq
+        return self._durable_seq
+
+    def __repr__(self) -> str:
+        mode = "readonly" if self._readonly else self._durability
+        return f"<FileEventLog {self._path!r} head={self._head_seq} {mode}{' closed' if self._closed else ''}>"
+
+    # -- recovery -------------------------------------------------------------------
+    def _corrupt(self, seg: str, offset: int | None, seq: int | None, reason: str,
+                 repairable: bool = False) -> CorruptionError:
+        return CorruptionError(os.path.join(self._path, seg), offset, seq, reason, repairable=repairable)
+
+    def _segment_names(self) -> list[tuple[int, str]]:
+        out = []
+        for name in os.listdir(self._path):
+            base = parse_seg_name(name)
+            if base is not None:
+                out.append((base, name))
+        out.sort()
+        return out
+
+    def _recover(self) -> None:
+        """Open every segment, check the chain of anchors, and recover the tail."""
+        names = self._segment_names()
+        if not self._readonly:
+            self._remove_tmp_files()
+        if not names:
+            if not self._readonly:
+                self._create_segment(1, 0, GENESIS)
+                self._segs[-1].index = SegmentIndex(1, SEG_HEADER_SIZE, 0, GENESIS)
+            return
+        if names[0][0] != 1:
+            raise self._corrupt(names[0][1], 0, 1, f"the first segment starts at seq {names[0][0]}, not 1: "
+                                "earlier segments are missing")
+        prev_seq, prev_ts, prev_link = 0, 0, GENESIS
+        for i, (base, name) in enumerate(names):
+            last = i == len(names) - 1
+            seg = _Seg(base, name, os.path.join(self._path, name), prev_ts, prev_link)
+            if base != prev_seq + 1:
+                raise self._corrupt(name, 0, prev_seq + 1,
+                                    f"segment starts at seq {base} but the previous one ends at seq {prev_seq}: "
+                                    "a segment is missing or truncated")
+            fd = _fs.open(seg.path, os.O_RDONLY)
+            seg.fd = fd
+            self._segs.append(seg)
+            size = os.fstat(fd).st_size
+            head = pread_all(fd, SEG_HEADER_SIZE, 0)
+            hdr = unpack_seg_header(head)
+            if isinstance(hdr, str):
+                if last and (size < SEG_HEADER_SIZE or not any(pread_all(fd, size, 0))):
+                    # A torn segment creation (only possible if the rename raced a crash
+                    # without the data): the segment holds nothing yet.
+                    self._torn_segment_header(seg, size, prev_ts, prev_link)
+                    prev_seq = seg.index.last_seq  # type: ignore[union-attr]
+                    break
+                raise self._corrupt(name, 0, base, hdr)
+            if hdr.version != FORMAT_VERSION:
+                msg = (f"{seg.path}: segment format version {hdr.version} is not supported "
+                       f"(this library reads version {FORMAT_VERSION}); upgrade eventlog")
+                raise UnsupportedFormatError(msg)
+            self._check_key(seg, hdr.flags, hdr.key_check)
+            if hdr.base_seq != base:
+                raise self._corrupt(name, 8, base, f"segment header says base seq {hdr.base_seq}, "
+                                    f"its file name says {base}")
+            if hdr.prev_ts != prev_ts or hdr.prev_link != prev_link:
+                raise self._corrupt(name, 16, base, "segment header anchor (previous ts and chain link) does "
+                                    "not match the end of the previous segment")
+            if last:
+                self._recover_last(seg, size)
+            else:
+                self._load_sealed(seg, size)
+            idx = seg.index
+            assert idx is not None
+            prev_seq, prev_ts, prev_link = idx.last_seq, idx.last_ts, idx.last_link
+        self._head_seq, self._head_ts, self._head_link = prev_seq, prev_ts, prev_link
+        self._written_seq = self._durable_seq = prev_seq
+
+    def _check_key(self, seg: _Seg, flags: int, kc: bytes) -> None:
+        keyed = bool(flags & FLAG_KEYED)
+        self._keyed_on_disk = keyed
+        if keyed and not self._key:
+            if self._readonly:
+                return  # reading needs no key; link_at() inside a batch will ask for it
+            msg = f"event log {self._path!r} has a keyed hash chain: open it with key=..."
+            raise WrongKeyError(msg)
+        if not keyed and self._key:
+            msg = f"event log {self._path!r} has an unkeyed hash chain, but a key was given"
+            raise WrongKeyError(msg)
+        if keyed and kc != key_check(self._key):
+            msg = f"the key does not match the one event log {self._path!r} was written with"
+            raise WrongKeyError(msg)
+
+    def _index_ok(self, seg: _Seg, idx: SegmentIndex, size: int) -> bool:
+        """Sanity-check an index file against the segment (Kafka ``sanityCheck``)."""
+        if idx.covered_end > size or idx.covered_end < SEG_HEADER_SIZE:
+            return False
+        if idx.last_seq == seg.base - 1:
+            return (idx.covered_end == SEG_HEADER_SIZE and idx.last_link == seg.prev_link
+                    and idx.last_ts == seg.prev_ts and len(idx.seqs) == 0)
+        off = idx.last_frame_off
+        if off < SEG_HEADER_SIZE or off % 8 or off >= idx.covered_end or not len(idx.seqs):
+            return False
+        if idx.seqs[0] != seg.base or idx.offs[0] != SEG_HEADER_SIZE:
+            return False
+        data = pread_all(seg.fd, FRAME_HEADER_SIZE, off)
+        if len(data) < FRAME_HEADER_SIZE:
+            return False
+        length, count, seq, ts, link, _bc, hcrc = struct.unpack_from("<IIQq16sII", data, 0)
+        if zlib.crc32(data[:44]) != hcrc:
+            return False
+        total = (FRAME_HEADER_SIZE + length + 7) & ~7
+        return (seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
+                and off + total == idx.covered_end)
+
+    def _load_index(self, seg: _Seg, size: int) -> SegmentIndex | None:
+        idx = SegmentIndex.load(os.path.join(self._path, index_name(seg.base)), seg.base)
+        if idx is not None and self._index_ok(seg, idx, size):
+            return idx
+        return None
+
+    def _scan_into(self, seg: _Seg, idx: SegmentIndex, end: int) -> FrameScanner:
+        """Scan frames from ``idx.covered_end`` to ``end``, noting each in ``idx``."""
+        sc = FrameScanner(seg.fd, idx.covered_end, end, idx.last_seq + 1, idx.last_ts, idx.last_link)
+        note = idx.note
+        for off, hdr, _buf, _rel in sc:
+            note(off, hdr.seq, hdr.seq + hdr.count - 1, hdr.ts, hdr.link, off + hdr.total)
+        return sc
+
+    def _load_sealed(self, seg: _Seg, size: int) -> None:
+        """A non-last segment must be complete; it is never truncated."""
+        idx = self._load_index(seg, size)
+        if idx is None:
+            idx = SegmentIndex(seg.base, SEG_HEADER_SIZE, seg.prev_ts, seg.prev_link)
+        stale = idx.covered_end < size
+        if stale:
+            # No index, or one saved before the segment was sealed: scan the rest.
+            sc = self._scan_into(seg, idx, size)
+            if sc.bad is not None:
+                raise self._corrupt(seg.name, sc.bad_off, sc.expected_seq,
+                                    f"{sc.bad.reason} (in a sealed segment: not a torn tail)")
+            if not self._readonly:
+                self._save_index(seg, idx)
+        if idx.last_seq < seg.base:
+            raise self._corrupt(seg.name, SEG_HEADER_SIZE, seg.base, "sealed segment holds no records")
+        seg.index = idx
+        seg.end = idx.covered_end
+
+    def _recover_last(self, seg: _Seg, size: int) -> None:
+        idx = self._load_index(seg, size)
+        scanned_from = SEG_HEADER_SIZE
+        if idx is None:
+            idx = SegmentIndex(seg.base, SEG_HEADER_SIZE, seg.prev_ts, seg.prev_link)
+        else:
+            scanned_from = idx.covered_end
+        sc = self._scan_into(seg, idx, size)
+        seg.index = idx
+        seg.end = idx.covered_end
+        if sc.bad is not None:
+            self._handle_tail(seg, sc, size)
+        if not self._readonly and size - scanned_from > 4 * INDEX_INTERVAL:
+            self._save_index(seg, idx)
+
+    def _handle_tail(self, seg: _Seg, sc: FrameScanner, size: int) -> None:
+        """Apply RELIABILITY.md section 5 rule 4 at the first bad position of the last segment."""
+        x = sc.bad_off
+        bad = sc.bad
+        assert bad is not None
+        rest = pread_all(seg.fd, size - x, x)
+        expected = sc.expected_seq
+        repairable = True
+        if bad.kind == "short" or not any(rest):
+            torn, why = True, f"torn write: {len(rest)} bytes at the end that are not a complete frame"
+        elif bad.kind == "past_end":
+            torn, why = True, f"torn write: {bad.reason}"
+        elif _later_frame(rest, x, expected):
+            torn, repairable = False, False
+            why = f"{bad.reason}; valid frames follow, so this is damage in the middle of the log, not a torn tail"
+        elif bad.kind == "header" and _has_zero_sector(rest, x):
+            torn, why = True, f"torn write: {bad.reason} in a partly written frame"
+        else:
+            torn = False
+            why = (f"ambiguous tail: {len(rest)} bytes at offset {x} ({bad.reason}); "
+                   "open with repair_tail=True to truncate them (a backup is kept)")
+        if torn and self._strict:
+            raise self._corrupt(seg.name, x, expected, f"{why} (strict mode refuses to truncate)",
+                                repairable=True)
+        if not torn and not (repairable and self._repair_tail):
+            raise self._corrupt(seg.name, x, expected, why, repairable=repairable)
+        if self._readonly:
+            if not torn:
+                raise self._corrupt(seg.name, x, expected, f"{why} (read-only: cannot repair)",
+                                    repairable=repairable)
+            return  # readers stop at the torn tail as if at end of file
+        self._truncate_tail(seg, x, rest, why)
+
+    def _truncate_tail(self, seg: _Seg, x: int, rest: bytes, why: str) -> None:
+        """Back up ``rest`` to ``<seg>.torn-<x>``, then cut the segment at ``x``."""
+        backup = f"{seg.path}.torn-{x}"
+        try:
+            bfd = _fs.open(backup, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _fs.write_all(bfd, rest)
+                # The backup must be durable before the bytes it saves are cut away.
+                _fs.fsync(bfd)
+            finally:
+                _fs.close(bfd)
+            wfd = _fs.open(seg.path, os.O_WRONLY)
+            try:
+                _fs.ftruncate(wfd, x)
+                # Make the truncation durable: a crash must not bring the torn bytes back
+                # after a new record was appended behind them.
+                _fs.fsync(wfd)
+            finally:
+                _fs.close(wfd)
+            _fs.fsync_dir(self._path)
+        except OSError as err:
+            raise LogWriteError(err, f"truncating the torn tail of {seg.path} at byte {x}") from err
+        log.warning("eventlog: %s: truncated %d bytes at byte %d (%s); backup in %s",
+                    seg.path, len(rest), x, why, backup)
+
+    def _torn_segment_header(self, seg: _Seg, size: int, prev_ts: int, prev_link: bytes) -> None:
+        """The last segment is shorter than (or only zeros in) its header: it holds nothing."""
+        if self._strict:
+            raise self._corrupt(seg.name, 0, seg.base, "torn segment header (strict mode refuses to repair)",
+                                repairable=True)
+        seg.index = SegmentIndex(seg.base, SEG_HEADER_SIZE, prev_ts, prev_link)
+        seg.end = SEG_HEADER_SIZE
+        if self._readonly:
+            seg.end = -1  # nothing readable
+            return
+        rest = pread_all(seg.fd, size, 0)
+        _fs.close(seg.fd)
+        seg.fd = -1
+        self._segs.pop()
+        if size:
+            self._truncate_tail(seg, 0, rest, "torn segment header")
+        self._create_segment(seg.base, prev_ts, prev_link)
+        self._segs[-1].index = seg.index
+
+    def _remove_tmp_files(self) -> None:
+        for d in (self._path, os.path.join(self._path, SNAP_DIR)):
+            try:
+                names = os.listdir(d)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if name.endswith(".tmp"):
+                    try:
+                        _fs.unlink(os.path.join(d, name))
+                    except OSError:
+                        pass
+
+    def _create_segment(self, base: int, prev_ts: int, prev_link: bytes) -> _Seg:
+        """Create a segment durably: temp file, header, fsync, rename, directory fsync."""
+        name = seg_name(base)
+        path = os.path.join(self._path, name)
+        tmp = path + ".tmp"
+        try:
+            fd = _fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _fs.write_all(fd, pack_seg_header(base, prev_ts, prev_link, self._key))
+                _fs.fsync(fd)
+            finally:
+                _fs.close(fd)
+            _fs.replace(tmp, path)
+            # Until the directory is fsynced the new name may vanish in a power loss,
+            # taking every record acknowledged into it along.
+            _fs.fsync_dir(self._path)
+        except OSError as err:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise LogWriteError(err, f"creating segment {path}") from err
+        seg = _Seg(base, name, path, prev_ts, prev_link)
+        seg.fd = _fs.open(path, os.O_RDONLY)
+        self._segs.append(seg)
+        return seg
+
+    def _save_index(self, seg: _Seg, idx: SegmentIndex) -> None:
+        try:
+            idx.save(os.path.join(self._path, index_name(seg.base)))
+        except OSError as err:
+            # Derived data: a missing index only makes the next open scan more.
+            log.warning("eventlog: could not write index for %s: %s", seg.path, err)
+
+    def _start_writer(self) -> None:
+        seg = self._segs[-1]
+        assert seg.index is not None
+        self._wfd = _fs.open(seg.path, os.O_WRONLY | os.O_APPEND)
+        self._size = seg.end
+        self._last_frame_off = seg.index.last_frame_off
+        # Whatever a crashed predecessor left in the page cache becomes durable now, so
+        # durable_seq is honest from the start.
+        try:
+            _fs.fsync(self._wfd)
+        except OSError as err:
+            raise LogWriteError(err, f"fsync of {seg.path} on open") from err
+        if self._durability == "batch":
+            self._flusher = threading.Thread(target=FileEventLog._flush_loop,
+                                             args=(weakref.ref(self), self._wake),
+                                             name=f"eventlog-flush {self._path}", daemon=True)
+            self._flusher.start()
+
+    # -- writing --------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        if self._readonly:
+            msg = f"event log {self._path!r} is open read-only"
+            raise LogReadOnlyError(msg)
+        if self._failed is not None:
+            msg = (f"event log {self._path!r} refuses writes after an earlier I/O failure "
+                   f"({self._failed}); close and reopen it to recover")
+            raise LogFailedError(msg)
+
+    def _fail(self, err: BaseException) -> None:
+        if self._failed is None:
+            self._failed = err
+
+    def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
+               ts: int | None = None) -> Record:
+        event_bytes, decoded = encode_event(kind, data)
+        with self._lock:
+            if self._failed is not None or self._closed or self._readonly:
+                self._check_writable()
+            seq = self._head_seq + 1
+            if expected_seq is not None and expected_seq != seq - 1:
+                raise ConcurrencyError(expected_seq, seq - 1, self._path)
+            head_ts = self._head_ts
+            if ts is None:
+                ts = _time_ns()
+                if ts < head_ts:
+                    ts = head_ts
+            else:
+                ts = _check_ts(next_ts(head_ts, ts))
+            # Inlined chain.next_link and _frame.pack_single: this is the hot path, and the
+            # head-hash tests against the in-memory log keep the three in agreement.
+            h = self._hasher.copy()  # copying a primed (keyed) BLAKE2b state is cheaper than a new one
+            h.update(self._head_link)
+            h.update(_pack_seq_ts(seq, ts))
+            h.update(event_bytes)
+            link = h.digest()
+            n = len(event_bytes)
+            prefix = _pack_prefix(n, 1, seq, ts, link, _crc32(event_bytes))
+            self._write_frame(b"".join((prefix, _pack_u32(_crc32(prefix)), event_bytes, _PADS[-n & 7])),
+                              seq, seq, ts, link)
+        if self._always:
+            self._wait_durable(seq)
+        return Record(seq, ts, kind, decoded)
+
+    def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
+                     expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
+        events = list(events)  # a one-shot iterator must be read once, not twice
+        encoded = [encode_event(kind, data) for kind, data in events]
+        if not encoded:
+            msg = "append_batch needs at least one event"
+            raise ValueError(msg)
+        with self._lock:
+            self._check_writable()
+            first = self._head_seq + 1
+            if expected_seq is not None and expected_seq != first - 1:
+                raise ConcurrencyError(expected_seq, first - 1, self._path)
+            ts = _check_ts(next_ts(self._head_ts, ts))
+            link = self._head_link
+            key = self._key
+            for i, (event_bytes, _) in enumerate(encoded):
+                link = next_link(link, first + i, ts, event_bytes, key)
+            last = first + len(encoded) - 1
+            frame = pack_frame([e for e, _ in encoded], first, ts, link)
+            self._write_frame(frame, first, last, ts, link)
+        if self._always:
+            self._wait_durable(last)
+        return [Record(first + i, ts, kind, dec) for i, ((kind, _), (_, dec)) in enumerate(zip(events, encoded))]
+
+    def _write_frame(self, frame: bytes, seq: int, last: int, ts: int, link: bytes) -> None:
+        """Write one frame at the end of the active segment (caller holds ``_lock``)."""
+        off = self._size
+        flen = len(frame)
+        if off + flen > self._segment_bytes and off > SEG_HEADER_SIZE:
+            self._roll()
+            off = self._size
+        fd = self._wfd
+        try:
+            written = _fs.write(fd, frame)
+            if written != flen:
+                _fs.write_all(fd, frame[written:])  # a short write: finish it
+        except OSError as err:
+            # Cut back to the pre-append size so no part of the failed frame can surface
+            # later (the fd is O_APPEND, so the next write lands at the new end). If even
+            # that fails the file's state is unknown: the writer is failed.
+            try:
+                _fs.ftruncate(fd, off)
+            except OSError as err2:
+                self._fail(err2)
+            raise LogWriteError(err, f"appending seq {seq} to {self._segs[-1].path}") from err
+        end = off + flen
+        self._size = end
+        seg = self._segs[-1]
+        seg.end = end
+        seg.index.add_entry(off, seq, ts)  # type: ignore[union-attr]
+        self._last_frame_off = off
+        self._head_seq = last
+        self._head_ts = ts
+        self._head_link = link
+        self._written_seq = last
+        if self._batch and not self._dirty:
+            self._dirty = True
+            self._wake.set()
+        if self._followers:
+            self._cond.notify_all()
+
+    def _active_index(self) -> SegmentIndex:
+        """The active segment's index with its tail fields brought up to date."""
+        idx = self._segs[-1].index
+        assert idx is not None
+        if self._head_seq > idx.last_seq:
+            idx.set_tail(self._size, self._head_seq, self._head_ts, self._head_link, self._last_frame_off)
+        return idx
+
+    def _roll(self) -> None:
+        """Seal the active segment (fsync, index) and start a new one."""
+        old = self._segs[-1]
+        with self._sync_lock:
+            try:
+                # The sealed segment must be complete on disk before its successor
+                # exists: only the last segment may ever have a torn tail.
+                _fs.fdatasync(self._wfd)
+            except OSError as err:
+                self._fail(err)
+                raise LogWriteError(err, f"fsync of {old.path} before rolling") from err
+            self._set_durable(self._written_seq)
+            self._save_index(old, self._active_index())
+            try:
+                _fs.close(self._wfd)
+            finally:
+                self._wfd = -1
+            try:
+                seg = self._create_segment(self._head_seq + 1, self._head_ts, self._head_link)
+                seg.index = SegmentIndex(seg.base, SEG_HEADER_SIZE, self._head_ts, self._head_link)
+                self._wfd = _fs.open(seg.path, os.O_WRONLY | os.O_APPEND)
+            except OSError as err:
+                self._fail(err)
+                if isinstance(err, LogWriteError):
+                    raise
+                raise LogWriteError(err, f"opening a new segment in {self._path}") from err
+            self._size = SEG_HEADER_SIZE
+
+    def _set_durable(self, seq: int) -> None:
+        with self._durable_cond:
+            if seq > self._durable_seq:
+                self._durable_seq = seq
+
+    def _sync_now(self) -> int:
+        """fdatasync the active segment; return the seq it covers. Fails the writer on error."""
+        with self._sync_lock:
+            if self._wfd < 0:
+                return self._durable_seq
+            target = self._written_seq
+            if target <= self._durable_seq:
+                return self._durable_seq
+            try:
+                _fs.fdatasync(self._wfd)
+            except OSError as err:
+                # fsyncgate: the kernel may have dropped the dirty pages; never retry.
+                self._fail(err)
+                raise LogWriteError(err, f"fsync of {self._segs[-1].path}") from err
+            self._set_durable(target)
+            return target
+
+    def _wait_durable(self, seq: int) -> None:
+        """Group commit: one waiter fsyncs for everyone who has written by then."""
+        cond = self._durable_cond
+        with cond:
+            while self._durable_seq < seq:
+                if self._failed is not None:
+                    self._check_writable()
+                if self._syncing:
+                    cond.wait()
+                    continue
+                self._syncing = True
+                break
+            else:
+                return
+        try:
+            self._sync_now()
+        finally:
+            with cond:
+                self._syncing = False
+                cond.notify_all()
+
+    @staticmethod
+    def _flush_loop(ref: weakref.ReferenceType[FileEventLog], wake: threading.Event) -> None:
+        """The "batch" flusher: fdatasync within a few ms of the first unsynced append.
+
+        It holds only a weak reference between rounds, so an unclosed log can still be
+        garbage collected (its ``__del__`` then stops this thread).
+        """
+        while True:
+            wake.wait()
+            self = ref()
+            if self is None or self._closed:
+                return
+            time.sleep(BATCH_FLUSH_DELAY)  # let more appends join this fsync
+            wake.clear()
+            self._dirty = False
+            try:
+                self._sync_now()
+            except (OSError, EventLogError):
+                return  # the writer is failed; appends now raise LogFailedError
+            if self._closed:  # close() may have set ``wake`` just before our clear()
+                return
+            del self
+
+    def sync(self) -> int:
+        if self._readonly:
+            return self._head_seq
+        if self._closed:
+            return self._durable_seq
+        if self._failed is not None:
+            self._check_writable()
+        return self._sync_now()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        err: BaseException | None = None
+        try:
+            if not self._readonly and self._failed is None:
+                try:
+                    self._sync_now()
+                except OSError as e:
+                    err = e
+                if self._segs and self._failed is None:
+                    self._save_index(self._segs[-1], self._active_index())
+        finally:
+            self._wake.set()
+            if self._flusher is not None:
+                self._flusher.join()
+            self._release_all()
+        if err is not None:
+            raise err
+
+    def _release_all(self) -> None:
+        with self._sync_lock:
+            if self._wfd >= 0:
+                try:
+                    _fs.close(self._wfd)
+                except OSError:
+                    pass
+                self._wfd = -1
+        for seg in self._segs:
+            if seg.fd >= 0:
+                try:
+                    os.close(seg.fd)
+                except OSError:
+                    pass
+                seg.fd = -1
+        if self._lock_fd >= 0:
+            try:
+                _lock.release(self._lock_fd)
+            except OSError:
+                pass
+            self._lock_fd = -1
+        self._closed = True
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed:
+                self._closed = True
+                self._wake.set()
+                self._release_all()
+        except Exception:
+            pass
+
+    # -- read-only refresh --------------------------------------------------------------
+    def refresh(self) -> int:
+        """Read-only mode: pick up records another process appended; return the head seq."""
+        if not self._readonly or self._closed:
+            return self._head_seq
+        with self._lock:
+            self._refresh_locked()
+        return self._head_seq
+
+    def _refresh_locked(self) -> None:
+        if not self._segs:
+            names = self._segment_names()
+            if not names:
+                return
+            self._segs = []
+            self._recover()
+            return
+        while True:
+            seg = self._segs[-1]
+            if seg.fd < 0:
+                if seg.end == -1:
+                    # Torn header seen at open: reopen from scratch once the writer fixed it.
+                    self._close_read_fds()
+                    self._segs = []
+                    self._recover()
+                    return
+                seg.fd = os.open(seg.path, os.O_RDONLY)
+            size = os.fstat(seg.fd).st_size
+            idx = seg.index
+            assert idx is not None
+            if size > idx.covered_end:
+                sc = self._scan_into(seg, idx, size)
+                seg.end = idx.covered_end
+                if sc.bad is not None:
+                    # A writer may be mid-write: an incomplete frame is simply not there yet.
+                    if sc.bad.kind not in ("short", "past_end"):
+                        rest = pread_all(seg.fd, size - sc.bad_off, sc.bad_off)
+                        if any(rest):
+                            self._handle_tail(seg, sc, size)
+            self._head_seq, self._head_ts, self._head_link = idx.last_seq, idx.last_ts, idx.last_link
+            nxt = seg_name(idx.last_seq + 1)
+            nxt_path = os.path.join(self._path, nxt)
+            if idx.last_seq < seg.base or not os.path.exists(nxt_path):
+                return
+            # The writer rolled: the current segment is sealed, follow into the next.
+            fd = os.open(nxt_path, os.O_RDONLY)
+            hdr = unpack_seg_header(pread_all(fd, SEG_HEADER_SIZE, 0))
+            if isinstance(hdr, str):
+                os.close(fd)
+                return  # being created (should not happen: created via rename)
+            new = _Seg(idx.last_seq + 1, nxt, nxt_path, idx.last_ts, idx.last_link)
+            if hdr.prev_link != idx.last_link or hdr.prev_ts != idx.last_ts:
+                os.close(fd)
+                raise self._corrupt(nxt, 16, new.base, "segment header anchor does not match the previous segment")
+            new.fd = fd
+            new.index = SegmentIndex(new.base, SEG_HEADER_SIZE, idx.last_ts, idx.last_link)
+            self._segs.append(new)
+
+    def _close_read_fds(self) -> None:
+        for seg in self._segs:
+            if seg.fd >= 0:
+                os.close(seg.fd)
+                seg.fd = -1
+
+    # -- reading --------------------------------------------------------------------
+    def _view(self) -> tuple[list[_Seg], int]:
+        """A consistent (segments, head) pair to read from without holding the lock."""
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        with self._lock:
+            if self._readonly:
+                self._refresh_locked()
+            return list(self._segs), self._head_seq
+
+    def _seg_index(self, seg: _Seg) -> SegmentIndex:
+        assert seg.index is not None
+        return seg.index
+
+    def _events(self, start: int, stop: int | None, decode: bool) -> Iterator[Any]:
+        """Yield ``Record`` s (``decode``) or ``(seq, ts, event_bytes)`` for ``start..stop``.
+
+        The read hot path: big ``pread`` chunks, both CRCs and the seq of every frame
+        checked inline; anything unusual goes to :func:`check_frame` for the exact
+        reason, raised as :class:`CorruptionError`. The chain is not recomputed here
+        (that is :func:`eventlog.verify`'s job).
+        """
+        segs, head = self._view()
+        end_seq = head if stop is None else min(stop, head)
+        start = max(start, 1)
+        if start > end_seq or not segs:
+            return
+        crc32 = _crc32
+        unpack = _unpack_frame
+        cdecode = codec.decode
+        event_depth = codec.MAX_DEPTH + 1  # the [kind, data] wrapper adds one level (as decode_event)
+        limit = MAX_EVENT_BYTES + 4
+        bases = [s.base for s in segs]
+        chunk = CHUNK if end_seq - start > 64 else 8 * 1024
+        for seg in segs[bisect.bisect_right(bases, start) - 1 :]:
+            if seg.base > end_seq:
+                return
+            idx = self._seg_index(seg)
+            pos, expected = idx.start_for_seq(start)
+            if pos < 0:
+                pos, expected = SEG_HEADER_SIZE, seg.base
+            with self._lock:
+                seg_end = seg.end
+            fd = seg.fd
+            if fd < 0:
+                msg = f"event log {self._path!r} is closed"
+                raise LogClosedError(msg)
+            path = seg.path
+            prev_ts = 0
+            want = chunk
+            while pos < seg_end:
+                buf = pread_all(fd, min(want, seg_end - pos), pos)
+                blen = len(buf)
+                rel = 0
+                total = FRAME_HEADER_SIZE
+                while blen - rel >= FRAME_HEADER_SIZE:
+                    length, count, seq, ts, _link, bcrc, hcrc = unpack(buf, rel)
+                    if (crc32(buf[rel : rel + 44]) != hcrc or seq != expected or count < 1
+                            or ts < prev_ts or length > limit * count):
+                        self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
+                    total = (FRAME_HEADER_SIZE + 7 + length) & ~7
+                    if rel + total > blen:
+                        break
+                    body = rel + FRAME_HEADER_SIZE
+                    payload = buf[body : body + length]
+                    if crc32(payload) != bcrc or (total - FRAME_HEADER_SIZE != length
+                                                  and any(buf[body + length : rel + total])):
+                        self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
+                    if count == 1:
+                        if seq >= start:
+                            if seq > end_seq:
+                                return
+                            if decode:
+                                value = cdecode(payload, where=path, offset=pos + rel, seq=seq, max_depth=event_depth)
+                                if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
+                                        or type(value[1]) is not dict):
+                                    raise RecordDecodeError(path, pos + rel, seq, "record is not a [kind, data] pair")
+                                yield Record(seq, ts, value[0], value[1])
+                            else:
+                                yield seq, ts, payload
+                    else:
+                        events = split_events(payload, count)
+                        if events is None:
+                            self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
+                        for k, ev in enumerate(events):  # type: ignore[arg-type]
+                            s = seq + k
+                            if s < start:
+                                continue
+                            if s > end_seq:
+                                return
+                            if decode:
+                                kind, data = decode_event(ev, where=path, offset=pos + rel, seq=s)
+                                yield Record(s, ts, kind, data)
+                            else:
+                                yield s, ts, ev
+                    expected = seq + count
+                    prev_ts = ts
+                    rel += total
+                if rel == 0:
+                    if pos + blen >= seg_end:
+                        # The known-good range ends inside this frame: the file changed under us.
+                        self._raise_bad(seg, buf, 0, pos, expected, prev_ts)
+                    want = max(chunk, total)  # a frame larger than the chunk: read all of it
+                    continue
+                pos += rel
+                want = chunk
+            start = expected
+
+    def _raise_bad(self, seg: _Seg, buf: bytes, rel: int, off: int, expected: int, prev_ts: int) -> None:
+        res = check_frame(buf, rel, len(buf), expected, prev_ts)
+        reason = res.reason if isinstance(res, BadFrame) else "frame is inconsistent"
+        raise self._corrupt(seg.name, off, expected, reason)
+
+    def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
+        """Yield records ``start..stop``; checksums are verified, the chain is not (see verify)."""
+        return self._events(start, stop, True)
+
+    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(seq, ts, event_bytes)`` without decoding (checksums verified)."""
+        return self._events(start, stop, False)
+
+    def _locate(self, seq: int) -> tuple[_Seg, int, FrameHeader, bytes, bytes]:
+        """Return ``(seg, off, hdr, payload, prev_link)`` of the frame holding ``seq``."""
+        segs, head = self._view()
+        if not 1 <= seq <= head:
+            msg = f"seq {seq} is not in the log (head is {head})"
+            raise KeyError(msg)
+        bases = [s.base for s in segs]
+        seg = segs[bisect.bisect_right(bases, seq) - 1]
+        idx = self._seg_index(seg)
+        i = bisect.bisect_right(idx.seqs, seq) - 2  # start one entry early to learn prev_link
+        if i < 0:
+            off, first, prev_link = SEG_HEADER_SIZE, seg.base, seg.prev_link
+        else:
+            off, first, prev_link = idx.offs[i], idx.seqs[i], b""
+        with self._lock:
+            seg_end = seg.end
+        sc = FrameScanner(seg.fd, off, seg_end, first, 0, prev_link, chunk=16 * 1024)
+        for off, hdr, buf, rel in sc:
+            if hdr.seq <= seq <= hdr.seq + hdr.count - 1:
+                body = rel + FRAME_HEADER_SIZE
+                return seg, off, hdr, bytes(buf[body : body + hdr.length]), prev_link
+            prev_link = hdr.link
+        if sc.bad is not None:
+            raise self._corrupt(seg.name, sc.bad_off, sc.expected_seq, sc.bad.reason)
+        msg = f"seq {seq} not found in {seg.path}"
+        raise KeyError(msg)
+
+    def link_at(self, seq: int) -> bytes:
+        """Chain link after ``seq`` (fast at the head and at frame boundaries)."""
+        if seq == 0:
+            return GENESIS
+        with self._lock:
+            if seq == self._head_seq:
+                return self._head_link
+        seg, off, hdr, payload, prev_link = self._locate(seq)
+        if seq == hdr.seq + hdr.count - 1:
+            return hdr.link
+        if self._keyed_on_disk and not self._key:
+            msg = f"seq {seq} is inside a batch; computing its link needs the log's key"
+            raise WrongKeyError(msg)
+        events = split_events(payload, hdr.count)
+        assert events is not None
+        link = prev_link
+        for i, ev in enumerate(events):
+            link = next_link(link, hdr.seq + i, hdr.ts, ev, self._key)
+            if hdr.seq + i == seq:
+                break
+        return link
+
+    def ts_at(self, seq: int) -> int:
+        """Timestamp of record ``seq`` (0 for seq 0)."""
+        if seq == 0:
+            return 0
+        with self._lock:
+            if seq == self._head_seq:
+                return self._head_ts
+        return self._locate(seq)[2].ts
+
+    def seq_at_time(self, ts: int) -> int:
+        segs, head = self._view()
+        # The last segment whose first frame has ts <= T holds the answer.
+        chosen = None
+        for seg in reversed(segs):
+            idx = self._seg_index(seg)
+            if len(idx.tss) and idx.tss[0] <= ts:
+                chosen = seg
+                break
+        if chosen is None:
+            return 0
+        idx = self._seg_index(chosen)
+        off, first = idx.start_for_ts(ts)
+        with self._lock:
+            seg_end = chosen.end
+        answer = first - 1
+        sc = FrameScanner(chosen.fd, off, seg_end, first, 0, b"", chunk=16 * 1024)
+        for _off, hdr, _buf, _rel in sc:
+            if hdr.ts > ts:
+                return min(answer, head)
+            answer = hdr.seq + hdr.count - 1
+        if sc.bad is not None:
+            raise self._corrupt(chosen.name, sc.bad_off, sc.expected_seq, sc.bad.reason)
+        return min(answer, head)
+
+    def follow(self, start: int = 1, *, timeout: float | None = None,
+               poll_interval: float = 0.05) -> Iterator[Record]:
+        seq = max(start, 1)
+        while True:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                if self._closed:
+                    yield from self._drain_after_close(seq)
+                    return
+                head = self.refresh() if self._readonly else self._head_seq
+                if head >= seq:
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                if self._readonly:
+                    time.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+                else:
+                    with self._cond:
+                        if self._head_seq >= seq or self._closed:
+                            continue
+                        self._followers += 1
+                        try:
+                            self._cond.wait(remaining)
+                        finally:
+                            self._followers -= 1
+            try:
+                for rec in self.read(seq, head):
+                    yield rec
+                    seq = rec.seq + 1
+            except (OSError, LogClosedError):
+                if not self._closed:
+                    raise
+                # close() pulled the files from under this reader: finish from a fresh handle.
+
+    def _drain_after_close(self, seq: int) -> Iterator[Record]:
+        """After close(), yield the records from ``seq`` to the final head, then stop.
+
+        Matches the in-memory log: a follower still gets everything appended before
+        close(). The files are read through a short-lived read-only handle.
+        """
+        head = self._head_seq
+        if seq > head:
+            return
+        with FileEventLog(self._path, readonly=True, key=self._key or None) as reader:
+            yield from reader.read(seq, head)
+
+    # -- snapshots --------------------------------------------------------------------
+    @property
+    def _snap_dir(self) -> str:
+        return os.path.join(self._path, SNAP_DIR)
+
+    def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
+        """Store ``state`` as the projection at ``seq`` (default: the head), atomically.
+
+        ``seq`` must be the head or an earlier seq whose chain link can be found.
+        A failed write never replaces an existing good snapshot.
+        """
+        self._check_writable()
+        body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
+        if type(schema_version) is not int:
+            msg = f"schema_version must be an int, got {schema_version!r}"
+            raise TypeError(msg)
+        if not -(2**63) <= schema_version < 2**63:
+            msg = f"schema_version {schema_version} does not fit in a signed 64-bit integer"
+            raise ValueError(msg)
+        with self._lock:
+            head, head_ts, head_link = self._head_seq, self._head_ts, self._head_link
+        if seq is None or seq == head:
+            seq, ts, link = head, head_ts, head_link
+        else:
+            if not 0 <= seq <= head:
+                msg = f"cannot snapshot seq {seq}: the log's head is {head}"
+                raise ValueError(msg)
+            link = self.link_at(seq)
+            ts = self.ts_at(seq)
+        snap_dir = self._snap_dir
+        if not os.path.isdir(snap_dir):
+            os.makedirs(snap_dir, exist_ok=True)
+            _fs.fsync_dir(self._path)
+        name = snap_name(seq)
+        write_snapshot(snap_dir, name, pack_snapshot(seq, ts, link, schema_version, body, bool(self._key)))
+        self._prune_snapshots(keep=name)
+        decoded = codec.decode(body, where=name, max_depth=SNAPSHOT_MAX_DEPTH)
+        return Snapshot(seq, ts, link, schema_version, decoded, name)
+
+    def _prune_snapshots(self, keep: str) -> None:
+        """Delete all but the newest snapshots (never the one just written)."""
+        names = [n for _seq, n in list_snapshots(self._snap_dir) if n != keep]
+        for name in names[: max(0, len(names) - (KEEP_SNAPSHOTS - 1))]:
+            try:
+                _fs.unlink(os.path.join(self._snap_dir, name))
+            except OSError:
+                pass  # an extra old snapshot is harmless
+
+    def _check_snapshot(self, name: str) -> Snapshot | str:
+        """Load and check one snapshot file; return it or the reason it is bad."""
+        path = os.path.join(self._snap_dir, name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            return f"cannot read: {err}"
+        parsed = parse_snapshot(data)
+        if isinstance(parsed, str):
+            return parsed
+        hdr, body = parsed
+        if name != snap_name(hdr.seq):
+            return f"file name does not match its seq {hdr.seq}"
+        if bool(hdr.flags & 1) != self._keyed_on_disk:
+            return "keyed flag does not match the log"
+        head = self._head_seq
+        if hdr.seq > head:
+            return f"snapshot is at seq {hdr.seq}, beyond the log's head {head}"
+        try:
+            link = self.link_at(hdr.seq)
+            ts = self.ts_at(hdr.seq)
+        except (KeyError, WrongKeyError) as err:
+            return f"cannot check against the log: {err}"
+        if link != hdr.link:
+            return f"chain link does not match the log at seq {hdr.seq} (built from a different history)"
+        if ts != hdr.ts:
+            return f"timestamp {hdr.ts} does not match the log's {ts} at seq {hdr.seq}"
+        try:
+            state = codec.decode(body, where=path, max_depth=SNAPSHOT_MAX_DEPTH)
+        except CorruptionError as err:
+            return f"undecodable state: {err.reason}"
+        return Snapshot(hdr.seq, hdr.ts, hdr.link, hdr.schema_version, state, name)
+
+    def _broken(self, name: str, reason: str) -> None:
+        path = os.path.join(self._snap_dir, name)
+        warnings.warn(f"eventlog: ignoring snapshot {path}: {reason}", RuntimeWarning, stacklevel=3)
+        if self._readonly or self._closed:
+            return
+        try:
+            # Renamed aside, not deleted: it may be useful for forensics.
+            _fs.replace(path, path + ".broken")
+            _fs.fsync_dir(self._snap_dir)
+        except OSError:
+            pass
+
+    def latest_snapshot(self, *, max_seq: int | None = None,
+                        schema_version: int | None = None) -> Snapshot | None:
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        if self._readonly:
+            self.refresh()
+        for seq, name in reversed(list_snapshots(self._snap_dir)):
+            if max_seq is not None and seq > max_seq:
+                continue
+            snap = self._check_snapshot(name)
+            if isinstance(snap, str):
+                self._broken(name, snap)
+                continue
+            if schema_version is not None and snap.schema_version != schema_version:
+                continue
+            return snap
+        return None
+
+    def snapshots(self) -> list[Snapshot]:
+        out = []
+        for _seq, name in list_snapshots(self._snap_dir):
+            snap = self._check_snapshot(name)
+            if isinstance(snap, str):
+                self._broken(name, snap)
+                continue
+            out.append(snap)
+        return out
+
+
+_TS_MAX = 2**63 - 1
+
+
+def _check_ts(ts: int) -> int:
+    """Refuse a timestamp that does not fit the frame's signed 64-bit field."""
+    if ts > _TS_MAX:
+        msg = f"ts {ts} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
+        raise ValueError(msg)
+    return ts
+
+
+def _later_frame(rest: bytes, base_off: int, expected_seq: int) -> bool:
+    """True if a frame header with a good CRC and seq >= expected sits after ``rest[0]``."""
+    pos = 8 - (base_off % 8) if base_off % 8 else 8
+    n = len(rest)
+    while pos + FRAME_HEADER_SIZE <= n:
+        res = check_frame(rest, pos, n, expected_seq, 0)
+        if not (type(res) is BadFrame and res.kind in ("header", "short")):
+            seq = struct.unpack_from("<Q", rest, pos + 8)[0]
+            if seq >= expected_seq:
+                return True
+        pos += 8
+    return False
+
+
+def _has_zero_sector(rest: bytes, base_off: int) -> bool:
+    """True if a 512-byte-aligned 512-byte chunk of ``rest`` is all zeros (a partly landed write)."""
+    first = (-base_off) % 512
+    zero = bytes(512)
+    for p in range(first, len(rest) - 511, 512):
+        if rest[p : p + 512] == zero:
+            return True
+    return False

@@ -1,0 +1,166 @@
+"""Errors raised by :mod:`replay_tools`, and the exit code each one maps to.
+
+The tree::
+
+    ReplayError                         base class; ``exit_code`` says how the CLI exits
+    ├── JobNotFoundError (+FileNotFoundError)   exit 3: no file or directory at the path
+    ├── NotAJobLogError (+ValueError)           exit 4: the path is not a job log
+    ├── DamagedLogError (+ValueError)           exit 5: damaged bytes; names file and offset
+    ├── BadPointError (+ValueError)             exit 2: a version or time that does not parse
+    │                                                   or lies outside the log
+    ├── ConditionSyntaxError (+ValueError)      exit 2: a --where condition that does not parse;
+    │                                                   names the bad token and its column
+    ├── FieldPathError (+ValueError)            exit 2: a field path that does not parse
+    ├── KeyMismatchError (+ValueError)          exit 2: the hash-chain key is wrong or missing
+    └── ImportFormatError (+ValueError)         exit 4: an export file that cannot be imported
+
+Exit code 1 is not an error class: the CLI uses it for a check that ran and failed
+(``verify`` found a problem, ``bisect`` found no version where the condition holds).
+Every error keeps its context as attributes as well as in the message.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_CHECK_FAILED",
+    "EXIT_DAMAGED",
+    "EXIT_NOT_A_JOB",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "BadPointError",
+    "ConditionSyntaxError",
+    "DamagedLogError",
+    "FieldPathError",
+    "ImportFormatError",
+    "JobNotFoundError",
+    "KeyMismatchError",
+    "NotAJobLogError",
+    "ReplayError",
+]
+
+#: Everything held.
+EXIT_OK = 0
+#: The command ran but its check failed (verify problems, bisect found nothing, head mismatch).
+EXIT_CHECK_FAILED = 1
+#: Bad arguments: a bad version, time, condition or field path (click also uses 2).
+EXIT_USAGE = 2
+#: No file or directory at the given path.
+EXIT_NOT_FOUND = 3
+#: The path exists but is not a job log (or not an importable export).
+EXIT_NOT_A_JOB = 4
+#: The job log is damaged.
+EXIT_DAMAGED = 5
+
+
+class ReplayError(Exception):
+    """Base class of every error raised by :mod:`replay_tools`."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class JobNotFoundError(ReplayError, FileNotFoundError):
+    """No job file or job directory exists at ``path``."""
+
+    exit_code = EXIT_NOT_FOUND
+
+    def __init__(self, path: str, what: str = "") -> None:
+        self.path = path
+        msg = what or f"no such job file or directory: {path!r} (give a saved job file or a durable job directory)"
+        Exception.__init__(self, msg)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NotAJobLogError(ReplayError, ValueError):
+    """The path exists but holds no job log; ``reason`` says what was found."""
+
+    exit_code = EXIT_NOT_A_JOB
+
+    def __init__(self, path: str, reason: str, *, what: str = "a job log") -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path!r} is not {what}: {reason}")
+
+
+class DamagedLogError(ReplayError, ValueError):
+    """The job log is damaged; names the file, byte offset and seq when known."""
+
+    exit_code = EXIT_DAMAGED
+
+    def __init__(self, path: str, reason: str, *, file: str | None = None, offset: int | None = None,
+                 seq: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.file = file
+        self.offset = offset
+        self.seq = seq
+        where = file or path
+        if offset is not None:
+            where += f" at byte {offset}"
+        if seq is not None:
+            where += f" (seq {seq})"
+        super().__init__(f"damaged job log {path!r}: {reason} in {where}")
+
+
+class BadPointError(ReplayError, ValueError):
+    """A version or time that does not parse or lies outside the log."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text = text
+        self.reason = reason
+        super().__init__(f"bad version or time {text!r}: {reason}")
+
+
+class ConditionSyntaxError(ReplayError, ValueError):
+    """A condition that does not parse; ``column`` (1-based) points at the bad token."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, text: str, column: int, token: str, reason: str) -> None:
+        self.text = text
+        self.column = column
+        self.token = token
+        self.reason = reason
+        at = f"{token!r}" if token else "end of input"
+        super().__init__(f"bad condition {text!r}: {reason} at column {column} ({at})")
+
+
+class FieldPathError(ReplayError, ValueError):
+    """A field path (``shared_data.limit``) that does not parse."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, text: str, reason: str, *, column: int | None = None) -> None:
+        self.text = text
+        self.reason = reason
+        self.column = column
+        at = f" at column {column}" if column is not None else ""
+        super().__init__(f"bad field path {text!r}: {reason}{at}")
+
+
+class ImportFormatError(ReplayError, ValueError):
+    """An export file that cannot be imported; names the line."""
+
+    exit_code = EXIT_NOT_A_JOB
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path!r} line {line}" if line is not None else repr(path)
+        super().__init__(f"cannot import {where}: {reason}")
+
+
+class KeyMismatchError(ReplayError, ValueError):
+    """The hash-chain key given does not match the log's (or a keyed log needs one)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"wrong hash-chain key for {path!r}: {reason} (give the right one with --key-file)")

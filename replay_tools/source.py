@@ -1,0 +1,254 @@
+"""Open a job's log from a path: a saved job file or a durable job directory.
+
+Everything that reads a job goes through :func:`open_job`, which turns every way a path
+can be wrong into one of three errors with a clear message: the path does not exist
+(:class:`~replay_tools.errors.JobNotFoundError`), it is not a job log
+(:class:`~replay_tools.errors.NotAJobLogError`), or the log is damaged
+(:class:`~replay_tools.errors.DamagedLogError`, naming the file and byte offset).
+A directory is opened read-only: no lock is taken and no file is modified, so the
+tools can read a job that a running process is still writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import eventlog
+from eventlog import CorruptionError, EventLog, EventLogError, UnsupportedFormatError
+
+from .errors import BadPointError, DamagedLogError, JobNotFoundError, KeyMismatchError, NotAJobLogError
+
+__all__ = ["BUNDLE_MAGIC", "Job", "damaged", "open_job", "parse_time", "read_key_file"]
+
+#: The first bytes of a saved job file (an eventlog bundle; see eventlog/FORMAT.md).
+BUNDLE_MAGIC = b"EVBUNDLE"
+_SEGMENT = re.compile(r"^\d{20}\.seg$")
+_UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def read_key_file(path: str | None) -> bytes | None:
+    """Read a hash-chain key from a file (trailing newline stripped), or ``None``."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            key = fh.read()
+    except FileNotFoundError:
+        raise JobNotFoundError(path, f"no such key file: {path!r}") from None
+    key = key.rstrip(b"\r\n")
+    if not key or len(key) > 64:
+        msg = f"key file {path!r} must hold 1 to 64 bytes, found {len(key)}"
+        raise ValueError(msg)
+    return key
+
+
+def damaged(path: str, exc: BaseException) -> DamagedLogError:
+    """Turn an eventlog corruption error into a :class:`DamagedLogError`."""
+    if isinstance(exc, CorruptionError):
+        return DamagedLogError(path, exc.reason, file=exc.segment, offset=exc.offset, seq=exc.seq)
+    return DamagedLogError(path, str(exc))
+
+
+class Job:
+    """A job's log opened for reading, with its identity.
+
+    Attributes:
+        path: the path it was opened from.
+        form: ``"directory"`` (a durable job) or ``"file"`` (a saved job file).
+        log: the :class:`eventlog.EventLog` (read-only use).
+        key: the hash-chain key, if one was given.
+        job_id: from the ``job_created`` event.
+        flow_id: from the ``job_created`` event.
+    """
+
+    def __init__(self, path: str, form: str, log: EventLog, key: bytes | None) -> None:
+        self.path = path
+        self.form = form
+        self.log = log
+        self.key = key
+        try:
+            first = next(iter(log.read(1, 1)), None)
+        except CorruptionError as exc:
+            raise damaged(path, exc) from None
+        if first is None:
+            raise NotAJobLogError(path, "the event log is empty (a job log starts with a job_created event)")
+        if first.kind != "job_created":
+            raise NotAJobLogError(path, f"its first event is {first.kind!r}, not job_created")
+        self.job_id: str = str(first.data.get("job_id", ""))
+        self.flow_id: str = str(first.data.get("flow_id", ""))
+        self.first_ts: int = first.ts
+
+    def job_state(self) -> Any:
+        """A read-only ``JobState`` over this log at its head (built once, then reused)."""
+        state = getattr(self, "_job_state", None)
+        if state is None:
+            from routilux.job_state import JobState
+
+            state = JobState.from_events(self.log)
+            self._job_state = state
+        return state
+
+    @property
+    def head(self) -> int:
+        """The newest version (seq of the last event)."""
+        return self.log.head_seq
+
+    def close(self) -> None:
+        """Release the log's files."""
+        self.log.close()
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- points in the history -------------------------------------------------------
+    def check_version(self, version: int, text: str | None = None) -> int:
+        """Return ``version`` if the log holds it, else raise :class:`BadPointError`."""
+        head = self.head
+        if not 1 <= version <= head:
+            label = text if text is not None else str(version)
+            where = "before the job was created" if version < 1 else "past the head"
+            raise BadPointError(label, f"version {version} is {where}; this job has versions 1..{head}")
+        return version
+
+    def version_at(self, when: _dt.datetime, text: str | None = None) -> int:
+        """The newest version whose user-visible timestamp is ``<= when``.
+
+        Timestamps users see are microsecond datetimes (``ts // 1000``), so an event is
+        included when its microsecond is ``<= when``: passing a record's own timestamp
+        includes that record. A naive ``when`` is local time, like the JobState's.
+        """
+        label = text if text is not None else when.isoformat()
+        aware = when if when.tzinfo is not None else when.astimezone()
+        micros = (aware - _EPOCH) // _dt.timedelta(microseconds=1)
+        version = self.log.seq_at_time(micros * 1000 + 999)
+        if version < 1:
+            first = _dt.datetime.fromtimestamp(self.first_ts // 1000 / 1e6).isoformat()
+            raise BadPointError(label, f"it is before the job's first event ({first})")
+        return version
+
+    def resolve_point(self, text: str) -> int:
+        """Parse a point given on the command line into a version.
+
+        Accepts a version number (``42``), ``head``, ``head-N``, or an ISO time
+        (``2026-11-28T07:13:04.123456``, naive = local time, or with an offset / ``Z``).
+        """
+        raw = text.strip()
+        low = raw.lower()
+        if re.fullmatch(r"\d+", raw):
+            return self.check_version(int(raw), text)
+        if low == "head":
+            return self.check_version(self.head, text)
+        m = re.fullmatch(r"head\s*-\s*(\d+)", low)
+        if m:
+            return self.check_version(self.head - int(m.group(1)), text)
+        return self.version_at(parse_time(text), text)
+
+    # -- reading ----------------------------------------------------------------------
+    def read(self, start: int = 1, stop: int | None = None) -> Iterator[Any]:
+        """Yield records ``start..stop``, turning damage into :class:`DamagedLogError`."""
+        try:
+            yield from self.log.read(start, stop)
+        except CorruptionError as exc:
+            raise damaged(self.path, exc) from None
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """Parse an ISO time; a trailing ``Z`` means UTC.
+
+    Raises:
+        BadPointError: it is not an ISO time (names the expected forms).
+    """
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    # Exports carry nanoseconds; datetimes hold microseconds (and Python 3.10 parses
+    # only 3 or 6 fraction digits): keep the first six, padded.
+    raw = re.sub(r"\.(\d+)", lambda m: "." + m.group(1)[:6].ljust(6, "0"), raw, count=1)
+    try:
+        return _dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadPointError(
+            text,
+            "expected a version number (e.g. 42), 'head', 'head-N', or an ISO time "
+            "(e.g. 2026-11-28T07:13:04.123456, local time unless it ends in Z or +HH:MM)",
+        ) from None
+
+
+def _open_directory(path: str, key: bytes | None) -> EventLog:
+    names = os.listdir(path)
+    if not any(_SEGMENT.match(n) for n in names):
+        subjobs = [n for n in names if os.path.isdir(os.path.join(path, n))
+                   and any(_SEGMENT.match(m) for m in os.listdir(os.path.join(path, n)))]
+        if subjobs:
+            raise NotAJobLogError(path, f"it looks like a job store holding {len(subjobs)} jobs "
+                                        f"(list them with `routilux-replay jobs {path}`, "
+                                        f"then give {os.path.join(path, subjobs[0])})")
+        raise NotAJobLogError(path, "the directory holds no event log segments (*.seg files)")
+    open_log = eventlog.open_log  # type: ignore[attr-defined]
+    return open_log(path, readonly=True, key=key, create=False)  # type: ignore[no-any-return]
+
+
+def _open_file(path: str, key: bytes | None) -> EventLog:
+    with open(path, "rb") as fh:
+        magic = fh.read(len(BUNDLE_MAGIC))
+    if magic != BUNDLE_MAGIC:
+        hint = ""
+        if magic[:1] in (b"{", b"["):
+            hint = " (it looks like JSON: an export is turned back into a job with `routilux-replay import`)"
+        raise NotAJobLogError(path, f"it is not a saved job file (no {BUNDLE_MAGIC.decode()} header){hint}")
+    read_bundle = eventlog.read_bundle  # type: ignore[attr-defined]
+    log, _snapshot = read_bundle(path, key=key)
+    return log  # type: ignore[no-any-return]
+
+
+def _classify(path: str, exc: EventLogError) -> DamagedLogError:
+    if isinstance(exc, CorruptionError):
+        return damaged(path, exc)
+    # A bundle that fails its checks (BundleError) or another unreadable log.
+    return DamagedLogError(path, str(exc))
+
+
+def open_job(path: str | os.PathLike[str], *, key: bytes | None = None) -> Job:
+    """Open the job at ``path`` for reading.
+
+    Args:
+        path: a saved job file (``JobState.save``) or a durable job directory
+            (``JobState.open``).
+        key: the hash-chain key, for keyed logs.
+
+    Raises:
+        JobNotFoundError: nothing exists at ``path``.
+        NotAJobLogError: ``path`` is not a job log (names what was found instead).
+        DamagedLogError: the log is damaged (names the file and byte offset).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise JobNotFoundError(path)
+    form = "directory" if os.path.isdir(path) else "file"
+    try:
+        log = _open_directory(path, key) if form == "directory" else _open_file(path, key)
+    except (NotAJobLogError, JobNotFoundError):
+        raise
+    except UnsupportedFormatError as exc:
+        raise NotAJobLogError(path, str(exc)) from None
+    except EventLogError as exc:
+        if type(exc).__name__ != "WrongKeyError":
+            raise _classify(path, exc) from None
+        raise KeyMismatchError(path, str(exc)) from None
+    except IsADirectoryError:
+        raise NotAJobLogError(path, "expected a file") from None
+    try:
+        return Job(path, form, log, key)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            log.close()
+        raise

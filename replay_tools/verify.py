@@ -1,0 +1,322 @@
+"""Audit a job: its bytes, its chain, its snapshots and the determinism of its replay.
+
+``verify_job`` answers "is this trail exactly what was written, and does replaying it
+still give the same state?" in four checks, like diskcache's ``Cache.check``:
+
+1. storage: checksums, seq continuity and the hash chain (keyed if a key is given),
+   by ``eventlog.verify`` for a durable directory; a saved job file is checked the
+   same way as it is read (``eventlog.read_bundle`` refuses any bad frame or link);
+2. snapshots: every stored snapshot equals the state rebuilt from the events up to
+   its seq (one pass over the log: the fold is compared as it passes each snapshot);
+3. determinism: a second, independent replay gives the same state (``apply`` must be
+   pure: no clock, no randomness). It starts from the newest snapshot, so it costs
+   only the tail; ``full_determinism=True`` replays everything again from the start;
+4. optionally, the head hash equals one written down earlier (``--expect-head``).
+
+The report names the first bad version, or file and byte offset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import eventlog
+from eventlog import CorruptionError, EventLogError
+from routilux.errors import ReplayError as RoutiluxReplayError
+from routilux.events import SCHEMA_VERSION
+from routilux.frozen import thaw
+from routilux.projection import JobProjection, apply, from_snapshot, snapshot_state
+
+from .diff import diff_states, same_value
+from .errors import DamagedLogError
+from .replay import HISTORY_FIELDS, _no_gc, fast_tuples
+from .source import Job
+
+__all__ = ["Problem", "VerifyResult", "verify_job"]
+
+Progress = Callable[[int], None]
+
+
+class Problem(NamedTuple):
+    """One thing that does not hold.
+
+    Attributes:
+        kind: a storage check of ``eventlog.verify`` (``frame``, ``chain``, ``continuity``,
+            ``torn_tail``, ``snapshot``, ...), or ``snapshot_state`` (a snapshot differs from
+            the replay), ``replay`` (the events cannot be folded), ``determinism`` or ``head``.
+        file: the damaged file, if any.
+        offset: byte offset in that file, if known.
+        seq: the first bad version, if known.
+        message: what is wrong, in words.
+    """
+
+    kind: str
+    file: str | None
+    offset: int | None
+    seq: int | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape."""
+        return self._asdict()
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.offset is not None:
+            where.append(f"byte {self.offset}")
+        if self.seq is not None:
+            where.append(f"version {self.seq}")
+        loc = f" ({', '.join(where)})" if where else ""
+        return f"{self.kind}: {self.message}{loc}"
+
+
+class VerifyResult(NamedTuple):
+    """What :func:`verify_job` found.
+
+    Attributes:
+        ok: every check held.
+        head_seq: the newest version.
+        head_hash: the head of the hash chain (32 hex digits).
+        records: events checked.
+        snapshots_checked: snapshots compared with the replay.
+        problems: everything that failed, storage problems first.
+        checks: the name of each check and whether it held (``None``: not run).
+    """
+
+    ok: bool
+    head_seq: int
+    head_hash: str
+    records: int
+    snapshots_checked: int
+    problems: list[Problem]
+    checks: dict[str, bool | None]
+
+    @property
+    def first_problem(self) -> Problem | None:
+        """The first problem found, or ``None``."""
+        return self.problems[0] if self.problems else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape."""
+        return {
+            "ok": self.ok,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "records": self.records,
+            "snapshots_checked": self.snapshots_checked,
+            "checks": self.checks,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+#: Logs at least this long have their storage checked in a second process, in parallel
+#: with the replay (both are CPU-bound; on two cores the wall time is the longer of the two).
+PARALLEL_MIN_EVENTS = 100_000
+
+# The child reads the key from stdin, never from argv: argv is visible to every user.
+_CHILD = """
+import json, sys
+import eventlog
+key = sys.stdin.buffer.read() or None
+report = eventlog.verify(sys.argv[1], key=key)
+json.dump({"ok": report.ok, "head_hash": report.head_hash, "records": report.records,
+           "problems": [[p.kind, p.file, p.offset, p.seq, p.message] for p in report.problems]}, sys.stdout)
+"""
+
+
+def _convert(ok: bool, head_hash: Any, records: int | None,
+             raw: list[tuple[str, str | None, int | None, int | None, str]]) -> tuple[list[Problem], str, int | None]:
+    # eventlog's problem kinds (frame, chain, continuity, torn_tail, snapshot, ...) are
+    # kept as they are: they already say which check failed.
+    problems = [Problem(kind, os.path.basename(file) if file else None, offset, seq, message)
+                for kind, file, offset, seq, message in raw]
+    if not ok and not problems:
+        problems.append(Problem("storage", None, None, None, "eventlog.verify reported a problem"))
+    if isinstance(head_hash, bytes):
+        head_hash = head_hash.hex()
+    return problems, str(head_hash), records
+
+
+def _storage_now(job: Job) -> tuple[list[Problem], str | None, int | None]:
+    """Check the bytes and the chain; return problems, the verified head hash and count."""
+    if job.form != "directory":
+        # read_bundle (in open_job) already checked every frame's CRC, the seq order and
+        # every link against the recomputed chain; a bad bundle never opens.
+        return [], job.log.head_hash.hex(), job.log.head_seq
+    report = eventlog.verify(job.path, key=job.key)  # type: ignore[attr-defined]
+    return _convert(report.ok, report.head_hash, report.records,
+                    [(p.kind, p.file, p.offset, p.seq, p.message) for p in report.problems])
+
+
+def _storage_start(job: Job, parallel: bool | None) -> Callable[[], tuple[list[Problem], str | None, int | None]]:
+    """Start the storage check; return a function that waits for its result."""
+    if parallel is None:
+        parallel = job.form == "directory" and job.head >= PARALLEL_MIN_EVENTS
+    if not parallel or job.form != "directory":
+        result = _storage_now(job)
+        return lambda: result
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, job.path], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    except OSError:
+        result = _storage_now(job)
+        return lambda: result
+    assert proc.stdin is not None
+    proc.stdin.write(job.key or b"")
+    proc.stdin.close()
+
+    def collect() -> tuple[list[Problem], str | None, int | None]:
+        assert proc.stdout is not None and proc.stderr is not None
+        with proc.stdout, proc.stderr:
+            out = proc.stdout.read()
+            proc.stderr.read()
+        proc.wait()
+        try:
+            data = json.loads(out)
+            return _convert(data["ok"], data["head_hash"], data["records"], data["problems"])
+        except (ValueError, KeyError, TypeError):
+            return _storage_now(job)  # the child failed: check here instead
+
+    return collect
+
+
+def _replay(job: Job, snapshots: dict[int, Any], progress: Progress | None) -> tuple[list[Problem], JobProjection | None, int]:
+    """Fold every event; compare with each snapshot as the fold passes its seq."""
+    problems: list[Problem] = []
+    p = JobProjection()
+    checked = 0
+    try:
+        with _no_gc():
+            get = snapshots.get
+            for item in fast_tuples(job, 1, job.head):
+                apply(p, item)
+                snap = get(item[0])
+                if snap is not None:
+                    seq = item[0]
+                    checked += 1
+                    expected = snapshot_state(p)
+                    if not same_value(dict(snap.state), dict(expected)):
+                        fields = sorted({d.group for d in diff_states(
+                            {k: v for k, v in expected.items()}, dict(snap.state))})
+                        problems.append(Problem(
+                            "snapshot_state", snap.name or None, None, seq,
+                            f"snapshot at version {seq} differs from the state rebuilt from events "
+                            f"(fields: {', '.join(fields) or 'types'})"))
+                if progress is not None and not item[0] & 0x1FFF:
+                    progress(item[0])
+    except DamagedLogError as exc:
+        problems.append(Problem("storage", os.path.basename(exc.file) if exc.file else None, exc.offset, exc.seq,
+                                exc.reason))
+        return problems, None, checked
+    except RoutiluxReplayError as exc:
+        problems.append(Problem("replay", None, None, exc.seq, f"replay failed: {exc}"))
+        return problems, None, checked
+    return problems, p, checked
+
+
+def _determinism(job: Job, first: JobProjection, full: bool) -> Problem | None:
+    """Replay a second time, independently, and compare with the first replay.
+
+    By default the second replay starts from the newest snapshot (a different code path:
+    ``from_snapshot`` plus the tail) and is compared on the current state and on the
+    history the tail added; ``full=True`` replays everything again from the first event
+    and compares the whole state, history included.
+    """
+    snap = None
+    if not full:
+        try:
+            snap = job.log.latest_snapshot(schema_version=SCHEMA_VERSION)
+        except EventLogError:
+            snap = None
+    try:
+        if snap is not None and snap.seq > 0:
+            second = from_snapshot(snap.state, snap.seq)
+        else:
+            second = JobProjection()
+        with _no_gc():
+            for item in fast_tuples(job, second.version + 1, job.head):
+                apply(second, item)
+    except (RoutiluxReplayError, CorruptionError, DamagedLogError) as exc:
+        return Problem("determinism", None, None, None, f"the second replay failed: {exc}")
+    a = dict(snapshot_state(first))
+    b = dict(snapshot_state(second))
+    where = None
+    if not same_value(a, b):
+        diffs = diff_states(a, b)
+        where = diffs[0].path if diffs else "types"
+    else:
+        for name in HISTORY_FIELDS:
+            mine = getattr(second, name)
+            theirs = getattr(first, name)
+            tail = theirs[len(theirs) - len(mine):] if mine else []
+            if second.history_from == 0 and len(mine) != len(theirs):
+                where = name
+                break
+            if [_plain(x) for x in tail] != [_plain(x) for x in mine]:
+                where = name
+                break
+    if where is None:
+        return None
+    return Problem("determinism", None, None, None,
+                   f"two replays of the same events differ (first at {where}): apply is not pure")
+
+
+def _plain(item: Any) -> Any:
+    return item.serialize() if hasattr(item, "serialize") else thaw(item)
+
+
+def verify_job(job: Job, *, expect_head: str | None = None, determinism: bool = True,
+               full_determinism: bool = False, parallel: bool | None = None,
+               progress: Progress | None = None) -> VerifyResult:
+    """Run every check on ``job`` and return a :class:`VerifyResult`.
+
+    Args:
+        expect_head: a head hash written down earlier (hex); a mismatch is a problem.
+        determinism: also replay the log a second time and compare the two states.
+        full_determinism: make that second replay start from the first event (not from
+            the newest snapshot) and compare every history entry.
+        parallel: check storage in a second process while replaying (default: for
+            directories of at least :data:`PARALLEL_MIN_EVENTS` events).
+        progress: called with the version reached, now and then.
+    """
+    checks: dict[str, bool | None] = {"storage": None, "snapshots": None, "determinism": None, "head": None}
+    storage = _storage_start(job, parallel)
+    problems: list[Problem] = []
+    snapshots: dict[int, Any] = {}
+    try:
+        for snap in job.log.snapshots():
+            snapshots[snap.seq] = snap
+    except EventLogError as exc:
+        problems.append(Problem("snapshot", None, None, None, f"cannot read snapshots: {exc}"))
+    replay_problems, first, checked = _replay(job, snapshots, progress)
+    storage_problems, head_hash, records = storage()
+    checks["storage"] = not storage_problems
+    problems = storage_problems + problems + replay_problems
+    checks["snapshots"] = not any(p.kind in ("snapshot_state", "replay") for p in replay_problems) and first is not None
+    if determinism and first is not None:
+        problem = _determinism(job, first, full_determinism)
+        checks["determinism"] = problem is None
+        if problem is not None:
+            problems.append(problem)
+    if head_hash is None:
+        head_hash = job.log.head_hash.hex()
+    if expect_head is not None:
+        want = expect_head.strip().lower()
+        held = want == head_hash.lower()
+        checks["head"] = held
+        if not held:
+            problems.append(Problem("head", None, None, job.head,
+                                    f"head hash is {head_hash}, expected {want}: the history differs "
+                                    "from the one whose head was written down"))
+    ok = not problems
+    return VerifyResult(ok, job.head, head_hash, records if records is not None else job.head, checked,
+                        problems, checks)

@@ -1,0 +1,204 @@
+"""Read-only ``dict`` and ``list`` types handed out by a JobState.
+
+They subclass ``dict`` and ``list`` so user code keeps working: ``isinstance(x, dict)``,
+``==`` with plain values, iteration, ``json.dumps``, ``dict(x)``/``x.copy()`` (which give
+plain, mutable copies). Every in-place mutation raises ``TypeError`` naming the JobState
+method to use instead: a change that bypassed the event log would silently break the audit
+trail (DESIGN.md, "The event model", rule 4), so it must be impossible, not discouraged.
+
+The projection itself mutates these containers through the base-class methods
+(``dict.__setitem__(d, k, v)``, ``list.append(lst, x)``); nothing else should.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+__all__ = ["FrozenDict", "FrozenList", "SyncedFrozenList", "freeze", "thaw"]
+
+_DEFAULT_HINT = "the JobState's methods"
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses in-place mutation; ``hint`` names the method to use."""
+
+    __slots__ = ("_hint",)
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT, **kwargs: Any) -> None:
+        dict.__init__(self, *args, **kwargs)
+        self._hint = hint
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        msg = f"this dict is read-only (it is part of a JobState); to change it use {self._hint}"
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return thaw(self)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (or copied) values come back as plain dicts: a copy is the user's own.
+        return (dict, (thaw(self),))
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A ``list`` that refuses in-place mutation; ``hint`` names the method to use."""
+
+    __slots__ = ("_hint",)
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT) -> None:
+        list.__init__(self, *args)
+        self._hint = hint
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        msg = f"this list is read-only (it is part of a JobState); to change it use {self._hint}"
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = _refuse
+    sort = reverse = __iadd__ = __imul__ = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return thaw(self)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (thaw(self),))
+
+
+class SyncedFrozenList(FrozenList):
+    """A :class:`FrozenList` that brings itself up to date before every read.
+
+    Its owner may append to it lazily (a JobState notes hot-path records and builds
+    them later): ``sync`` is called first by every read, so a reference kept by user
+    code always shows every item, like the original's live list. ``sync`` is ``None``
+    when nothing is deferred.
+    """
+
+    __slots__ = ("sync",)
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT) -> None:
+        FrozenList.__init__(self, *args, hint=hint)
+        self.sync: Any = None
+
+    def _up_to_date(self) -> None:
+        sync = self.sync
+        if sync is not None:
+            sync()
+
+    def __len__(self) -> int:
+        self._up_to_date()
+        return list.__len__(self)
+
+    def __iter__(self) -> Any:
+        self._up_to_date()
+        return list.__iter__(self)
+
+    def __reversed__(self) -> Any:
+        self._up_to_date()
+        return list.__reversed__(self)
+
+    def __getitem__(self, index: Any) -> Any:
+        self._up_to_date()
+        return list.__getitem__(self, index)
+
+    def __contains__(self, item: object) -> bool:
+        self._up_to_date()
+        return list.__contains__(self, item)
+
+    def __eq__(self, other: object) -> bool:
+        self._up_to_date()
+        return list.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        self._up_to_date()
+        return list.__ne__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._up_to_date()
+        return list.__repr__(self)
+
+    def __add__(self, other: Any) -> Any:
+        self._up_to_date()
+        return list.__add__(self, other)
+
+    def copy(self) -> list[Any]:
+        """A plain, mutable shallow copy."""
+        self._up_to_date()
+        return list(list.__iter__(self))
+
+    def index(self, *args: Any) -> int:
+        self._up_to_date()
+        return list.index(self, *args)
+
+    def count(self, value: Any) -> int:
+        self._up_to_date()
+        return list.count(self, value)
+
+    def __copy__(self) -> list[Any]:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        self._up_to_date()
+        return thaw(self)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self._up_to_date()
+        return (list, (thaw(self),))
+
+
+_new_dict = FrozenDict.__new__
+_new_list = FrozenList.__new__
+_dict_init = dict.__init__
+_list_init = list.__init__
+_set_dict_hint = FrozenDict._hint.__set__  # type: ignore[attr-defined]
+_set_list_hint = FrozenList._hint.__set__  # type: ignore[attr-defined]
+
+
+def freeze(value: Any, hint: str = _DEFAULT_HINT) -> Any:
+    """Return ``value`` with every dict/list (at any depth) replaced by a frozen copy.
+
+    Scalars are returned as they are. Already-frozen containers are copied too, so the
+    result never shares a container with the argument.
+    """
+    kind = type(value)
+    if kind is dict or kind is FrozenDict:
+        out = _new_dict(FrozenDict)
+        _dict_init(out, {k: (freeze(v, hint) if type(v) in _CONTAINERS else v) for k, v in value.items()})
+        _set_dict_hint(out, hint)
+        return out
+    if kind is list or kind is FrozenList or kind is tuple:
+        out = _new_list(FrozenList)
+        _list_init(out, [freeze(v, hint) if type(v) in _CONTAINERS else v for v in value])
+        _set_list_hint(out, hint)
+        return out
+    return value
+
+
+_CONTAINERS = frozenset({dict, list, tuple, FrozenDict, FrozenList})
+
+
+def thaw(value: Any) -> Any:
+    """Return a plain, mutable deep copy of ``value`` (dicts and lists copied at every depth)."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in list.__iter__(value)] if isinstance(value, list) else [thaw(v) for v in value]
+    return value
+
+
+def empty_dict(hint: str) -> FrozenDict:
+    """Return a new empty :class:`FrozenDict` with ``hint``."""
+    return FrozenDict(hint=hint)
+
+
+def empty_list(hint: str) -> FrozenList:
+    """Return a new empty :class:`FrozenList` with ``hint``."""
+    return FrozenList(hint=hint)

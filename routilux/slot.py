@@ -1,0 +1,271 @@
+"""Slot: a routine's input. Merges incoming data and calls the routine's handler."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import traceback
+import weakref
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._context import _current_job_state
+from .serializable import Serializable
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .event import Event
+    from .flow import Flow
+    from .routine import Routine
+
+__all__ = ["Slot", "error_info"]
+
+logger = logging.getLogger("routilux")
+
+# Dispatch modes, computed once per handler from its signature (inspect.signature is slow).
+_KWARGS, _WHOLE, _ONE, _MATCH, _NONE = range(5)
+
+
+def error_info(error: BaseException, slot_name: str | None = None) -> dict[str, Any]:
+    """Describe an exception for the history: message, type and a short traceback summary.
+
+    The summary lists the innermost frames as ``file:line in function`` strings so the failing
+    line is visible in the audit trail without storing whole tracebacks.
+    """
+    info: dict[str, Any] = {}
+    if slot_name is not None:
+        info["slot"] = slot_name
+    info["error"] = str(error)
+    info["error_type"] = type(error).__name__
+    frames = traceback.extract_tb(error.__traceback__)[-5:]
+    info["traceback"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in frames]
+    return info
+
+
+# Signature analysis is cached per function (bound methods of every instance of a routine
+# class share one entry); weak keys so handlers defined per instance are not kept alive.
+_MODES_BOUND: weakref.WeakKeyDictionary[Any, tuple[int, Any]] = weakref.WeakKeyDictionary()
+_MODES_PLAIN: weakref.WeakKeyDictionary[Any, tuple[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def _cached_dispatch_mode(handler: Callable[..., Any]) -> tuple[int, Any]:
+    func = getattr(handler, "__func__", None)
+    cache, key = (_MODES_BOUND, func) if func is not None else (_MODES_PLAIN, handler)
+    try:
+        return cache[key]
+    except (KeyError, TypeError):  # TypeError: not weak-referenceable (some builtins)
+        pass
+    mode = _dispatch_mode(handler)
+    try:
+        cache[key] = mode
+    except TypeError:
+        pass
+    return mode
+
+
+def _dispatch_mode(handler: Callable[..., Any]) -> tuple[int, Any]:
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):  # builtins without a signature: pass the dict
+        return _WHOLE, None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return _KWARGS, None
+    if not params:
+        return _NONE, None
+    if len(params) == 1:
+        name = params[0].name
+        if name == "data" or params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+            return _WHOLE, None
+        return _ONE, name
+    names = tuple(p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+    return _MATCH, names
+
+
+class Slot(Serializable):
+    """An input of a routine: receives data from connected events.
+
+    Args:
+        name: the slot name (unique within its routine).
+        routine: the routine owning the slot.
+        handler: called with the merged data (see ROUTILUX_API.md §2 for the dispatch rules).
+        merge_strategy: ``"override"``, ``"append"`` or a callable ``f(old, new) -> merged``.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        routine: Routine | None = None,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: str | Callable[[Any, Any], Any] = "override",
+    ) -> None:
+        self.name = name
+        self.routine = routine
+        self.handler = handler
+        self.merge_strategy = merge_strategy
+        self.connected_events: list[Event] = []
+        self._data: dict[str, Any] = {}
+        # Concurrent flows may deliver to one slot from several threads: _data is merged under
+        # this lock so "append" never loses an item.
+        self._lock = threading.Lock()
+        self._dispatch_handler: Any = None
+        self._dispatch: tuple[int, Any] = (_WHOLE, None)
+
+    def __repr__(self) -> str:
+        rid = self.routine._id if self.routine is not None else None
+        return f"Slot[{rid}.{self.name}]"
+
+    # -- wiring ---------------------------------------------------------------------------
+    def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> None:
+        """Connect ``event`` to this slot (both sides, no duplicates); the mapping is ignored here."""
+        if not any(e is event for e in self.connected_events):
+            self.connected_events.append(event)
+        if not any(s is self for s in event.connected_slots):
+            event.connected_slots.append(self)
+
+    def disconnect(self, event: Event) -> None:
+        """Disconnect ``event`` from this slot (both sides)."""
+        self.connected_events = [e for e in self.connected_events if e is not event]
+        event.connected_slots = [s for s in event.connected_slots if s is not self]
+
+    # -- merging and dispatch -----------------------------------------------------------------
+    def _merge_data(self, new_data: dict[str, Any]) -> Any:
+        strategy = self.merge_strategy
+        with self._lock:
+            if strategy == "append":
+                for key, value in new_data.items():
+                    current = self._data.get(key, _MISSING)
+                    if current is _MISSING:
+                        self._data[key] = current = []
+                    elif not isinstance(current, list):
+                        self._data[key] = current = [current]
+                    current.append(value)
+                # The handler sees only the incoming keys, each bound to the live accumulated
+                # list (observed in the original: later appends are visible through it).
+                return {key: self._data[key] for key in new_data}
+            if callable(strategy):
+                merged = strategy(self._data, new_data)
+                self._data = dict(merged) if isinstance(merged, dict) else merged
+                return merged
+            merged = dict(new_data)
+            self._data = merged
+            return merged
+
+    def _call(self, merged: Any) -> None:
+        handler = self.handler
+        if handler is None:
+            return
+        if self._dispatch_handler is not handler:
+            self._dispatch = _cached_dispatch_mode(handler)
+            self._dispatch_handler = handler
+        mode, arg = self._dispatch
+        if not isinstance(merged, dict):
+            handler(merged)
+        elif mode is _KWARGS:
+            handler(**merged)
+        elif mode is _WHOLE:
+            handler(merged)
+        elif mode is _ONE:
+            handler(merged[arg]) if arg in merged else handler(merged)
+        elif mode is _NONE:
+            handler()
+        else:
+            matching = {k: merged[k] for k in arg if k in merged}
+            handler(**matching) if matching else handler(merged)
+
+    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
+        """Merge ``data`` and call the handler, without touching the execution context.
+
+        Exceptions propagate when ``propagate_exceptions`` is true, else they are logged.
+        """
+        merged = self._merge_data(data)
+        try:
+            self._call(merged)
+        except Exception as exc:
+            if propagate_exceptions:
+                raise
+            logger.warning("handler of %r raised %s: %s", self, type(exc).__name__, exc)
+
+    def _deliver(self, data: dict[str, Any], job_state: Any) -> Exception | None:
+        """Merge and call the handler with the context variable set; return the error, if any."""
+        token = _current_job_state.set(job_state) if job_state is not None else None
+        try:
+            self._call(self._merge_data(data))
+        except Exception as exc:
+            logger.warning("handler of %r raised %s: %s", self, type(exc).__name__, exc)
+            return exc
+        finally:
+            if token is not None:
+                _current_job_state.reset(token)
+        return None
+
+    def _record_error(self, error: Exception, job_state: Any, flow: Flow | None) -> None:
+        """Record a handler error in the job: history ``error`` and, for a routine-level STOP, ``failed``."""
+        routine = self.routine
+        flow = flow if flow is not None else getattr(routine, "_current_flow", None)
+        if flow is None or routine is None:
+            return
+        rid = flow._routine_id_of(routine)
+        if rid is None:
+            return
+        job_state.record_execution(rid, "error", error_info(error, self.name))
+        handler = routine._error_handler
+        if handler is not None and handler.strategy.value == "stop":
+            job_state.update_routine_state(rid, {"status": "failed", "error": str(error)})
+
+    def receive(self, data: dict[str, Any], job_state: Any = None, flow: Flow | None = None) -> None:
+        """Deliver ``data``: merge, call the handler with ``job_state`` as the context.
+
+        Every exception is swallowed; with a ``job_state`` it is recorded in the job's history.
+        """
+        error = self._deliver(data, job_state)
+        if error is not None and job_state is not None:
+            self._record_error(error, job_state, flow)
+
+    # -- structure ----------------------------------------------------------------------------
+    def serialize(self) -> dict[str, Any]:
+        """Return the slot's structure: name, merge strategy, handler name and data."""
+        from ._structure import qualified_name
+
+        strategy = self.merge_strategy
+        handler = self.handler
+        handler_ref: str | None = None
+        if handler is not None:
+            if getattr(handler, "__self__", None) is self.routine:
+                handler_ref = "method:" + handler.__name__
+            else:
+                handler_ref = "function:" + qualified_name(handler)
+        return {
+            "_type": "Slot",
+            "name": self.name,
+            "merge_strategy": strategy if isinstance(strategy, str) else "function:" + qualified_name(strategy),
+            "handler": handler_ref,
+            "_data": self._data,
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """Restore the fields written by :meth:`serialize` (handlers are looked up by name)."""
+        self.name = data.get("name", self.name)
+        strategy = data.get("merge_strategy", "override")
+        if not strategy.startswith("function:"):
+            self.merge_strategy = strategy
+        elif not callable(self.merge_strategy):  # keep the one the routine's __init__ installed
+            self.merge_strategy = _resolve_callable(strategy, self.routine)
+        ref = data.get("handler")
+        if ref is not None and self.handler is None:  # likewise (lambdas cannot be looked up)
+            self.handler = _resolve_callable(ref, self.routine)
+        self._data = dict(data.get("_data") or {})
+
+
+_MISSING = object()
+
+
+def _resolve_callable(ref: str, routine: Any) -> Any:
+    from ._structure import resolve_name
+
+    kind, _, name = ref.partition(":")
+    if kind == "method":
+        try:
+            return getattr(routine, name)
+        except AttributeError:
+            msg = f"routine {routine!r} has no method {name!r} to use as a slot handler"
+            raise ValueError(msg) from None
+    return resolve_name(name)
