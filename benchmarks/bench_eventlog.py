@@ -98,6 +98,45 @@ def append_rate(d: str, n: int, mode: str, seg: int) -> tuple[float, str]:
     return n / dt, path
 
 
+def append_encoded_rate(d: str, n: int, seg: int) -> float:
+    """The trusted fast path (``append_encoded``) in "batch" mode, events pre-encoded."""
+    from eventlog._events import encode_event
+
+    path = os.path.join(d, "log-encoded")
+    shutil.rmtree(path, ignore_errors=True)
+    encoded = [encode_event("exec", _event(i)) for i in range(n)]
+    log = eventlog.open_log(path, durability="batch", segment_bytes=seg)
+    append = log.append_encoded
+    t = time.perf_counter()
+    for event_bytes, data in encoded:
+        append("exec", event_bytes, data)
+    dt = time.perf_counter() - t
+    log.close()
+    shutil.rmtree(path, ignore_errors=True)
+    return n / dt
+
+
+def verify_rate(path: str) -> float:
+    t = time.perf_counter()
+    report = eventlog.verify(path)
+    dt = time.perf_counter() - t
+    assert report.ok, report
+    return report.records / dt
+
+
+def bundle_read_ms(d: str, path: str, n: int) -> float:
+    """read_bundle of a bundle holding the first ``n`` events of the log at ``path``."""
+    bundle = os.path.join(d, "bench.bundle")
+    with eventlog.open_log(path, readonly=True) as log:
+        mem = eventlog.InMemoryEventLog.from_raw([(ts, b) for _s, ts, b in log.read_raw(1, n)])
+    eventlog.write_bundle(bundle, mem)
+    t = time.perf_counter()
+    eventlog.read_bundle(bundle)
+    dt = time.perf_counter() - t
+    os.unlink(bundle)
+    return dt * 1e3
+
+
 def threaded_always_rate(d: str, n: int, threads: int) -> float:
     path = os.path.join(d, "log-threads")
     shutil.rmtree(path, ignore_errors=True)
@@ -184,11 +223,14 @@ def main(argv: list[str] | None = None) -> int:
             add("append_none", r)
             r, big = append_rate(d, n, "batch", args.segment_bytes)
             add("append_batch", r)
+            add("append_encoded", append_encoded_rate(d, n, args.segment_bytes))
             r, _p = append_rate(d, ns, "always", args.segment_bytes)
             add("append_always", r)
             add("append_always_threads", threaded_always_rate(d, ns * 2, args.threads))
             add("read", read_rate(big))
             add("open_ms", open_time(big) * 1e3)
+            add("verify", verify_rate(big))
+            add("bundle_ms", bundle_read_ms(d, big, min(n, 100_000)))
             s_us, t_us = lookups(big)
             add("seq_us", s_us)
             add("ts_us", t_us)
@@ -199,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  raw msgpack unpackb loop   {m['raw_unpack']:>12,.0f} /s")
         print(f"  append 'none'              {m['append_none']:>12,.0f} /s   {m['append_none'] / m['raw_write']:.2f}x raw write")
         print(f"  append 'batch'             {m['append_batch']:>12,.0f} /s   {m['append_batch'] / m['raw_write']:.2f}x raw write")
+        print(f"  append_encoded 'batch'     {m['append_encoded']:>12,.0f} /s   {m['append_encoded'] / m['raw_write']:.2f}x raw write")
         print(f"  append 'always' 1 thread   {m['append_always']:>12,.0f} /s   {m['append_always'] / m['raw_fsync']:.2f}x raw write+fsync")
         print(f"  append 'always' {args.threads} threads  {m['append_always_threads']:>12,.0f} /s   "
               f"{m['append_always_threads'] / m['raw_fsync']:.2f}x raw write+fsync")
         print(f"  read + decode + checksum   {m['read']:>12,.0f} /s   {m['read'] / m['raw_unpack']:.2f}x raw unpack")
+        print(f"  eventlog.verify            {m['verify']:>12,.0f} /s")
+        print(f"  read_bundle ({min(n, 100_000)} events) {m['bundle_ms']:>9.1f} ms")
         print(f"  open ({n} events)    {m['open_ms']:>12.2f} ms")
         print(f"  find seq (get)             {m['seq_us']:>12.1f} us")
         print(f"  find time (seq_at_time)    {m['ts_us']:>12.1f} us")

@@ -21,7 +21,8 @@ import gc
 import statistics
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from routilux import Flow, JobState, Routine
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import codec
 from .base import DURABILITY_MODES, EventLog
+from .bundle import read_bundle, write_bundle
 from .chain import GENESIS, LINK_SIZE
 from .errors import (
     BundleError,
@@ -26,7 +27,6 @@ from .errors import (
     UnsupportedFormatError,
     WrongKeyError,
 )
-from .bundle import read_bundle, write_bundle
 from .filelog import FileEventLog, open_log
 from .memory import InMemoryEventLog
 from .record import Record, Snapshot

@@ -6,6 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import msgpack
+
 from . import codec
 from .errors import EventEncodingError, RecordDecodeError, RecordTooLargeError
 
@@ -13,6 +15,12 @@ __all__ = ["check_schema_version", "decode_event", "encode_event", "next_ts"]
 
 _kind_cache: dict[str, bytes] = {}
 _time_ns = time.time_ns
+_pack = codec._pack
+_unpackb = msgpack.unpackb
+_suspicious = codec._suspicious
+_refuse_ext = codec._refuse_ext
+_MAX_BYTES = codec.MAX_RECORD_BYTES
+_MAX_DEPTH = codec.MAX_DEPTH
 
 
 def _packed_kind(kind: str) -> bytes:
@@ -28,6 +36,65 @@ def _packed_kind(kind: str) -> bytes:
     return packed
 
 
+#: Nesting levels :func:`_plain_copy` handles; deeper data takes the general path.
+_PLAIN_DEPTH = 4
+_PLAIN_SCALARS = frozenset((str, int, bool, type(None), bytes))
+
+
+def _plain_copy(value: dict[Any, Any] | list[Any], depth: int) -> Any:
+    """Copy plain data the C packer has already packed, or return ``None``.
+
+    "Plain": dicts with exact-``str`` keys, lists, and exact ``str``/``int``/``bool``/
+    ``None``/``bytes``/finite ``float`` values, at most ``depth`` levels of containers.
+    For such data the copy equals what decoding the packed bytes gives (same types,
+    same order, fresh containers) and no rule can be broken (packing already bounded
+    ints and refused bad unicode), so the byte scan and the decode round trip --
+    two thirds of an encode -- are skipped. Anything else (tuples, datetimes,
+    subclasses, NaN/inf, non-str keys, deeper nesting) returns ``None``: the general
+    path decides.
+    """
+    scalars = _PLAIN_SCALARS
+    # Copy first (C speed), then check every item and replace the nested containers
+    # with their copies (assigning existing keys while iterating is allowed).
+    if type(value) is dict:
+        out = value.copy()
+        for k, v in out.items():
+            if type(k) is not str:
+                return None
+            t = type(v)
+            if t in scalars:
+                continue
+            if t is float:
+                if v - v != 0.0:  # NaN or infinity
+                    return None
+            elif (t is dict or t is list) and depth > 1:
+                c = _plain_copy(v, depth - 1)
+                if c is None:
+                    return None
+                out[k] = c
+            else:
+                return None
+        return out
+    if type(value) is not list:
+        return None  # a dict subclass, say: the general path decides
+    items = value.copy()
+    for i, v in enumerate(items):
+        t = type(v)
+        if t in scalars:
+            continue
+        if t is float:
+            if v - v != 0.0:
+                return None
+        elif (t is dict or t is list) and depth > 1:
+            c = _plain_copy(v, depth - 1)
+            if c is None:
+                return None
+            items[i] = c
+        else:
+            return None
+    return items
+
+
 def encode_event(kind: str, data: Mapping[str, Any]) -> tuple[bytes, Any]:
     """Return ``(event_bytes, decoded_data)``; ``event_bytes`` is msgpack ``[kind, data]``.
 
@@ -37,10 +104,33 @@ def encode_event(kind: str, data: Mapping[str, Any]) -> tuple[bytes, Any]:
     """
     if not isinstance(data, dict):
         raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
-    payload, decoded = codec.encode_checked(data, path="data")
+    # codec.encode_checked's fast path, inlined (this runs once per append): pack in C,
+    # a byte scan for anything the packer lets through, and the round trip that gives
+    # the caller what a later read returns. Anything unusual is handed to
+    # encode_checked itself, which finds and names the exact problem.
+    try:
+        payload = _pack(data)
+    except Exception:
+        payload = None
+    if payload is None or len(payload) > _MAX_BYTES:
+        payload, decoded = codec.encode_checked(data, path="data")
+    else:
+        decoded = _plain_copy(data, _PLAIN_DEPTH)
+        if decoded is None:
+            if _suspicious(payload, _MAX_DEPTH):
+                payload, decoded = codec.encode_checked(data, path="data")
+            else:
+                try:
+                    decoded = _unpackb(payload, raw=False, strict_map_key=True, timestamp=3,
+                                       ext_hook=_refuse_ext)
+                except Exception:
+                    payload, decoded = codec.encode_checked(data, path="data")
+    packed = _kind_cache.get(kind) if type(kind) is str else None
+    if packed is None:
+        packed = _packed_kind(kind)
     # 0x92 is a msgpack fixarray of two items: the bytes equal packb([kind, data]).
-    event_bytes = b"\x92" + _packed_kind(kind) + payload
-    if len(event_bytes) > codec.MAX_RECORD_BYTES:
+    event_bytes = b"\x92" + packed + payload
+    if len(event_bytes) > _MAX_BYTES:
         # The limit covers the whole event, so whatever the reader accepts is what was written.
         raise RecordTooLargeError(
             "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "

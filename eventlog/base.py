@@ -93,6 +93,29 @@ class EventLog(abc.ABC):
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
         """Append several events atomically; all get the same ``ts``."""
 
+    def append_encoded(self, kind: str, event_bytes: bytes, data: Any, *, expected_seq: int | None = None,
+                       ts: int | None = None) -> Record:
+        """Append one event already encoded by the caller (TRUSTED input: a fast path).
+
+        ``event_bytes`` must be the canonical msgpack of ``[kind, data]``, exactly what
+        :func:`eventlog._events.encode_event` returns for it (for example
+        ``b"\\x92" + packed kind + codec.pack_unchecked(data)`` after the caller checked
+        that ``data`` is storable); ``data`` is put in the returned record as is. The
+        file and in-memory logs store the bytes without validating or decoding them
+        (bytes that break the encoding rules make the record unreadable). This default,
+        for backends without a fast path, ignores ``event_bytes`` and calls
+        :meth:`append`, which gives the same record (after the same size check).
+        """
+        from . import codec
+        from .errors import RecordTooLargeError
+
+        if len(event_bytes) > codec.MAX_RECORD_BYTES:
+            raise RecordTooLargeError(
+                "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
+                f"{codec.MAX_RECORD_BYTES} bytes"
+            )
+        return self.append(kind, data, expected_seq=expected_seq, ts=ts)
+
     @abc.abstractmethod
     def sync(self) -> int:
         """Make every appended record durable; return :attr:`durable_seq`."""

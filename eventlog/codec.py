@@ -153,23 +153,21 @@ def _suspicious(payload: bytes, max_depth: int) -> bool:
     """True if the packed bytes might hide a problem the C packer let through.
 
     One C-speed ``translate`` keeps only container, float64 and bin type bytes (string
-    contents can produce false alarms, which only cost the exact walk).
+    contents can produce false alarms, which only cost the exact walk); the checks on
+    that short result are int membership tests (memchr), the cheapest Python offers.
     """
     interesting = payload.translate(None, _NOT_INTERESTING)
-    if not interesting:
-        return False
     if len(interesting) > max_depth:
         return True  # could be nested too deep (only a count, so may be a false alarm)
-    if not interesting.translate(None, _CONTAINER_BYTES):
-        return False  # only a few containers: nothing else to look at
-    if _BIN_BYTES[0] in interesting or _BIN_BYTES[1] in interesting or _BIN_BYTES[2] in interesting:
-        return True
-    i = payload.find(b"\xcb")
-    while i != -1:
-        # float64: NaN/inf have all exponent bits set (0x7ff / 0xfff in the top 12 bits).
-        if payload[i + 1 : i + 2] in (b"\x7f", b"\xff") and payload[i + 2 : i + 3] >= b"\xf0":
-            return True
-        i = payload.find(b"\xcb", i + 1)
+    if 0xC4 in interesting or 0xC5 in interesting or 0xC6 in interesting:
+        return True  # a bin value: fine unless it is a map key, which the walk decides
+    if 0xCB in interesting:
+        i = payload.find(b"\xcb")
+        while i != -1:
+            # float64: NaN/inf have all exponent bits set (0x7ff / 0xfff in the top 12 bits).
+            if payload[i + 1 : i + 2] in (b"\x7f", b"\xff") and payload[i + 2 : i + 3] >= b"\xf0":
+                return True
+            i = payload.find(b"\xcb", i + 1)
     return False
 
 
@@ -188,7 +186,7 @@ def encode_checked(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH
         payload = _pack(value)
     except (_Unserializable, TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
         _raise_problem(value, path, max_depth, exc)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable") from exc  # pragma: no cover
     if len(payload) > max_bytes:
         raise RecordTooLargeError(
             path, f"encodes to {len(payload)} bytes, more than the limit of {max_bytes} bytes"
@@ -204,7 +202,7 @@ def encode_checked(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH
     except (ValueError, OverflowError) as exc:  # an int map key packs but cannot be read back;
         # a datetime near year 9999 may overflow once read back in UTC
         _raise_problem(value, path, max_depth, exc)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable") from exc  # pragma: no cover
     return payload, decoded
 
 

@@ -23,12 +23,13 @@ from . import codec
 from ._events import check_schema_version, decode_event, encode_event, next_ts
 from .base import DURABILITY_MODES, EventLog
 from .chain import _SEQ_TS, GENESIS, LINK_SIZE
-from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
+from .errors import ConcurrencyError, CorruptionError, LogClosedError, RecordTooLargeError, SnapshotError
 from .record import Record, Snapshot
 
 __all__ = ["InMemoryEventLog"]
 
 _time_ns = time.time_ns
+_new_record = tuple.__new__
 _blake2b = hashlib.blake2b
 _pack_seq_ts = _SEQ_TS.pack
 
@@ -48,6 +49,11 @@ def _checked_ts(head_ts: int, ts: int | None) -> int:
 # is a measurable part of checking a large bundle in from_raw).
 _unpacker = functools.partial(msgpack.unpackb, raw=False, strict_map_key=True, timestamp=3,
                               ext_hook=codec._refuse_ext)
+
+_NOT_CONTAINER = codec._NOT_CONTAINER
+_unpackb = msgpack.unpackb
+_refuse_ext = codec._refuse_ext
+_EVENT_DEPTH = codec.MAX_DEPTH + 1  # the [kind, data] wrapper adds one level (as decode_event)
 
 #: Snapshot states may nest a few levels deeper than event data (they wrap it).
 SNAPSHOT_MAX_DEPTH = codec.MAX_DEPTH + 8
@@ -85,57 +91,83 @@ class InMemoryEventLog(EventLog):
     @classmethod
     def from_raw(cls, items: Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], *,
                  key: bytes | None = None, expect_links: dict[int, bytes] | None = None,
-                 where: str = "<memory>") -> InMemoryEventLog:
+                 where: str = "<memory>", check_events: bool = True) -> InMemoryEventLog:
         """Build a log from ``(ts, event_bytes)`` pairs in seq order (seq 1, 2, ...).
 
         The chain is recomputed; ``expect_links`` maps seqs to the links stored beside
         the data (for example one per frame of a bundle) and a mismatch raises
         :class:`~eventlog.errors.CorruptionError`, as does a decreasing timestamp.
-        Event bytes are decoded once to check them, and the decoded values are kept
-        for the first read of each seq (a load that replays the log right away decodes
-        each event once, not twice); later reads decode fresh copies as usual.
+        With ``check_events`` (the default) every event is decoded once to check it, and
+        the decoded values are kept for the first read of each seq (a load that replays
+        the log right away decodes each event once, not twice). Without it the bytes
+        are only decoded when read -- for bytes that come from a checksummed source
+        (:func:`eventlog.read_bundle`): a bad event then raises
+        :class:`~eventlog.errors.RecordDecodeError` when it is read, never earlier.
         """
         pairs = items if isinstance(items, list) else list(items)
+        return cls._from_lists([t for t, _ in pairs], [b for _, b in pairs], key=key,
+                               expect_links=expect_links, where=where, check_events=check_events)
+
+    @classmethod
+    def _from_lists(cls, tss: list[int], events: list[bytes], *, key: bytes | None,
+                    expect_links: dict[int, bytes] | None, where: str,
+                    check_events: bool) -> InMemoryEventLog:
+        """:meth:`from_raw` on parallel lists of timestamps and event bytes (taken over)."""
         log = cls(key=key)
+        if len(tss) != len(events):
+            msg = f"{len(tss)} timestamps for {len(events)} events"
+            raise ValueError(msg)
         # Decoding builds one container per event: pause the cyclic collector, whose
         # repeated passes over the growing set would cost more than the decoding.
-        paused = gc.isenabled() and len(pairs) > 1024
+        paused = gc.isenabled() and len(events) > 1024
         if paused:
             gc.disable()
         try:
-            decoded = []
+            # The chain, with a primed (keyed) hasher copied per event: cheaper than a
+            # new BLAKE2b object each time.
+            hasher = _blake2b(digest_size=LINK_SIZE, key=log._key)
             link = GENESIS
-            last_ts = 0
             links = log._links
-            key_ = log._key
-            unpack = _unpacker
-            max_depth = codec.MAX_DEPTH
-            not_container = codec._NOT_CONTAINER
-            for seq, (ts, event_bytes) in enumerate(pairs, start=1):
+            append_link = links.append
+            last_ts = 0
+            checks = expect_links or {}
+            pack = _pack_seq_ts
+            for seq, ts, event_bytes in zip(range(1, len(events) + 1), tss, events, strict=True):
                 if ts < last_ts:
                     raise CorruptionError(where, None, seq, f"timestamp {ts} is earlier than the previous {last_ts}")
-                # decode_event's checks, inlined for the common case; anything unusual
-                # (a msgpack error, a wrong shape, possibly deep nesting) goes through
-                # decode_event itself, which raises the precise RecordDecodeError.
-                try:
-                    value = unpack(event_bytes)
-                except Exception:
-                    value = None
-                if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
-                        and len(event_bytes.translate(None, not_container)) <= max_depth:
-                    decoded.append(value)
-                else:
-                    decoded.append(decode_event(event_bytes, where=where, seq=seq))
-                link = _blake2b(link + _pack_seq_ts(seq, ts) + event_bytes, digest_size=LINK_SIZE,
-                                key=key_).digest()
-                if expect_links is not None and seq in expect_links and expect_links[seq] != link:
+                last_ts = ts
+                h = hasher.copy()
+                h.update(link)
+                h.update(pack(seq, ts))
+                h.update(event_bytes)
+                link = h.digest()
+                append_link(link)
+            for seq, want in checks.items():
+                if 1 <= seq < len(links) and links[seq] != want:
                     raise CorruptionError(where, None, seq,
                                           "hash chain mismatch (wrong key, or the history was altered)")
-                links.append(link)
-                last_ts = ts
-            log._bytes = [b for _, b in pairs]
-            log._ts = [t for t, _ in pairs]
-            log._first_reads = dict(enumerate(decoded, start=1))
+            if check_events:
+                decoded: list[Any] = []
+                unpack = _unpacker
+                max_depth = codec.MAX_DEPTH
+                not_container = codec._NOT_CONTAINER
+                for seq, event_bytes in enumerate(events, start=1):
+                    # decode_event's checks, inlined for the common case; anything unusual
+                    # (a msgpack error, a wrong shape, possibly deep nesting) goes through
+                    # decode_event itself, which raises the precise RecordDecodeError.
+                    try:
+                        value = unpack(event_bytes)
+                    except Exception:
+                        value = None
+                    if type(value) is list and len(value) == 2 and type(value[0]) is str \
+                            and type(value[1]) is dict \
+                            and len(event_bytes.translate(None, not_container)) <= max_depth:
+                        decoded.append(value)
+                    else:
+                        decoded.append(decode_event(event_bytes, where=where, seq=seq))
+                log._first_reads = dict(enumerate(decoded, start=1))
+            log._bytes = events
+            log._ts = tss
         finally:
             if paused:
                 gc.enable()
@@ -196,13 +228,36 @@ class InMemoryEventLog(EventLog):
     def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
                ts: int | None = None) -> Record:
         event_bytes, decoded = encode_event(kind, data)
+        return self._append_one(kind, event_bytes, decoded, expected_seq, ts)
+
+    def append_encoded(self, kind: str, event_bytes: bytes, data: Any, *, expected_seq: int | None = None,
+                       ts: int | None = None) -> Record:
+        """Append one event the caller has already encoded (TRUSTED input: a fast path).
+
+        ``event_bytes`` must be exactly what :func:`eventlog._events.encode_event` returns
+        for ``(kind, data)`` (same bytes, so the same hash chain as :meth:`append`); it is
+        stored without being validated or decoded, except for the size limit, and
+        ``data`` is put in the returned record as is. A JobState that holds ``_lock``
+        may instead call :meth:`_append_event_locked` (no record built).
+
+        Raises:
+            RecordTooLargeError: ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
+        """
+        if len(event_bytes) > codec.MAX_RECORD_BYTES:
+            msg = (f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
+                   f"{codec.MAX_RECORD_BYTES} bytes")
+            raise RecordTooLargeError("data", msg)
+        return self._append_one(kind, event_bytes, data, expected_seq, ts)
+
+    def _append_one(self, kind: str, event_bytes: bytes, decoded: Any, expected_seq: int | None,
+                    ts: int | None) -> Record:
         with self._lock:
             if self._closed:
                 self._check_open()
-            seq = len(self._bytes) + 1
+            tss = self._ts
+            seq = len(tss) + 1
             if expected_seq is not None and expected_seq != seq - 1:
                 raise ConcurrencyError(expected_seq, seq - 1, "<memory>")
-            tss = self._ts
             last = tss[-1] if tss else 0
             if ts is None:
                 ts = _time_ns()
@@ -214,7 +269,7 @@ class InMemoryEventLog(EventLog):
             tss.append(ts)
             if self._followers:
                 self._cond.notify_all()
-        return Record(seq, ts, kind, decoded)
+        return _new_record(Record, (seq, ts, kind, decoded))  # Record(...) minus its Python __new__
 
     def _append_event_locked(self, event_bytes: bytes) -> tuple[int, int]:
         """Append already-encoded, already-validated event bytes; return ``(seq, ts)``.
@@ -271,15 +326,26 @@ class InMemoryEventLog(EventLog):
             # dict.pop is atomic: two concurrent readers never share one decoded copy.
             value = first.pop(seq, None)
             if value is not None:
-                return Record(seq, self._ts[seq - 1], value[0], value[1])
-        kind, data = decode_event(self._bytes[seq - 1], seq=seq)
-        return Record(seq, self._ts[seq - 1], kind, data)
+                return _new_record(Record, (seq, self._ts[seq - 1], value[0], value[1]))
+        event_bytes = self._bytes[seq - 1]
+        # decode_event's checks, inlined for the common case (this runs once per record
+        # of a replay); anything unusual goes through decode_event for the exact error.
+        try:
+            value = _unpackb(event_bytes, raw=False, strict_map_key=True, timestamp=3, ext_hook=_refuse_ext)
+        except Exception:
+            value = None
+        if (type(value) is not list or len(value) != 2 or type(value[0]) is not str or type(value[1]) is not dict
+                or (len(event_bytes) > _EVENT_DEPTH
+                    and len(event_bytes.translate(None, _NOT_CONTAINER)) > _EVENT_DEPTH)):
+            value = decode_event(event_bytes, seq=seq)
+        return _new_record(Record, (seq, self._ts[seq - 1], value[0], value[1]))
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
         start = max(start, 1)
         end = len(self._bytes) if stop is None else min(stop, len(self._bytes))
+        record = self._record
         for seq in range(start, end + 1):
-            yield self._record(seq)
+            yield record(seq)
 
     def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(seq, ts, event_bytes)`` without decoding (for copying and hashing)."""

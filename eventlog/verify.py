@@ -12,21 +12,39 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
+import msgpack
 
 from . import codec
-from ._frame import FLAG_KEYED, FORMAT_VERSION, SEG_HEADER_SIZE, key_check, split_events, unpack_seg_header
+from ._frame import (
+    _FRAME_FULL,
+    FLAG_KEYED,
+    FORMAT_VERSION,
+    FRAME_HEADER_SIZE,
+    MAX_EVENT_BYTES,
+    SEG_HEADER_SIZE,
+    BadFrame,
+    key_check,
+    split_events,
+    unpack_seg_header,
+)
 from .chain import GENESIS, LINK_SIZE
 from .errors import CorruptionError, RecordDecodeError
-from .segment import FrameScanner, parse_seg_name, pread_all
+from .segment import CHUNK, FrameScanner, parse_seg_name, pread_all
 from .snapshot import SNAP_DIR, list_snapshots, parse_snapshot
 
 __all__ = ["Problem", "VerifyReport", "verify"]
 
+_unpack_frame = _FRAME_FULL.unpack_from
 pack_seq_ts = struct.Struct("<Qq").pack  # the chain's (seq, ts) encoding, as in chain.py
 cdecode = codec.decode
+unpackb = msgpack.unpackb
+refuse_ext = codec._refuse_ext
+not_container = codec._NOT_CONTAINER
 EVENT_MAX_DEPTH = codec.MAX_DEPTH + 1  # the [kind, data] wrapper adds one level (as decode_event)
 
 
@@ -161,27 +179,35 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                 problems.append(Problem("anchor", file, 16, base,
                                         "segment header anchor (previous ts and link) does not match "
                                         "the end of the previous segment"))
-            sc = FrameScanner(fd, SEG_HEADER_SIZE, size, seq + 1, ts, link)
+            sc = _Frames(fd, SEG_HEADER_SIZE, size, seq + 1, ts, link)
             hasher = hashlib.blake2b(digest_size=LINK_SIZE, key=key_b if keyed else b"")
             bad_event = False
-            for off, fh, buf, rel in sc:
-                body = rel + 48
-                payload = buf[body : body + fh.length]
-                events = [payload] if fh.count == 1 else (split_events(payload, fh.count) or [])
-                s = fh.seq
-                fts = fh.ts
+            for off, fseq, fcount, fts, flink, payload in sc:
+                events = [payload] if fcount == 1 else (split_events(payload, fcount) or [])
+                s = fseq
                 for ev in events:
+                    # The read path's decode check, inlined: msgpack with codec.decode's
+                    # options, the container-count depth guard and the [kind, data] shape;
+                    # only a failure pays for codec.decode, which gives the exact reason.
                     try:
-                        value = cdecode(ev, where=file, offset=off, seq=s, max_depth=EVENT_MAX_DEPTH)
-                        if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
-                                or type(value[1]) is not dict):
-                            raise RecordDecodeError(file, off, s, "record is not a [kind, data] pair")
-                    except CorruptionError as err:
-                        problems.append(Problem("decode", file, off, s, err.reason))
-                        bad_event = True
-                        break
+                        value = unpackb(ev, raw=False, strict_map_key=True, timestamp=3, ext_hook=refuse_ext)
+                    except Exception:
+                        value = None
+                    if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
+                            or type(value[1]) is not dict
+                            or (len(ev) > EVENT_MAX_DEPTH
+                                and len(ev.translate(None, not_container)) > EVENT_MAX_DEPTH)):
+                        try:
+                            value = cdecode(ev, where=file, offset=off, seq=s, max_depth=EVENT_MAX_DEPTH)
+                            if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
+                                    or type(value[1]) is not dict):
+                                raise RecordDecodeError(file, off, s, "record is not a [kind, data] pair")
+                        except CorruptionError as err:
+                            problems.append(Problem("decode", file, off, s, err.reason))
+                            bad_event = True
+                            break
                     if can_chain:
-                        h = hasher.copy()
+                        h = hasher.copy()  # a primed (keyed) state: cheaper than a new hasher
                         h.update(link)
                         h.update(pack_seq_ts(s, fts))
                         h.update(ev)
@@ -191,16 +217,16 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                     s += 1
                 if bad_event:
                     break
-                if can_chain and link != fh.link:
-                    problems.append(Problem("chain", file, off, fh.seq + fh.count - 1,
+                if can_chain and link != flink:
+                    problems.append(Problem("chain", file, off, fseq + fcount - 1,
                                             "hash chain mismatch: the stored link does not match the "
                                             "recomputed one (the history was altered, or the wrong key)"))
                     can_chain = False  # one chain problem is enough; later links are unverifiable
                 if not can_chain:
-                    link = fh.link
-                    if fh.seq + fh.count - 1 in wanted:
-                        at[fh.seq + fh.count - 1] = (b"", fh.ts)
-                seq, ts = fh.seq + fh.count - 1, fh.ts
+                    link = flink
+                    if fseq + fcount - 1 in wanted:
+                        at[fseq + fcount - 1] = (b"", fts)
+                seq, ts = fseq + fcount - 1, fts
             if bad_event:
                 stopped = True
                 break
@@ -252,6 +278,67 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
 
     ok = not problems
     return VerifyReport(ok, seq, link.hex(), seq, len(names), len(snaps), problems)
+
+
+class _Frames:
+    """The good frames of one segment, as ``(off, seq, count, ts, link, payload)``.
+
+    Plainly good single-event frames are checked inline over 1 MiB reads (both CRCs,
+    seq, ts, length, zero padding: what :class:`FrameScanner` checks, minus its
+    per-frame objects); at the first frame that needs more, the rest goes through
+    :class:`FrameScanner`, whose ``bad``/``bad_off``/``expected_seq`` this exposes.
+    """
+
+    def __init__(self, fd: int, start: int, end: int, expected_seq: int, prev_ts: int, link: bytes) -> None:
+        self.fd = fd
+        self.start = start
+        self.end = end
+        self.expected_seq = expected_seq
+        self.prev_ts = prev_ts
+        self.link = link
+        self.bad: BadFrame | None = None
+        self.bad_off = -1
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, int, bytes, bytes]]:
+        fd, end = self.fd, self.end
+        pos, expected, prev_ts, link = self.start, self.expected_seq, self.prev_ts, self.link
+        unpack = _unpack_frame
+        crc32 = zlib.crc32
+        limit = MAX_EVENT_BYTES + 4
+        while pos < end:
+            want = min(CHUNK, end - pos)
+            buf = pread_all(fd, want, pos)
+            blen = len(buf)
+            rel = 0
+            stop = False
+            while blen - rel >= FRAME_HEADER_SIZE:
+                length, count, seq, ts, flink, bcrc, hcrc = unpack(buf, rel)
+                total = (FRAME_HEADER_SIZE + 7 + length) & ~7
+                if rel + total > blen and blen == want and pos + blen < end and length <= limit * count:
+                    break  # the frame continues in the next read
+                body = rel + FRAME_HEADER_SIZE
+                if not (count == 1 and seq == expected and ts >= prev_ts and length <= limit
+                        and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
+                        and crc32(buf[body : body + length]) == bcrc
+                        and (total - FRAME_HEADER_SIZE == length or not any(buf[body + length : rel + total]))):
+                    stop = True
+                    break
+                yield pos + rel, seq, 1, ts, flink, buf[body : body + length]
+                expected = seq + 1
+                prev_ts = ts
+                link = flink
+                rel += total
+            if stop or rel == 0:
+                pos += rel
+                break
+            pos += rel
+        # Whatever is left (a batch frame, damage, a torn tail, a frame larger than a
+        # read) gets the scanner's exact handling and verdict.
+        sc = FrameScanner(fd, pos, end, expected, prev_ts, link)
+        for off, fh, sbuf, srel in sc:
+            body = srel + FRAME_HEADER_SIZE
+            yield off, fh.seq, fh.count, fh.ts, fh.link, sbuf[body : body + fh.length]
+        self.bad, self.bad_off, self.expected_seq = sc.bad, sc.bad_off, sc.expected_seq
 
 
 def _decode_state(body: bytes, file: str) -> Any:

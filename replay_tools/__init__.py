@@ -10,23 +10,29 @@ command line on top of it::
         for change in blame(job, "shared_data.limit"):
             print(change.version, change.routine_id, change.old, "->", change.new)
 
-A job is a saved job file (``JobState.save``) or a durable job directory
-(``JobState.open``); both are opened read-only.
+A job is a saved job file (``JobState.save``), a durable job directory
+(``JobState.open``) or a job in PostgreSQL (``postgresql://user@host/db#<job_id>``);
+all are opened read-only. :func:`copy_job` moves a job between these storages with
+its head hash unchanged.
 """
 
 from __future__ import annotations
 
 from .condition import Condition, parse_condition
+from .copying import CopyResult, copy_job
 from .diff import Difference, diff_states
 from .errors import (
     BadPointError,
     ConditionSyntaxError,
+    CopyMismatchError,
     DamagedLogError,
+    DestinationError,
     FieldPathError,
     ImportFormatError,
     JobNotFoundError,
     NotAJobLogError,
     ReplayError,
+    StorageUnavailableError,
 )
 from .exporting import export_log, iter_export, read_export_into
 from .paths import MISSING, FieldPath, parse_path, resolve
@@ -42,7 +48,10 @@ __all__ = [
     "BlameEntry",
     "Condition",
     "ConditionSyntaxError",
+    "CopyMismatchError",
+    "CopyResult",
     "DamagedLogError",
+    "DestinationError",
     "Difference",
     "FieldPath",
     "FieldPathError",
@@ -54,9 +63,11 @@ __all__ = [
     "NotAJobLogError",
     "Problem",
     "ReplayError",
+    "StorageUnavailableError",
     "VerifyResult",
     "bisect",
     "blame",
+    "copy_job",
     "diff",
     "diff_states",
     "export_log",

@@ -13,6 +13,7 @@ code  meaning
 3     no such file or directory
 4     the path is not a job log (or not an importable export)
 5     the job log is damaged (the message names the file and byte offset)
+6     the storage cannot be reached (a PostgreSQL server is down or refused us)
 ====  =========================================================================
 """
 
@@ -39,8 +40,10 @@ from .errors import (
     EXIT_DAMAGED,
     EXIT_NOT_A_JOB,
     EXIT_NOT_FOUND,
+    EXIT_UNAVAILABLE,
     EXIT_USAGE,
     DamagedLogError,
+    DestinationError,
     ReplayError,
 )
 from .exporting import check_empty_destination, export_log, import_to_memory, read_export_into
@@ -50,7 +53,7 @@ from .replay import ListSummary, projection_at, state_dict
 from .replay import bisect as bisect_
 from .replay import blame as blame_
 from .replay import diff as diff_
-from .source import Job, damaged, open_job, parse_time, read_key_file
+from .source import Job, damaged, is_pg_location, open_job, open_pg_job_log, parse_time, read_key_file
 from .summary import info as info_
 from .summary import list_jobs, record_routine, timeline
 from .verify import verify_job
@@ -78,6 +81,8 @@ def _translate(exc: BaseException) -> _Failure | None:
     """Map a library or storage error to a :class:`_Failure` (``None``: not ours)."""
     if isinstance(exc, ReplayError):
         return _Failure(str(exc), exc.exit_code)
+    if type(exc).__name__ == "PostgresError":  # the server went away mid-command
+        return _Failure(str(exc), EXIT_UNAVAILABLE)
     if isinstance(exc, CorruptionError):
         return _Failure(str(damaged(exc.segment, exc)), EXIT_DAMAGED)
     if isinstance(exc, FoldError):
@@ -177,13 +182,14 @@ class _Group(click.Group):
 def cli() -> None:
     """Time-travel debugging and audit over routilux job logs.
 
-    PATH is a saved job file (JobState.save) or a durable job directory
-    (JobState.open). Points in a job's history are versions (1..head, 'head',
+    PATH is a saved job file (JobState.save), a durable job directory
+    (JobState.open), or a job in PostgreSQL: postgresql://user@host:port/db#JOB_ID.
+    Points in a job's history are versions (1..head, 'head',
     'head-N') or ISO times (local time unless they end in Z or +HH:MM).
 
     Exit codes: 0 ok; 1 a check failed (verify, bisect found nothing);
     2 bad usage, version, time or condition; 3 no such file; 4 not a job log;
-    5 damaged log.
+    5 damaged log; 6 the database cannot be reached.
 
     \b
     Example:
@@ -223,9 +229,12 @@ def demo(directory: str | None, quiet: bool) -> None:
 def jobs(directory: str, as_json: bool) -> None:
     """List the jobs of a JobStore directory: id, flow, status, version, last update, size.
 
+    DIR may also be a PostgreSQL URL without a job id: every job in that database.
+
     \b
     Example:
       routilux-replay jobs ./jobs
+      routilux-replay jobs postgresql://me@db-host:5432/flows
       routilux-replay jobs ./jobs --json | jq '.[] | select(.status == "failed")'
     """
     rows = list_jobs(directory)
@@ -263,6 +272,7 @@ def info(path: str, key_file: str | None, as_json: bool) -> None:
     Example:
       routilux-replay info ./jobs/1234
       routilux-replay info saved-job.rjob --json
+      routilux-replay info 'postgresql://me@db-host:5432/flows#1234'
     """
     with _job(path, key_file) as job, render.progress(job.head, "counting events") as update:
         summary = info_(job, progress=update)
@@ -656,30 +666,37 @@ def import_(source: str, dest: str, as_file: bool, key_file: str | None, as_json
 
     Every event keeps its timestamp, so the rebuilt job has the same head hash and
     passes verify. Exported chain links are checked as events are read: a tampered
-    export is refused. DEST must not exist yet (or be an empty directory).
+    export is refused. DEST must not exist yet (or be an empty directory); it may be
+    a PostgreSQL job (postgresql://...#JOB_ID) that holds no events yet.
 
     \b
     Example:
       routilux-replay import trail.jsonl ./restored-job
+      routilux-replay import trail.jsonl 'postgresql://me@db-host/flows#job-42'
       routilux-replay import trail.json restored.rjob --file
     """
     key = read_key_file(key_file)
     if not os.path.exists(source):
         raise _Failure(f"no such export file: {source!r}", EXIT_NOT_FOUND)
+    from routilux.events import SCHEMA_VERSION
+    from routilux.projection import JobProjection, apply, fold, snapshot_state
+
     check_empty_destination(dest)
     if as_file:
-        from routilux.events import SCHEMA_VERSION
-        from routilux.projection import fold, snapshot_state
-
         log, result = import_to_memory(source, key=key)
         # A saved job file carries a snapshot at its head, like JobState.save writes.
         state = snapshot_state(fold(log.read()))
         eventlog.write_bundle(dest, log, state=state, schema_version=SCHEMA_VERSION)  # type: ignore[attr-defined]
     else:
-        from routilux.events import SCHEMA_VERSION
-        from routilux.projection import JobProjection, apply, snapshot_state
-
-        log_dir = eventlog.open_log(dest, durability="batch", key=key)
+        if is_pg_location(dest):
+            log_dir = open_pg_job_log(dest, key=key, create=True, readonly=False)
+            held = log_dir.head_seq
+            if held:
+                where = log_dir.location
+                log_dir.close()
+                raise DestinationError(where, f"it already holds {held} events; import into a new job id")
+        else:
+            log_dir = eventlog.open_log(dest, durability="batch", key=key)
         projection = JobProjection()
 
         def snapshot_now_and_then(rec: Any) -> None:
@@ -701,6 +718,52 @@ def import_(source: str, dest: str, as_file: bool, key_file: str | None, as_json
     render.print_kv(_out(), [("imported", f"{result.events} events into {dest}"),
                              ("head hash", result.head_hash),
                              ("links checked", str(result.links_checked))])
+
+
+# -- copy ---------------------------------------------------------------------------------
+@cli.command()
+@click.argument("source", metavar="SRC")
+@click.argument("dest", metavar="DST")
+@click.option("--file", "as_file", is_flag=True,
+              help="Write a saved job file (like JobState.save) instead of a durable job directory.")
+@click.option("--force", is_flag=True,
+              help="Replace a destination directory or file that holds a different job.")
+@_key_opt
+@_json_opt
+@_errors
+def copy(source: str, dest: str, as_file: bool, force: bool, key_file: str | None, as_json: bool) -> None:
+    """Copy a job to another storage: directory, saved job file or PostgreSQL.
+
+    Every event keeps its timestamp, so the copy has the same head hash (checked,
+    and printed); the source's snapshots are copied too. A PostgreSQL DST without
+    #JOB_ID uses the source's job id.
+
+    If DST already holds the start of the same history (an interrupted copy, or a
+    job that has grown since), only the missing events are copied. A DST holding a
+    different job is refused; --force replaces a directory or file (never a
+    PostgreSQL job).
+
+    \b
+    Example:
+      routilux-replay copy ./jobs/1234 'postgresql://me@db-host:5432/flows'
+      routilux-replay copy 'postgresql://me@db-host:5432/flows#1234' ./restored-1234
+      routilux-replay copy ./jobs/1234 job-1234.rjob --file
+    """
+    from .copying import copy_job
+
+    with _job(source, key_file) as job, render.progress(job.head, "copying") as update:
+        result = copy_job(job, dest, as_file=as_file, force=force, progress=update)
+    if as_json:
+        render.dump_json(result.to_json())
+        return
+    done = (f"{result.copied} events copied" if not result.resumed_from
+            else f"{result.copied} events copied after the {result.resumed_from} already there")
+    render.print_kv(_out(), [
+        ("copied", f"{result.source} -> {result.destination}"),
+        ("events", f"{result.events} ({done})"),
+        ("snapshots", str(result.snapshots)),
+        ("head hash", f"{result.head_hash} (same as the source)"),
+    ])
 
 
 # -- tail ---------------------------------------------------------------------------------
@@ -738,8 +801,9 @@ def tail(path: str, count: int, follow: bool, timeout: float | None, key_file: s
         stream.flush()
 
     with _job(path, key_file) as job:
-        if follow and job.form != "directory":
-            raise _Failure("--follow needs a durable job directory (a saved job file never grows)", EXIT_USAGE)
+        if follow and job.form == "file":
+            raise _Failure("--follow needs a durable job directory or a PostgreSQL job "
+                           "(a saved job file never grows)", EXIT_USAGE)
         start = max(1, job.head - count + 1)
         for rec in job.read(start, job.head) if count else ():
             emit(rec)

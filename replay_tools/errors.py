@@ -12,7 +12,12 @@ The tree::
     │                                                   names the bad token and its column
     ├── FieldPathError (+ValueError)            exit 2: a field path that does not parse
     ├── KeyMismatchError (+ValueError)          exit 2: the hash-chain key is wrong or missing
-    └── ImportFormatError (+ValueError)         exit 4: an export file that cannot be imported
+    ├── ImportFormatError (+ValueError)         exit 4: an export file that cannot be imported
+    ├── DestinationError (+ValueError)          exit 2: a copy/import destination that holds
+    │                                                   another job (use --force or a new one)
+    ├── CopyMismatchError                       exit 1: a copy whose head hash differs from
+    │                                                   the source's (nothing is trusted)
+    └── StorageUnavailableError                 exit 6: the database cannot be reached or failed
 
 Exit code 1 is not an error class: the CLI uses it for a check that ran and failed
 (``verify`` found a problem, ``bisect`` found no version where the condition holds).
@@ -27,16 +32,20 @@ __all__ = [
     "EXIT_NOT_A_JOB",
     "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
     "BadPointError",
     "ConditionSyntaxError",
+    "CopyMismatchError",
     "DamagedLogError",
+    "DestinationError",
     "FieldPathError",
     "ImportFormatError",
     "JobNotFoundError",
     "KeyMismatchError",
     "NotAJobLogError",
     "ReplayError",
+    "StorageUnavailableError",
 ]
 
 #: Everything held.
@@ -51,6 +60,8 @@ EXIT_NOT_FOUND = 3
 EXIT_NOT_A_JOB = 4
 #: The job log is damaged.
 EXIT_DAMAGED = 5
+#: The storage (a PostgreSQL server) cannot be reached or failed: retrying may help.
+EXIT_UNAVAILABLE = 6
 
 
 class ReplayError(Exception):
@@ -164,3 +175,39 @@ class KeyMismatchError(ReplayError, ValueError):
         self.path = path
         self.reason = reason
         super().__init__(f"wrong hash-chain key for {path!r}: {reason} (give the right one with --key-file)")
+
+
+class DestinationError(ReplayError, ValueError):
+    """A copy or import destination already holds a different job (or cannot be used)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, destination: str, reason: str) -> None:
+        self.destination = destination
+        self.reason = reason
+        super().__init__(f"destination {destination!r}: {reason}")
+
+
+class CopyMismatchError(ReplayError):
+    """A copied log's chain differs from its source's (the copy must not be trusted)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+    def __init__(self, destination: str, seq: int, got: str, expected: str) -> None:
+        self.destination = destination
+        self.seq = seq
+        self.got = got
+        self.expected = expected
+        super().__init__(f"the copy at {destination!r} has hash {got} after version {seq}, the source has "
+                         f"{expected}: the copy is not identical (delete it and copy again)")
+
+
+class StorageUnavailableError(ReplayError):
+    """The storage behind a location (a PostgreSQL server) cannot be reached or failed."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"cannot read {location}: {reason}")

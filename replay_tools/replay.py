@@ -360,8 +360,8 @@ class BlameEntry(NamedTuple):
         ts: its timestamp (ns).
         kind: its kind.
         routine_id: the routine that made the change: the event's own ``routine_id``,
-            else the one task running at the time, else the job's current routine
-            (``None`` if none is known).
+            else the one task running at the time (or, when none is marked started yet,
+            the one open task), else the job's current routine (``None`` if none is known).
         old: the field's value before (:data:`~replay_tools.paths.MISSING` if absent), as
             plain data (a list longer than :data:`LONG_LIST` as a :class:`ListSummary`).
         new: the value after (:data:`~replay_tools.paths.MISSING` if removed).
@@ -431,9 +431,15 @@ def _task_routine(task: Any) -> str | None:
 def _acting_routine(p: JobProjection, data: Any) -> str | None:
     if isinstance(data, dict) and isinstance(data.get("routine_id"), str):
         return data["routine_id"]  # type: ignore[no-any-return]
-    started = [entry for entry in p.open_tasks.values() if entry.get("state") == "started"]
-    if len(started) == 1:
-        routine = _task_routine(started[0].get("task"))
+    open_tasks = list(p.open_tasks.values())
+    started = [entry for entry in open_tasks if entry.get("state") == "started"]
+    # The engine records a task's start lazily, in the job's next batch (routilux
+    # _scheduler: "task lifecycle marks"), so a running task's first changes can come
+    # before its task_started record. With no task marked started, the only open task
+    # is the one running.
+    candidates = started if started else open_tasks
+    if len(candidates) == 1:
+        routine = _task_routine(candidates[0].get("task"))
         if routine is not None:
             return routine
     return p.current_routine_id

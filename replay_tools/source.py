@@ -1,4 +1,5 @@
-"""Open a job's log from a path: a saved job file or a durable job directory.
+"""Open a job's log from a location: a saved job file, a durable job directory, or a
+PostgreSQL URL naming one job (``postgresql://user@host:port/db#<job_id>``).
 
 Everything that reads a job goes through :func:`open_job`, which turns every way a path
 can be wrong into one of three errors with a clear message: the path does not exist
@@ -6,7 +7,9 @@ can be wrong into one of three errors with a clear message: the path does not ex
 (:class:`~replay_tools.errors.NotAJobLogError`), or the log is damaged
 (:class:`~replay_tools.errors.DamagedLogError`, naming the file and byte offset).
 A directory is opened read-only: no lock is taken and no file is modified, so the
-tools can read a job that a running process is still writing.
+tools can read a job that a running process is still writing. A PostgreSQL job is
+opened read-only too (nothing is created); an unreachable server is a
+:class:`~replay_tools.errors.StorageUnavailableError`.
 """
 
 from __future__ import annotations
@@ -20,10 +23,19 @@ from typing import Any
 
 import eventlog
 from eventlog import CorruptionError, EventLog, EventLogError, UnsupportedFormatError
+from eventlog.postgres import is_pg_location, parse_pg_location
 
-from .errors import BadPointError, DamagedLogError, JobNotFoundError, KeyMismatchError, NotAJobLogError
+from .errors import (
+    BadPointError,
+    DamagedLogError,
+    JobNotFoundError,
+    KeyMismatchError,
+    NotAJobLogError,
+    StorageUnavailableError,
+)
 
-__all__ = ["BUNDLE_MAGIC", "Job", "damaged", "open_job", "parse_time", "read_key_file"]
+__all__ = ["BUNDLE_MAGIC", "Job", "damaged", "is_pg_location", "open_job", "open_pg_job_log", "parse_time",
+           "read_key_file"]
 
 #: The first bytes of a saved job file (an eventlog bundle; see eventlog/FORMAT.md).
 BUNDLE_MAGIC = b"EVBUNDLE"
@@ -59,8 +71,9 @@ class Job:
     """A job's log opened for reading, with its identity.
 
     Attributes:
-        path: the path it was opened from.
-        form: ``"directory"`` (a durable job) or ``"file"`` (a saved job file).
+        path: the path it was opened from (for PostgreSQL: the URL, password hidden).
+        form: ``"directory"`` (a durable job), ``"file"`` (a saved job file) or
+            ``"postgres"`` (a job in a PostgreSQL database).
         log: the :class:`eventlog.EventLog` (read-only use).
         key: the hash-chain key, if one was given.
         job_id: from the ``job_created`` event.
@@ -210,6 +223,51 @@ def _open_file(path: str, key: bytes | None) -> EventLog:
     return log  # type: ignore[no-any-return]
 
 
+def _pg_failure(location: str, exc: BaseException) -> StorageUnavailableError:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return StorageUnavailableError(location, reason)
+
+
+def open_pg_job_log(location: str, *, key: bytes | None = None, create: bool = False,
+                    readonly: bool = True) -> EventLog:
+    """Open the PostgreSQL log named by ``location`` (``postgresql://...#<job_id>``).
+
+    Errors come out as this package's: a missing job id or server-side schema problem
+    is :class:`NotAJobLogError`, a missing job :class:`JobNotFoundError`, a wrong key
+    :class:`KeyMismatchError`, an unreachable server :class:`StorageUnavailableError`.
+    """
+    from eventlog.postgres import LogNotFoundError, PostgresError, open_pg_log
+
+    url, job_id = parse_pg_location(location)
+    shown = _redacted(url) + (f"#{job_id}" if job_id else "")
+    if not job_id:
+        raise NotAJobLogError(shown, "a PostgreSQL URL without #<job id> names a whole database of jobs "
+                                     f"(list them with `routilux-replay jobs {_redacted(url)}`, then add #<job id>)")
+    try:
+        return open_pg_log(location, key=key, create=create, readonly=readonly)
+    except LogNotFoundError as exc:
+        raise JobNotFoundError(shown, f"no job {job_id!r} in the PostgreSQL database {_redacted(url)} ({exc})") from None
+    except PostgresError as exc:
+        raise _pg_failure(shown, exc) from None
+    except ImportError as exc:
+        raise StorageUnavailableError(shown, str(exc)) from None
+    except UnsupportedFormatError as exc:
+        raise NotAJobLogError(shown, str(exc)) from None
+    except CorruptionError as exc:
+        raise damaged(shown, exc) from None
+    except EventLogError as exc:
+        if type(exc).__name__ == "WrongKeyError":
+            raise KeyMismatchError(shown, str(exc)) from None
+        raise DamagedLogError(shown, str(exc)) from None
+
+
+def _redacted(url: str) -> str:
+    """``url`` with any password hidden (for messages)."""
+    from eventlog.postgres import _redact
+
+    return _redact(url)
+
+
 def _classify(path: str, exc: EventLogError) -> DamagedLogError:
     if isinstance(exc, CorruptionError):
         return damaged(path, exc)
@@ -221,16 +279,26 @@ def open_job(path: str | os.PathLike[str], *, key: bytes | None = None) -> Job:
     """Open the job at ``path`` for reading.
 
     Args:
-        path: a saved job file (``JobState.save``) or a durable job directory
-            (``JobState.open``).
+        path: a saved job file (``JobState.save``), a durable job directory
+            (``JobState.open``), or a PostgreSQL URL with the job id as its fragment
+            (``postgresql://user@host:5432/db#<job_id>``).
         key: the hash-chain key, for keyed logs.
 
     Raises:
         JobNotFoundError: nothing exists at ``path``.
         NotAJobLogError: ``path`` is not a job log (names what was found instead).
         DamagedLogError: the log is damaged (names the file and byte offset).
+        StorageUnavailableError: the PostgreSQL server cannot be reached.
     """
     path = os.fspath(path)
+    if is_pg_location(path):
+        log = open_pg_job_log(path, key=key)
+        try:
+            return Job(log.location, "postgres", log, key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                log.close()
+            raise
     if not os.path.exists(path):
         raise JobNotFoundError(path)
     form = "directory" if os.path.isdir(path) else "file"

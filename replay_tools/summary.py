@@ -20,7 +20,7 @@ from .errors import NotAJobLogError
 from .replay import projection_at
 from .source import Job, damaged
 
-__all__ = ["JobInfo", "JobRow", "count_kinds", "info", "list_jobs", "record_routine", "timeline"]
+__all__ = ["JobInfo", "JobRow", "count_kinds", "info", "list_jobs", "record_routine", "snapshot_seqs", "timeline"]
 
 Progress = Callable[[int], None]
 
@@ -102,12 +102,40 @@ def count_kinds(job: Job, progress: Progress | None = None) -> dict[str, int]:
     return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def snapshot_seqs(job: Job) -> list[int]:
+    """The versions that have a snapshot, oldest first, without loading any state.
+
+    For a durable directory the snapshot files are listed by name (``verify`` checks
+    their contents); other logs list their valid snapshots.
+    """
+    if job.form == "directory":
+        from eventlog.snapshot import list_snapshots
+
+        return [seq for seq, _name in list_snapshots(os.path.join(job.path, "snapshots"))]
+    return [s.seq for s in job.log.snapshots()]
+
+
+def _projection_counts(p: Any) -> dict[str, int] | None:
+    """The projection's own per-kind counters, if it keeps complete ones."""
+    counts = getattr(p, "kind_counts", None)
+    if isinstance(counts, dict) and counts and sum(counts.values()) == p.version:
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return None
+
+
 def info(job: Job, *, counts: bool = True, progress: Progress | None = None) -> JobInfo:
-    """Summarise ``job``: identity, status, version and time ranges, kinds, snapshots."""
+    """Summarise ``job``: identity, status, version and time ranges, kinds, snapshots.
+
+    Reads the newest snapshot plus the tail after it: the event counts by kind come
+    from the projection's ``kind_counts`` (kept in snapshots) when it has them, and
+    from a raw scan of the kinds only for logs written before counts were kept.
+    """
     p = projection_at(job, job.head, history=False)
-    snaps = [s.seq for s in job.log.snapshots()]
+    snaps = snapshot_seqs(job)
     if job.form == "file":
         durability = "saved job file (one file, written atomically and fsynced)"
+    elif job.form == "postgres":
+        durability = f"PostgreSQL database (commits durable: {job.log.durability})"
     elif job.form == "directory":
         segments = sum(1 for name in os.listdir(job.path) if name.endswith(".seg"))
         # The writer's durability mode (always/batch/none) is a property of the process
@@ -115,6 +143,9 @@ def info(job: Job, *, counts: bool = True, progress: Progress | None = None) -> 
         durability = f"durable job directory ({segments} segment file{'s' if segments != 1 else ''})"
     else:
         durability = f"{job.form} log"
+    kinds: dict[str, int] = {}
+    if counts:
+        kinds = _projection_counts(p) or count_kinds(job, progress)
     return JobInfo(
         path=job.path,
         form=job.form,
@@ -122,12 +153,12 @@ def info(job: Job, *, counts: bool = True, progress: Progress | None = None) -> 
         flow_id=job.flow_id,
         status=p.status,
         first_version=1,
-        head_version=job.head,
+        head_version=p.version,
         first_ts=job.first_ts,
-        last_ts=job.log.head_ts,
-        counts=count_kinds(job, progress) if counts else {},
+        last_ts=p.last_ts,
+        counts=kinds,
         snapshots=snaps,
-        head_hash=job.log.head_hash.hex(),
+        head_hash=job.log.link_at(p.version).hex() if job.form == "postgres" else job.log.head_hash.hex(),
         keyed=bool(getattr(job.log, "keyed", False)),
         durability=durability,
     )
@@ -245,13 +276,25 @@ def _field(row: Any, *names: str) -> Any:
 
 
 def list_jobs(directory: str) -> list[JobRow]:
-    """One row per job in a ``JobStore`` directory, without replaying whole logs.
+    """One row per job in a ``JobStore`` directory or a PostgreSQL database, without
+    replaying whole logs.
+
+    ``directory`` may be a PostgreSQL URL without a job id
+    (``postgresql://user@host:5432/db``): every job log in that database is listed;
+    ``size`` is then the bytes of its stored events.
 
     Raises:
         JobNotFoundError: the directory does not exist.
         NotAJobLogError: it is not a job store.
+        StorageUnavailableError: the database cannot be reached.
     """
     from .errors import JobNotFoundError
+    from .source import is_pg_location
+
+    if is_pg_location(directory):
+        from .pgstore import list_pg_jobs
+
+        return list_pg_jobs(directory)
 
     if not os.path.exists(directory):
         raise JobNotFoundError(directory, f"no such job store directory: {directory!r}")

@@ -8,6 +8,23 @@ the original's sequential strategy.
 Per job it keeps the number of queued and running tasks (``activity``), so a job's completion
 is known exactly and waiters are woken the moment it goes idle, and a per-job pause: tasks of a
 paused job are held aside instead of being queued, while other jobs of the flow keep running.
+
+Waking workers. A task queued outside any handler wakes an idle worker at once. A task
+queued by a running handler does not: the handler's own worker takes it when the handler
+returns (so a chain runs on one thread, without a thread hand-off per step), and idle workers
+take the rest when the handler returns, when 16 tasks are waiting, or at their next look at
+the queue (every 5 ms), so a handler that blocks on work it queued is never starved.
+
+Task lifecycle marks. A task's start and successful end are not appended to the job one by
+one (that was two log appends per task, the main cost of a durable run). The scheduler keeps
+them per job as pending *marks* (``STARTED``/``FINISHED``, in order), and the flow records
+them in the job's next atomic batch: with the next emit of any handler of the job, with a
+handler error, a pause or cancel, or, at the latest, just before the job goes idle (before
+its waiters can see it idle, so the log is complete when ``wait_for_completion`` returns). A
+task that starts and ends between two batches is recorded by its end alone. A crash loses
+only unrecorded marks: those tasks are still open in the log and run again on resume, which
+is the at-least-once guarantee anyway; a task's ``queued`` record is never deferred (it is in
+the batch of the emit that queued it, before the task can run).
 """
 
 from __future__ import annotations
@@ -18,19 +35,31 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger("routilux")
 
 _IDLE_EXIT = 0.1  # seconds a worker waits for work before exiting (restarted on demand)
+#: An idle worker looks at the queue at least this often (seconds). Tasks queued by a running
+#: handler do not wake idle workers one by one (see Scheduler.submit): this bounds how long
+#: such a task can wait for a free worker while its handler is still running.
+_POLL = 0.005
+#: A running handler that has queued this many tasks wakes idle workers at once.
+_WAKE_BATCH = 16
+
+#: Task lifecycle marks waiting to be recorded (see the module docstring).
+STARTED = "started"
+FINISHED = "finished"
+_FLUSH, _IDLE = 1, 2  # outcomes of Scheduler._release_or_flush
 
 
 class _JobEntry:
     """Bookkeeping for one job (or for tasks without a job, under key 0)."""
 
-    __slots__ = ("job", "queued", "active", "paused", "held", "running")
+    __slots__ = ("job", "queued", "active", "paused", "held", "running", "marks")
 
     def __init__(self, job: Any) -> None:
         self.job = job
@@ -39,19 +68,22 @@ class _JobEntry:
         self.paused = False
         self.held: list[Any] = []
         self.running: set[str] = set()
+        # task id -> STARTED / FINISHED, not yet recorded in the job (insertion order is
+        # the order they happened in; a FINISHED replaces its task's STARTED in place).
+        self.marks: dict[str, str] = {}
 
 
 class Scheduler:
     """Runs tasks with at most ``max_workers`` threads; see the module docstring."""
 
-    def __init__(self, runner: Callable[[Any, Any], Any], finisher: Callable[[Any, Any], None],
+    def __init__(self, runner: Callable[[Any], str | None], flusher: Callable[[Scheduler, Any], None],
                  max_workers: int = 1) -> None:
-        # runner(task, carry) runs a task; ``carry`` is the id of the previous task of the
-        # same job whose end is still to be recorded (the runner records it together with
-        # this task's start). It returns this task's id if its end is still to be recorded
-        # (then the scheduler chains it or calls finisher(job, task_id)), else None.
+        # runner(task) runs a task and returns its id if it succeeded and its end is still
+        # to be recorded (a FINISHED mark is then added), else None (it recorded the end
+        # itself, e.g. a failure, or skipped the task). flusher(scheduler, job) records the
+        # job's marks: it opens the job's transaction and calls take_marks(job) inside.
         self._runner = runner
-        self._finisher = finisher
+        self._flusher = flusher
         self.max_workers = max(1, int(max_workers))
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here for tasks
@@ -60,6 +92,7 @@ class Scheduler:
         self._jobs: dict[int, _JobEntry] = {}
         self._threads = 0
         self._idle = 0
+        self._signalled = 0  # idle workers notified that have not woken up yet
         self._waiters = 0
         self._generation = 0  # bumped by shutdown: older workers exit
         self._tls = threading.local()
@@ -108,7 +141,7 @@ class Scheduler:
     def _maybe_forget(self, key: int, entry: _JobEntry) -> bool:
         """Drop an idle, unpaused entry; return True if the job just became idle."""
         if entry.queued == 0 and entry.active == 0:
-            if not entry.paused and not entry.held:
+            if not entry.paused and not entry.held and not entry.marks:
                 self._jobs.pop(key, None)
             return True
         return False
@@ -127,13 +160,27 @@ class Scheduler:
                 self._queue.append(task)
                 added += 1
             if added:
-                self._wake(added)
+                # A task queued by a running handler (a worker's or the entry's) does not
+                # wake an idle worker: waking one per task made threads hand the GIL (and
+                # the job's lock) back and forth on every emit, which cost more than the
+                # tasks themselves. The handler's own worker takes the task when the
+                # handler returns; the others find it when the handler returns (see
+                # _handler_done), when the backlog reaches _WAKE_BATCH, or at their next
+                # poll (_POLL), so a handler that blocks never starves its tasks. Workers
+                # that do not exist yet are started at once, as before.
+                if not (self._idle and getattr(self._tls, "depth", 0) and len(self._queue) < _WAKE_BATCH):
+                    self._wake(added)
 
     def _wake(self, n: int) -> None:
-        # Called with the lock held.
-        if self._idle:
-            self._work.notify(min(n, self._idle))
-            n -= self._idle
+        # Called with the lock held. Idle workers already notified are not notified again
+        # (they have not taken the lock back yet): that was a wasted call per queued task
+        # while a fast producer filled the queue.
+        avail = self._idle - self._signalled
+        if avail > 0:
+            k = min(n, avail)
+            self._work.notify(k)
+            self._signalled += k
+        n -= self._idle
         while n > 0 and self._threads < self.max_workers:
             self._threads += 1
             t = threading.Thread(target=self._worker, args=(self._generation,), name="routilux-worker", daemon=True)
@@ -143,71 +190,125 @@ class Scheduler:
     def _worker(self, generation: int) -> None:
         lock = self._lock
         tls = self._tls
-        task: Any = None
-        carry: Any = None  # id of the previous task of this job, finished but not yet recorded
+        tls.depth = 0
+        monotonic = time.monotonic
         while True:
-            if task is None:
-                with lock:
-                    while not self._queue or generation != self._generation:
-                        if generation != self._generation:
-                            self._threads_exit()
-                            return
-                        self._idle += 1
-                        woke = self._work.wait(_IDLE_EXIT)
-                        self._idle -= 1
-                        if not woke and not self._queue:
-                            self._threads_exit()
-                            return
-                    task = self._queue.popleft()
-                    job = task.job_state
-                    key = id(job) if job is not None else 0
-                    entry = self._jobs.get(key)
-                    if entry is None or entry.job is not job:
-                        entry = self._jobs[key] = _JobEntry(job)
-                        entry.queued = 1
-                    entry.queued -= 1
-                    entry.active += 1
-                    entry.running.add(task.task_id)
-            tls.job, tls.task_id = job, task.task_id
+            with lock:
+                idle_since = 0.0
+                while not self._queue or generation != self._generation:
+                    if generation != self._generation:
+                        self._threads_exit()
+                        return
+                    now = monotonic()
+                    if not idle_since:
+                        idle_since = now
+                    elif now - idle_since >= _IDLE_EXIT:
+                        self._threads_exit()
+                        return
+                    self._idle += 1
+                    if self._work.wait(_POLL):
+                        self._signalled -= 1
+                    self._idle -= 1
+                task = self._queue.popleft()
+                job = task.job_state
+                key = id(job) if job is not None else 0
+                entry = self._jobs.get(key)
+                if entry is None or entry.job is not job:
+                    entry = self._jobs[key] = _JobEntry(job)
+                    entry.queued = 1
+                entry.queued -= 1
+                entry.active += 1
+                tid = task.task_id
+                entry.running.add(tid)
+                if job is not None:
+                    # Recorded by the next flush of the job (with an emit, an error, or when
+                    # the job goes idle), not by an append of its own.
+                    entry.marks[tid] = STARTED
+            tls.job, tls.task_id = job, tid
+            tls.depth = 1
             try:
-                done = self._runner(task, carry)
+                done = self._runner(task)
             except BaseException:  # the runner records handler errors; this is a bug guard
-                logger.exception("routilux task %s crashed", getattr(task, "task_id", "?"))
+                logger.exception("routilux task %s crashed", tid)
                 done = None
             finally:
                 tls.job = tls.task_id = None
+                tls.depth = 0
             with lock:
-                if carry is not None:  # the runner has recorded the previous task's end
-                    entry.running.discard(carry)
-                    carry = None
-                if done is None:
-                    entry.running.discard(task.task_id)
-                nxt = None
-                if (done is not None and self._queue and self._queue[0].job_state is job
-                        and generation == self._generation):
-                    # Chain the next task of the same job: its "started" and this task's
-                    # "finished" are recorded as one batch (one append instead of two). The
-                    # job's active count simply passes from this task to the next.
-                    nxt = self._queue.popleft()
-                    entry.queued -= 1
-                    entry.running.add(nxt.task_id)
-            if nxt is not None:
-                carry, task = done, nxt
-                continue
-            if done is not None:
-                try:
-                    self._finisher(job, done)
-                except BaseException:
-                    logger.exception("routilux could not record the end of task %s", done)
-            with lock:
-                entry.running.discard(task.task_id)
-                entry.active -= 1
-                became_idle = self._maybe_forget(key, entry)
-                if self._waiters:
-                    self._changed.notify_all()
-            if became_idle and job is not None:
+                # This worker takes the next task itself; idle ones take the rest.
+                self._handler_done(1)
+                entry.running.discard(tid)
+                marks = entry.marks
+                if done is not None:
+                    # Replaces a still unrecorded STARTED mark in place: a task that starts
+                    # and finishes between two flushes is recorded by its end alone.
+                    marks[tid] = FINISHED
+                elif marks.get(tid) is STARTED:
+                    del marks[tid]  # skipped (cancelled job): it stays queued in the log
+                outcome = self._release_or_flush(key, entry)
+            if outcome == _FLUSH:
+                self._flush_and_release(job, key, entry)
+            elif outcome == _IDLE and job is not None:
                 job._notify_waiters()
-            task = None
+
+    def _handler_done(self, keep: int) -> None:
+        """Wake idle workers for the tasks queued while a handler ran (lock held).
+
+        ``keep`` tasks are left for the calling thread (a worker takes its next task itself).
+        """
+        spare = len(self._queue) - keep
+        if spare > 0 and self._idle > self._signalled:
+            k = min(spare, self._idle - self._signalled)
+            self._work.notify(k)
+            self._signalled += k
+
+    def _release_or_flush(self, key: int, entry: _JobEntry) -> int:
+        """End one unit of ``entry``'s running work, unless its marks must be recorded first.
+
+        Called with the lock held. Returns ``_FLUSH`` when this is the job's last running
+        work with nothing queued and marks are pending: the caller must then call
+        :meth:`_flush_and_release`, which records the marks BEFORE the job looks idle (a
+        waiter that sees it idle may mark it completed, or close it, at once). Otherwise
+        returns ``_IDLE`` if the job just became idle (the caller notifies its waiters,
+        outside the lock), else 0.
+        """
+        if entry.marks and entry.active == 1 and entry.queued == 0:
+            return _FLUSH
+        entry.active -= 1
+        became_idle = self._maybe_forget(key, entry)
+        if self._waiters:
+            self._changed.notify_all()
+        return _IDLE if became_idle else 0
+
+    def _flush_and_release(self, job: Any, key: int, entry: _JobEntry) -> None:
+        """Record ``job``'s pending marks, then end the running unit (see _release_or_flush)."""
+        self._flush_safely(job)
+        with self._lock:
+            entry.active -= 1
+            became_idle = self._maybe_forget(key, entry)
+            if self._waiters:
+                self._changed.notify_all()
+        if became_idle and job is not None:
+            job._notify_waiters()
+
+    def _flush_safely(self, job: Any) -> None:
+        try:
+            self._flusher(self, job)
+        except BaseException:  # e.g. the job was closed while its last handler ran
+            logger.exception("routilux could not record the task ends of job %s", getattr(job, "job_id", job))
+
+    def take_marks(self, job: Any) -> list[tuple[str, object]]:
+        """Remove and return ``job``'s pending ``(task id, STARTED | FINISHED)`` marks, oldest first.
+
+        Call it with the job's lock held (inside ``job._transaction()``): two flushes of one
+        job are then appended in the order their marks were taken.
+        """
+        with self._lock:
+            entry = self._jobs.get(id(job))
+            if entry is None or entry.job is not job or not entry.marks:
+                return []
+            marks, entry.marks = entry.marks, {}
+        return list(marks.items())
 
     def _threads_exit(self) -> None:
         # Called with the lock held.
@@ -222,25 +323,31 @@ class Scheduler:
             entry.active += 1
             if task_id is not None:
                 entry.running.add(task_id)
-        previous = (getattr(self._tls, "job", None), getattr(self._tls, "task_id", None))
-        self._tls.job, self._tls.task_id = job, task_id
+        tls = self._tls
+        previous = (getattr(tls, "job", None), getattr(tls, "task_id", None))
+        tls.job, tls.task_id = job, task_id
+        tls.depth = getattr(tls, "depth", 0) + 1
         return previous
 
     def end_external(self, job: Any, previous: Any = None, task_id: str | None = None) -> None:
         """End :meth:`begin_external` (``previous`` is what it returned)."""
-        self._tls.job, self._tls.task_id = previous if previous is not None else (None, None)
+        tls = self._tls
+        tls.job, tls.task_id = previous if previous is not None else (None, None)
+        tls.depth = max(0, getattr(tls, "depth", 1) - 1)
+        key = id(job)
         with self._lock:
-            key = id(job)
+            self._handler_done(0)
             entry = self._jobs.get(key)
-            became_idle = False
-            if entry is not None and entry.job is job:
-                entry.active -= 1
-                if task_id is not None:
-                    entry.running.discard(task_id)
-                became_idle = self._maybe_forget(key, entry)
-            if self._waiters:
-                self._changed.notify_all()
-        if became_idle:
+            if entry is None or entry.job is not job:
+                if self._waiters:
+                    self._changed.notify_all()
+                return
+            if task_id is not None:
+                entry.running.discard(task_id)
+            outcome = self._release_or_flush(key, entry)
+        if outcome == _FLUSH:
+            self._flush_and_release(job, key, entry)
+        elif outcome == _IDLE:
             job._notify_waiters()
 
     # -- per-job pause / resume / cancel ----------------------------------------------------------
@@ -274,8 +381,18 @@ class Scheduler:
                 self._waiters -= 1
             return list(entry.held), max(0, entry.active - own), len(self._queue)
 
-    def unpause(self, job: Any, extra: Iterable[Any] = ()) -> None:
-        """Release ``job``'s held tasks, then ``extra`` tasks, into the queue."""
+    def held_count(self, job: Any) -> int:
+        """Number of ``job``'s tasks held by a pause."""
+        with self._lock:
+            entry = self._jobs.get(id(job))
+            return len(entry.held) if entry is not None and entry.job is job else 0
+
+    def unpause(self, job: Any, extra: Iterable[Any] = (), first_from: int = 0) -> None:
+        """Release ``job``'s held tasks, then ``extra`` tasks, into the queue.
+
+        Held tasks from index ``first_from`` on (those queued while resuming: the deferred
+        events' tasks) are released before the older ones.
+        """
         with self._lock:
             key = id(job)
             entry = self._jobs.get(key)
@@ -283,6 +400,8 @@ class Scheduler:
             if entry is not None and entry.job is job:
                 entry.paused = False
                 held, entry.held = entry.held, []
+                if first_from:
+                    held = held[first_from:] + held[:first_from]
                 self._maybe_forget(key, entry)
         self.submit([*held, *extra])
 
@@ -300,11 +419,22 @@ class Scheduler:
                 entry.paused = False
                 entry.queued = 0
                 became_idle = self._maybe_forget(key, entry)
+                marked = became_idle and bool(entry.marks)
             else:
-                became_idle = True
+                became_idle, marked = True, False
+        if marked:  # nothing runs any more: record the ends of the tasks that did run
+            self._flush_idle(job, key)
         if became_idle:
             job._notify_waiters()
         return dropped
+
+    def _flush_idle(self, job: Any, key: int) -> None:
+        """Record the marks of an idle job (cancel, shutdown) and forget its entry if done."""
+        self._flush_safely(job)
+        with self._lock:
+            entry = self._jobs.get(key)
+            if entry is not None and entry.job is job:
+                self._maybe_forget(key, entry)
 
     # -- whole-flow waiting and shutdown ----------------------------------------------------------
     def wait_all_idle(self, timeout: float | None = None) -> bool:
@@ -343,11 +473,19 @@ class Scheduler:
                     entry.queued -= 1
             self._queue.clear()
             self._generation += 1
+            self._signalled = self._idle  # every idle worker is notified now
             self._work.notify_all()
+            idle_marked = []
             for key, entry in list(self._jobs.items()):
-                self._maybe_forget(key, entry)
-            if not wait:
-                return
+                if self._maybe_forget(key, entry) and entry.marks and entry.job is not None:
+                    idle_marked.append((entry.job, key))
+        # Record the ends of the tasks that did run, so a later resume does not run them
+        # again (a job still running a task records them when that task ends).
+        for job, key in idle_marked:
+            self._flush_idle(job, key)
+        if not wait:
+            return
+        with self._lock:
             self._waiters += 1
             try:
                 while self._threads > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ class SlotActivationTask:
     """
 
     __slots__ = ("slot", "data", "connection", "priority", "job_state", "retry_count", "max_retries",
-                 "created_at", "task_id", "routine_id", "kind")
+                 "_created_at", "_created_ts", "task_id", "routine_id", "kind")
 
     def __init__(
         self, slot: Slot | None, data: dict[str, Any], connection: Connection | None = None,
@@ -45,20 +46,35 @@ class SlotActivationTask:
         self.job_state = job_state
         self.retry_count = retry_count
         self.max_retries = max_retries
-        self.created_at = created_at or datetime.now()
+        # A float timestamp is taken per task and the datetime built only when asked for
+        # (to_dict, on pause): datetime.now() was a visible share of a task's cost.
+        self._created_at = created_at
+        self._created_ts = time.time() if created_at is None else 0.0
         self.task_id = task_id
         self.routine_id = routine_id
         self.kind = kind
 
+    @property
+    def created_at(self) -> datetime:
+        """When the task was created (local time, like the original's ``datetime.now()``)."""
+        if self._created_at is None:
+            self._created_at = datetime.fromtimestamp(self._created_ts)
+        return self._created_at
+
+    @created_at.setter
+    def created_at(self, value: datetime) -> None:
+        self._created_at = value
+
     def __repr__(self) -> str:
         return f"SlotActivationTask[{self.task_id}:{self.routine_id}.{self.slot.name if self.slot else None}]"
 
-    def to_record(self, flow: Flow) -> dict[str, Any]:
+    def to_record(self, flow: Flow, source_id: str | None = None) -> dict[str, Any]:
         """The compact form recorded by ``_task_queued``: target routine (flow id), slot, data,
         and the connection as ``[source routine id, event name]``; ``kind`` only for entries.
 
         Kept small on purpose: it is encoded once per task and lives in every snapshot of a
         job's open tasks. :meth:`Flow._task_from_dict` reads both this and :meth:`to_dict`.
+        ``source_id``, when given, is the source routine's id in ``flow`` (saves a lookup).
         """
         record: dict[str, Any] = {"routine_id": self.routine_id,
                                   "slot": self.slot.name if self.slot is not None else "trigger",
@@ -68,7 +84,9 @@ class SlotActivationTask:
         conn = self.connection
         if conn is not None and conn.source_event is not None:
             ev = conn.source_event
-            record["source"] = [flow._routine_id_of(ev.routine) if ev.routine is not None else None, ev.name]
+            if source_id is None and ev.routine is not None:
+                source_id = flow._routine_id_of(ev.routine)
+            record["source"] = [source_id, ev.name]
         return record
 
     def to_dict(self, flow: Flow) -> dict[str, Any]:

@@ -48,7 +48,13 @@ __all__ = [
 ]
 
 #: Version of the event payloads and of the snapshot state layout.
-SCHEMA_VERSION = 1
+#:
+#: History: 1 -- the first layout. 2 -- snapshots also store ``kind_counts`` (events
+#: per kind up to the snapshot's seq); the event payloads are unchanged, so logs written
+#: at version 1 replay as before. Snapshots are looked up by this exact version, so a
+#: version-1 snapshot (without counts) is simply not used: the next policy snapshot
+#: replaces it, and until then a rebuild replays from an older one or from the start.
+SCHEMA_VERSION = 2
 
 #: The six job statuses of the original API, in lifecycle order.
 JOB_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")

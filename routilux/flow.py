@@ -11,14 +11,19 @@ Behaviour follows ROUTILUX_API.md §4-§7, with the deliberate differences of DE
   deferred events are emitted inside their own job;
 * every task's lifecycle is recorded in the job: ``_task_queued`` (target routine id in the
   flow, slot, data, source routine and event) in the same atomic batch as the emit that
-  queued it, ``_task_started``, then ``_task_finished`` or ``_task_failed``. The entry
-  routine's trigger call is a task too. A run killed mid-way therefore resumes from its log:
+  queued it, ``_task_started``, then ``_task_finished`` or ``_task_failed``. Starts and
+  successful ends do not cost an append each: they ride along with the job's next batch
+  (the next emit, error, pause or cancel, or at the latest just before the job goes idle,
+  so the log is complete when ``wait_for_completion`` returns); a task that starts and ends
+  between two batches is recorded by its end alone (see :mod:`routilux._scheduler`). The
+  entry routine's trigger call is a task too. A run killed mid-way therefore resumes from its log:
   ``flow.resume(JobState.open(path))`` in a new process runs again every task that was
   queued and not finished, and records ``resumed_after_interruption`` (under the pseudo
   routine ``_flow``) with the tasks it re-runs.
 
 Delivery is **at-least-once**: a task that was running when the process died runs a second
-time, so handlers with side effects should be idempotent (or tolerate a repeat). One
+time, and so may a task that had finished when its end was not yet in the log, so handlers
+with side effects should be idempotent (or tolerate a repeat). One
 refinement: a handler that pauses or cancels its own job is recorded as finished at that
 call (waiters return as soon as the job is paused, and may close or save it before the
 handler returns); what it emits afterwards is still queued and recorded.
@@ -33,7 +38,7 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._scheduler import Scheduler
+from ._scheduler import FINISHED, Scheduler
 from ._task import SlotActivationTask, TaskPriority
 from .connection import Connection
 from .error_handler import ErrorHandler, ErrorStrategy
@@ -191,7 +196,7 @@ class Flow(Serializable):
         if sched is None:
             with self._sched_lock:
                 if self._scheduler is None:
-                    self._scheduler = Scheduler(self._run_task, self._finish_task, max(1, self.max_workers))
+                    self._scheduler = Scheduler(self._run_task, self._flush_marks, max(1, self.max_workers))
                 sched = self._scheduler
         return sched
 
@@ -216,12 +221,15 @@ class Flow(Serializable):
                 return
             # One batch: a crash never leaves an emit recorded without its tasks (or the
             # reverse), and data that cannot be encoded raises here with nothing queued.
-            recorded = _recordable(data)
+            # The history record already holds the recordable form of the data.
+            recorded = history[2] if history is not None else _recordable(data)
+            source_id = self._routine_id_of(event.routine) if event.routine is not None and tasks else None
             with job_state._transaction():
+                self._record_marks(job_state, sched)
                 if history is not None:
                     job_state.record_execution(*history)
                 for task in tasks:
-                    record = task.to_record(self)
+                    record = task.to_record(self, source_id)
                     record["data"] = recorded
                     job_state._task_queued(task.task_id, record)
         if tasks:
@@ -234,17 +242,33 @@ class Flow(Serializable):
             return False
         return True
 
-    def _finish_task(self, job: Any, task_id: str) -> None:
-        """Record the end of a successful task (the scheduler's finisher)."""
-        if self._end_unrecorded(task_id):
-            job._task_finished(task_id)
+    def _record_marks(self, job: Any, sched: Scheduler | None = None) -> None:
+        """Record ``job``'s pending task starts/ends; call inside ``job._transaction()``.
 
-    def _run_task(self, task: SlotActivationTask, carry: str | None = None) -> str | None:
+        Every batch the engine appends for a job starts with them (see
+        :mod:`routilux._scheduler`): task lifecycle events ride along with the records that
+        have to be appended anyway instead of costing an append each.
+        """
+        sched = sched if sched is not None else self._scheduler
+        if sched is None:
+            return
+        for tid, mark in sched.take_marks(job):
+            if mark is FINISHED:
+                job._task_finished(tid)
+            else:
+                job._task_started(tid)
+
+    def _flush_marks(self, sched: Scheduler, job: Any) -> None:
+        """Record ``job``'s pending marks as one batch (the scheduler's flusher)."""
+        with job._transaction():
+            self._record_marks(job, sched)
+
+    def _run_task(self, task: SlotActivationTask) -> str | None:
         """Run one task in a worker thread (the scheduler's runner).
 
-        ``carry`` is the id of the job's previous task, finished but not yet recorded: its
-        end and this task's start are appended as one batch. Returns this task's id when it
-        succeeded (its end is recorded by the next task or by :func:`_finish_task`).
+        Returns the task's id when it succeeded and its end is still to be recorded (the
+        scheduler adds it as a FINISHED mark); None when the end was recorded here (a
+        failure) or by a pause/cancel of its own handler, or the task was skipped.
         """
         job = task.job_state
         slot = task.slot
@@ -254,29 +278,24 @@ class Flow(Serializable):
                 slot._deliver(data, None)
             return None
         tid = task.task_id
-        if carry is not None:
-            with job._transaction():
-                if self._end_unrecorded(carry):
-                    job._task_finished(carry)
-                if job.status != "cancelled" and task.kind != "entry":
-                    job._task_started(tid)
         if job.status == "cancelled":
             return None
         if task.kind == "entry":
             self._run_entry(task)
             return None
-        if carry is None:
-            job._task_started(tid)
         if slot is None:
             msg = f"task {tid} targets slot {task.routine_id!r} which does not exist in flow {self.flow_id!r}"
-            job._task_failed(tid, {"error": msg, "error_type": "ValueError"})
+            with job._transaction():
+                self._record_marks(job)
+                job._task_failed(tid, {"error": msg, "error_type": "ValueError"})
             return None
         data = task.connection._apply_mapping(task.data) if task.connection is not None else task.data
         error = slot._deliver(data, job)
         if error is None:
-            return tid
+            return tid if self._end_unrecorded(tid) else None
         # The handler error, its consequences and the task's end are one batch.
         with job._transaction():
+            self._record_marks(job)
             slot._record_error(error, job, self)
             if self._end_unrecorded(tid):
                 job._task_failed(tid, error_info(error, slot.name))
@@ -329,6 +348,7 @@ class Flow(Serializable):
         previous = sched.begin_external(job, task.task_id)
         try:
             with job._transaction():
+                self._record_marks(job, sched)
                 job.status = "running"
                 job.current_routine_id = entry_routine_id
                 job.record_execution(entry_routine_id, "start", entry_params)
@@ -347,8 +367,9 @@ class Flow(Serializable):
         routine = self.routines[rid]
         tid = task.task_id
         params = dict(task.data or {})
-        if not started:
-            job._task_started(tid)
+        if not started:  # run by a worker (resume): its STARTED mark is pending
+            with job._transaction():
+                self._record_marks(job)
         token = _current_job_state.set(job)
         try:
             self._entry_attempts(job, routine, rid, tid, params)
@@ -372,6 +393,7 @@ class Flow(Serializable):
             error: Exception = exc
         else:
             with job._transaction():
+                self._record_marks(job)
                 job.update_routine_state(rid, {"status": "completed"})
                 if self._end_unrecorded(tid):
                     job._task_finished(tid)
@@ -394,6 +416,7 @@ class Flow(Serializable):
                         break
                     elapsed = time.monotonic() - started
                     with job._transaction():
+                        self._record_marks(job)
                         job.update_routine_state(rid, {"status": "completed", "execution_time": elapsed,
                                                        "retry_count": handler.retry_count})
                         job.record_execution(rid, "completed", {"execution_time": elapsed, "retried": True})
@@ -406,6 +429,7 @@ class Flow(Serializable):
             self._entry_failed(job, rid, tid, error)
             return
         with job._transaction():
+            self._record_marks(job)
             if not handler.handle_error(error, routine, rid, self, job):
                 ok = False
             else:
@@ -423,6 +447,7 @@ class Flow(Serializable):
     def _entry_failed(self, job: Any, rid: str, tid: str, error: Exception) -> None:
         info = error_info(error)
         with job._transaction():
+            self._record_marks(job)
             job.status = "failed"
             job.update_routine_state(rid, {"status": "failed", "error": str(error),
                                            "error_time": datetime.now().isoformat()})
@@ -448,6 +473,7 @@ class Flow(Serializable):
         held, active, queue_size = sched.pause(job_state)
         pending = [t.to_dict(self) for t in held]
         with job_state._transaction():
+            self._record_marks(job_state, sched)
             job_state._add_pause_point({
                 "timestamp": datetime.now().isoformat(), "reason": reason, "checkpoint": checkpoint,
                 "pending_tasks_count": len(pending), "active_tasks_count": active, "queue_size": queue_size,
@@ -524,6 +550,7 @@ class Flow(Serializable):
                 known.add(tid)
         interrupted = not live and status != "paused" and (bool(restored) or status == "running")
         with job._transaction():
+            self._record_marks(job, sched)
             if status == "paused":
                 job._set_running()
             for task in fresh:
@@ -538,6 +565,9 @@ class Flow(Serializable):
                     ],
                 })
         deferred = list(job.deferred_events)
+        # The deferred events' tasks run first (as in the original), before the tasks held
+        # by the pause, which they join in the scheduler's held list.
+        held_before = sched.held_count(job) if deferred else 0
         if deferred:
             for entry in deferred:
                 routine = self.routines.get(entry.get("routine_id"))
@@ -549,7 +579,7 @@ class Flow(Serializable):
                     continue
                 routine.emit(name, flow=self, job_state=job, **dict(entry.get("data") or {}))
             job.deferred_events = []
-        sched.unpause(job, [*restored, *fresh])
+        sched.unpause(job, [*restored, *fresh], first_from=held_before)
 
     def _task_from_dict(self, entry: Any, job: Any, task_id: str) -> SlotActivationTask:
         """Rebuild a task from its record (:meth:`SlotActivationTask.to_record` or ``to_dict`` shape)."""
@@ -600,6 +630,7 @@ class Flow(Serializable):
         sched = self._scheduler
         own = sched.current_task_id() if sched is not None and sched.current_job() is job_state else None
         with job_state._transaction():
+            self._record_marks(job_state, sched)
             job_state._set_cancelled(reason=reason)
             if own is not None and own not in self._ended_early:
                 # As in pause(): waiters return at once, so the cancelling task ends here.

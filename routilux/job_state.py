@@ -27,7 +27,8 @@ from typing import Any, NamedTuple
 
 import eventlog
 from eventlog import EventLog, EventLogError, InMemoryEventLog, Record, codec
-from eventlog._events import encode_event
+from eventlog._events import decode_event, encode_event
+from eventlog.postgres import is_pg_location, open_pg_log, parse_pg_location
 
 from . import events as ev
 from .errors import ReadOnlyJobStateError, ReplayError
@@ -46,12 +47,19 @@ from .projection import (
 )
 from .serializable import Serializable
 
-__all__ = ["ExecutionRecord", "JobEvent", "JobState"]
+__all__ = ["ExecutionRecord", "JobEvent", "JobState", "rebuild_projection"]
 
 _log = logging.getLogger(__name__)
 
 #: Take a snapshot of the current state every this many events (see JobState.snapshot_every).
 DEFAULT_SNAPSHOT_EVERY = 4096
+#: Retention asked of a durable log (open_log's ``snapshot_gap``): policy snapshots that
+#: are kept are at most this many events apart, so ``at(version=k)`` replays at most this
+#: many events for any k (~20 ms at replay speed) while a 1M-event job keeps ~120 small
+#: snapshot files. Twice the policy interval: every other policy snapshot survives.
+SNAPSHOT_GAP = 2 * DEFAULT_SNAPSHOT_EVERY
+#: Policy snapshots a durable job may have waiting for its background writer.
+_SNAPSHOT_QUEUE = 8
 #: Fold this many events or more with the garbage collector paused (DESIGN.md: gc is the
 #: largest lever in replay; a full collection over 1M live objects costs ~0.9 s).
 _GC_PAUSE_THRESHOLD = 2048
@@ -95,6 +103,10 @@ _MAX_RECORD_BYTES = codec.MAX_RECORD_BYTES
 _list_append = list.append
 # Kinds whose apply must see every earlier execution record (see _flush_pending).
 _HISTORY_ORDER_KINDS = frozenset({ev.EXECUTION_RECORDED, ev.DESERIALIZED})
+_EXEC = ev.EXECUTION_RECORDED
+# The canonical event bytes are msgpack [kind, data]: a fixarray of two (0x92), the packed
+# kind, the packed data -- exactly what eventlog._events.encode_event builds.
+_EXEC_PREFIX = b"\x92" + codec.pack_unchecked(_EXEC)
 
 
 class _CountingCondition(threading.Condition):
@@ -122,21 +134,28 @@ class _CountingCondition(threading.Condition):
 class _SnapshotWriter:
     """Stores policy snapshots of a durable job from a short-lived background thread.
 
-    At most one snapshot is pending: a newer one replaces an older one not yet started
-    (only the newest matters for load speed). Failures are logged, never raised: the
-    events are already recorded and a missing snapshot only costs a longer replay.
+    Snapshots are written in order from a small queue: a burst of appends (a large
+    batch, a fast loop) that outruns the writer does not lose the snapshots in between,
+    which would leave gaps longer than the policy interval for ``at()`` to replay. Only
+    when :data:`_SNAPSHOT_QUEUE` snapshots are already waiting does a newer one replace
+    the newest waiting one (memory stays bounded if the writer cannot keep up).
+    Failures are logged, never raised: the events are already recorded and a missing
+    snapshot only costs a longer replay.
     """
 
     def __init__(self, log: EventLog, job_id: str) -> None:
         self._log = log
         self._job_id = job_id
         self._cond = threading.Condition()
-        self._pending: tuple[int, dict[str, Any]] | None = None
+        self._pending: list[tuple[int, dict[str, Any]]] = []
         self._busy = False
 
     def submit(self, version: int, state: dict[str, Any]) -> None:
         with self._cond:
-            self._pending = (version, state)
+            if len(self._pending) >= _SNAPSHOT_QUEUE:
+                self._pending[-1] = (version, state)
+            else:
+                self._pending.append((version, state))
             if not self._busy:
                 self._busy = True
                 threading.Thread(target=self._run, name=f"snapshot-{self._job_id}", daemon=True).start()
@@ -144,13 +163,11 @@ class _SnapshotWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                item = self._pending
-                self._pending = None
-                if item is None:
+                if not self._pending:
                     self._busy = False
                     self._cond.notify_all()
                     return
-            version, state = item
+                version, state = self._pending.pop(0)
             try:
                 self._log.save_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
             except Exception:  # noqa: BLE001 - logged; see the class docstring
@@ -216,6 +233,16 @@ def _gc_paused(count: int) -> Iterator[None]:
     try:
         yield
     finally:
+        if not gc.get_freeze_count():
+            # Every object built while paused is young: re-enabled as is, the collector
+            # would traverse them all at its next (generation 0) pass, right away --
+            # ~15% of a 100k-record load. freeze() + unfreeze() moves every tracked
+            # object straight to the oldest generation in O(1) (a list splice), so they
+            # are looked at only by the next full collection, like any long-lived data.
+            # Skipped when the application has frozen objects itself (pre-fork servers):
+            # unfreeze() would release theirs too.
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
@@ -258,7 +285,10 @@ class JobState(Serializable):
     def _setup(self, log: EventLog | None, projection: JobProjection, *, readonly: bool,
                records: list[Any] | None = None) -> None:
         sa = object.__setattr__
-        fast = log if type(log) is InMemoryEventLog else None
+        # The in-memory hot path appends pre-encoded bytes under the log's own lock
+        # (InMemoryEventLog._append_event_locked); without that method, the durable-style
+        # path below (append_encoded or append) serves in-memory logs too.
+        fast = log if type(log) is InMemoryEventLog and hasattr(log, "_append_event_locked") else None
         # An in-memory log's own (reentrant) lock is the job's lock: one acquisition
         # covers append + apply on the hot path, and the log's order is the one order.
         lock = fast._lock if fast is not None else threading.RLock()
@@ -274,11 +304,18 @@ class JobState(Serializable):
         sa(self, "_p", projection)
         sa(self, "_readonly", readonly)
         sa(self, "_tx", None)
-        sa(self, "_pending", [])  # seqs of hot-path execution records not yet in _p (see record_execution)
+        # Hot-path execution records not yet in _p.execution_history (see record_execution):
+        # seqs (in-memory log), or flat ts, event_bytes pairs (other logs).
+        sa(self, "_pending", [])
         sa(self, "_durable", log is not None and fast is None)
+        # A trusted append of pre-encoded event bytes (eventlog's append_encoded, where the
+        # backend has it): record_execution validates flat data itself and skips the
+        # log's general encode-and-check, the largest cost of a durable call.
+        sa(self, "_append_encoded", getattr(log, "append_encoded", None) if fast is None and not readonly
+           else None)
         sa(self, "_snapshot_writer", None)
         sa(self, "output_handler", None)
-        if fast is not None and not readonly:
+        if log is not None and not readonly:
             # Hot-path records join execution_history lazily; the list asks for them
             # before every read, so a reference kept by user code stays live. A weak
             # reference: the list must not keep its JobState alive.
@@ -487,7 +524,9 @@ class JobState(Serializable):
                 # Encode now so a bad value raises at the call, not at commit.
                 tx.append((kind, encode_event(kind, data)[1]))
                 return None
-            rec = self._log_obj.append(kind, data)  # type: ignore[union-attr]
+            # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
+            # with ConcurrencyError, nothing written, if someone else appended meanwhile.
+            rec = self._log_obj.append(kind, data, expected_seq=self._p.version)  # type: ignore[union-attr]
             if self._pending and kind in _HISTORY_ORDER_KINDS:
                 self._flush_pending()
             apply(self._p, rec)
@@ -549,7 +588,8 @@ class JobState(Serializable):
             finally:
                 object.__setattr__(self, "_tx", None)
             if pending:
-                records = self._log_obj.append_batch(pending)  # type: ignore[union-attr]
+                records = self._log_obj.append_batch(  # type: ignore[union-attr]
+                    pending, expected_seq=self._p.version)
                 if self._pending:
                     self._flush_pending()
                 for rec in records:
@@ -557,13 +597,22 @@ class JobState(Serializable):
                 self._changed(len(records))
 
     def _flush_pending(self) -> None:
-        """Build the ExecutionRecords of hot-path events from the log (lock held)."""
+        """Build the ExecutionRecords of hot-path events from their bytes (lock held).
+
+        Decoding the bytes that were written gives exactly what a replay builds.
+        """
         pending = self._pending
-        read = self._fast_log._record  # type: ignore[union-attr]
         history = self._p.execution_history
-        for seq in pending:
-            _, ts, _, data = read(seq)
-            _list_append(history, _event_record(data["routine_id"], data["event_name"], data["data"], ts))
+        fast = self._fast_log
+        if fast is not None:
+            read = fast._record
+            for seq in pending:
+                _, ts, _, data = read(seq)
+                _list_append(history, _event_record(data["routine_id"], data["event_name"], data["data"], ts))
+        else:
+            for ts, event_bytes in zip(pending[::2], pending[1::2], strict=True):
+                data = decode_event(event_bytes)[1]
+                _list_append(history, _event_record(data["routine_id"], data["event_name"], data["data"], ts))
         pending.clear()
 
     def _change_mark(self) -> tuple[int, int]:
@@ -605,61 +654,86 @@ class JobState(Serializable):
             data = {} if data is None else _check_dict("data", data)
         if self._readonly:
             self._refuse_readonly()
-        event = {"routine_id": routine_id, "event_name": event_name, "data": data}
         fast = self._fast_log
-        if fast is not None:
-            # The hot path (benchmarks/bench_job_state.py): flat data with str keys is
-            # packed once and not decoded, and only the seq is noted; the ExecutionRecord
-            # is built from the log's bytes when the history is next read
-            # (_flush_pending), so it equals what a replay builds. Anything else takes
-            # the general path below.
+        encoded_append = self._append_encoded
+        if fast is not None or encoded_append is not None:
+            # The hot path (benchmarks/bench_job_state.py): flat data -- str keys and
+            # scalar values -- is packed once without the codec's general checks (they
+            # are what this loop proves) and without decoding a copy back. Anything
+            # else (a container, a non-str key, NaN/inf, an int out of range) takes the
+            # general path below, which names the offending value.
             for key, value in data.items():
                 kind = type(value)
                 if type(key) is not str or (kind not in _SCALARS and not (kind is float and value - value == 0.0)):
-                    break  # a non-str key, a container, or NaN/inf: the general path decides
+                    break
             else:
+                event = {"routine_id": routine_id, "event_name": event_name, "data": data}
                 try:
-                    event_bytes = _pack_unchecked([ev.EXECUTION_RECORDED, event])
+                    event_bytes = _EXEC_PREFIX + _pack_unchecked(event)
                 except Exception:  # e.g. an int out of range: the general path names it
                     event_bytes = None
                 if event_bytes is not None and len(event_bytes) <= _MAX_RECORD_BYTES:
+                    # Both branches inline _recorded() (a method call is ~5% of a call here).
                     with self._lock:
                         if self._tx is None:
-                            seq, ts = fast._append_event_locked(event_bytes)
                             p = self._p
+                            if fast is not None:
+                                # Only the seq is noted: the ExecutionRecord is built from
+                                # the log's bytes when the history is next read
+                                # (_flush_pending), so it equals what a replay builds.
+                                seq, ts = fast._append_event_locked(event_bytes)
+                                _list_append(self._pending, seq)
+                            else:
+                                # expected_seq: a shared log (PostgreSQL) refuses the event,
+                                # nothing written, if another writer got there first.
+                                seq, ts, _, _ = encoded_append(_EXEC, event_bytes, event, expected_seq=p.version)
+                                # Only the bytes are kept (immutable, invisible to the cyclic
+                                # gc, and a copy of the data as it was at this call); the
+                                # record is decoded from them when the history is next read.
+                                pending = self._pending
+                                _list_append(pending, ts)
+                                _list_append(pending, event_bytes)
                             if seq != p.version + 1:  # someone appended to the log directly
                                 msg = f"job log advanced outside the JobState (seq {seq}, version {p.version})"
                                 raise ReplayError(msg, seq)
-                            _list_append(self._pending, seq)
                             p.version = seq
-                            p.last_ts = ts
-                            p.updated = ts
+                            p.last_ts = p.updated = ts
+                            counts = p.kind_counts
+                            counts[_EXEC] = counts.get(_EXEC, 0) + 1
                             c = self._c
                             if c.waiters:
                                 self._condition.notify_all()
                             if seq - c.snapshot_at >= self.snapshot_every:
                                 self._take_snapshot()
                             return
+        event = {"routine_id": routine_id, "event_name": event_name, "data": data}
         with self._lock:
             if self._tx is not None:
                 self._tx.append((ev.EXECUTION_RECORDED, encode_event(ev.EXECUTION_RECORDED, event)[1]))
                 return
             if self._pending:
                 self._flush_pending()
-            seq, ts, _, recorded = self._log_obj.append(ev.EXECUTION_RECORDED, event)  # type: ignore[union-attr]
-            # apply() and _changed() for this one kind, inlined (the durable hot path).
             p = self._p
-            if seq != p.version + 1:
-                msg = f"job log advanced outside the JobState (seq {seq}, version {p.version})"
-                raise ReplayError(msg, seq)
+            seq, ts, _, recorded = self._log_obj.append(  # type: ignore[union-attr]
+                ev.EXECUTION_RECORDED, event, expected_seq=p.version)
+            # apply() for this one kind, without its dispatch.
+            self._recorded(p, seq, ts)
             _list_append(p.execution_history, _event_record(routine_id, event_name, recorded["data"], ts))
-            p.version = seq
-            p.last_ts = p.updated = ts
-            c = self._c
-            if c.waiters:
-                self._condition.notify_all()
-            if seq - c.snapshot_at >= self.snapshot_every:
-                self._take_snapshot()
+
+    def _recorded(self, p: JobProjection, seq: int, ts: int) -> None:
+        """apply()'s and _changed()'s bookkeeping for an execution record at ``seq`` (lock held)."""
+        if seq != p.version + 1:  # someone appended to the log directly
+            msg = f"job log advanced outside the JobState (seq {seq}, version {p.version})"
+            raise ReplayError(msg, seq)
+        p.version = seq
+        p.last_ts = p.updated = ts
+        counts = p.kind_counts
+        counts[_EXEC] = counts.get(_EXEC, 0) + 1
+        c = self._c
+        if c.waiters:
+            self._condition.notify_all()
+        if seq - c.snapshot_at >= self.snapshot_every:
+            self._take_snapshot()
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return a new list of records (optionally of one routine), sorted by timestamp."""
@@ -912,42 +986,59 @@ class JobState(Serializable):
     @classmethod
     def open(cls, path: str | os.PathLike[str], flow_id: str = "", durability: str = "batch",
              key: bytes | None = None, readonly: bool = False, *, job_id: str | None = None) -> JobState:
-        """Open (or create) a durable JobState whose log lives in the directory ``path``.
+        """Open (or create) a durable JobState whose log lives at ``path``.
 
-        Reopening continues the same job. ``readonly=True`` opens without the writer lock
-        (for tools reading a running job) and returns a read-only JobState.
+        ``path`` is a log directory, or a PostgreSQL location
+        ``postgresql://user@host:port/database#<job id>`` (the job's log in that
+        database; see :func:`eventlog.postgres.open_pg_log`). Reopening continues the
+        same job. ``readonly=True`` opens without taking the writer role (for tools
+        reading a running job) and returns a read-only JobState.
 
         Args:
-            path: the log directory.
+            path: the log directory, or a ``postgresql://...#<job id>`` location.
             flow_id: the flow of a new job; for an existing job it must match (or be "").
-            durability: ``"always"``, ``"batch"`` (default) or ``"none"`` (eventlog.DURABILITY_MODES).
+            durability: ``"always"``, ``"batch"`` (default) or ``"none"`` (eventlog.DURABILITY_MODES)
+                for a log directory. PostgreSQL makes every event durable when its
+                commit returns, whatever this says.
             key: secret key of the hash chain.
             readonly: open for reading only.
-            job_id: the id of a new job (default: a uuid4).
+            job_id: the id of a new job (default: a uuid4 for a directory, the
+                location's job id for PostgreSQL).
 
         Raises:
-            ValueError: ``flow_id`` differs from the job's, or the log is not a job log.
+            ValueError: ``flow_id`` differs from the job's, the log is not a job log, or
+                a PostgreSQL location has no ``#<job id>``.
             FileNotFoundError: ``readonly=True`` and there is no job at ``path``.
-            eventlog.LogLockedError: another writer holds the log.
+            eventlog.LogLockedError: another writer holds the (directory) log.
+            eventlog.ConcurrencyError: (later, on a mutation) another writer appended to
+                the same PostgreSQL job; nothing was written, reopen to continue.
         """
-        open_log = _file_api("open_log")
-        path = os.fspath(path)
-        if readonly and not os.path.exists(path):
-            msg = f"no job log at {path!r}"
-            raise FileNotFoundError(msg)
-        log = open_log(path, readonly=readonly, durability=durability, key=key)
+        if is_pg_location(path):
+            log, where = _open_pg(str(path), key=key, readonly=readonly)
+            if job_id is None:
+                job_id = log.job_id
+        else:
+            open_log = _file_api("open_log")
+            where = os.fspath(path)
+            if readonly and not os.path.exists(where):
+                msg = f"no job log at {where!r}"
+                raise FileNotFoundError(msg)
+            # snapshot_gap: the log's retention keeps old snapshots at most this far
+            # apart, so at(version=k) for any k replays at most ~SNAPSHOT_GAP events.
+            log = open_log(where, readonly=readonly, durability=durability, key=key, snapshot_gap=SNAPSHOT_GAP)
         try:
             if log.head_seq == 0:
                 if readonly:
-                    msg = f"the log at {path!r} is empty (no job was created there)"
+                    msg = f"the log at {where!r} is empty (no job was created there)"
                     raise ValueError(msg)
                 state = cls._view(log, JobProjection(), readonly=False)
                 _check_str("flow_id", flow_id)
                 state._create(flow_id, job_id)
                 return state
-            projection = _rebuild(log, log.head_seq, where=path)
+            head = log.head_seq
+            projection = _rebuild(log, head, where=where)
             if flow_id and flow_id != projection.flow_id:
-                msg = f"job log {path!r} belongs to flow {projection.flow_id!r}, not {flow_id!r}"
+                msg = f"job log {where!r} belongs to flow {projection.flow_id!r}, not {flow_id!r}"
                 raise ValueError(msg)
             state = cls._view(log, projection, readonly=readonly)
             # Count events since the newest snapshot so the policy continues from there.
@@ -1161,6 +1252,19 @@ def _file_api(name: str) -> Any:
     return func
 
 
+def _open_pg(location: str, *, key: bytes | None, readonly: bool) -> tuple[EventLog, str]:
+    """Open the PostgreSQL log named by ``location`` (``postgresql://...#job``); return it and a name for messages."""
+    conninfo, job = parse_pg_location(location)
+    if not job:
+        # The URL is not echoed: it may hold a password.
+        msg = ("a PostgreSQL job location needs the job id after '#' "
+               "(postgresql://user@host:port/database#<job id>); this one has none")
+        raise ValueError(msg)
+    # readonly: nothing is created, and a missing job is LogNotFoundError (a FileNotFoundError).
+    log = open_pg_log(conninfo, job, key=key, create=not readonly, readonly=readonly)
+    return log, log.location
+
+
 def _log_from_records(records: list[Any]) -> InMemoryEventLog:
     log = InMemoryEventLog()
     for rec in records:
@@ -1191,6 +1295,24 @@ def _rebuild(log: EventLog, version: int, *, where: str | None = None) -> JobPro
         msg = f"the log {where or log.location!r} ends at seq {projection.version}, expected {version}"
         raise ReplayError(msg)
     return projection
+
+
+def rebuild_projection(log: EventLog, version: int | None = None) -> JobProjection:
+    """The :class:`~routilux.projection.JobProjection` of a job log at ``version`` (default: its head).
+
+    Built like :meth:`JobState.at`: the newest usable snapshot at or before ``version``
+    plus the events after it (never a replay from the start when snapshots exist). Its
+    ``kind_counts`` give the number of events of each kind in ``1..version``; its
+    history lists hold only the events after the snapshot (see
+    :func:`~routilux.projection.complete_history`).
+
+    Raises:
+        ValueError: ``version`` is not between 1 and the log's head.
+        ReplayError: the log is not a readable job log.
+    """
+    head = log.head_seq
+    version = _resolve_version(log, version, None, head, repr(log.location))
+    return _rebuild(log, version)
 
 
 def _resolve_version(log: EventLog, version: int | None, timestamp: _dt.datetime | int | None, head: int,

@@ -1,10 +1,14 @@
-"""JobStore: many durable jobs under one directory, one log directory per job.
+"""JobStore: many durable jobs under one directory (or in one PostgreSQL database).
 
-Layout::
+Layout of a directory store::
 
     <directory>/
         <job_id>/          the job's event log (an eventlog log directory)
         <job_id>/ ...
+
+A PostgreSQL store (``JobStore("postgresql://user@host:port/database")``) holds one
+eventlog log per job in that database's ``eventlog_logs`` table, named by the job id;
+every log in the table whose name is a valid job id counts as a job of the store.
 
 ``list()`` reads each job's newest snapshot plus the short tail after it (the JobState
 snapshot policy bounds that tail), never a whole log, and takes no writer lock, so it
@@ -19,9 +23,10 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import eventlog
+from eventlog.postgres import EVENTS_TABLE, LOGS_TABLE, SNAPSHOTS_TABLE, is_pg_location, parse_pg_location
 
 from .job_state import JobState
 
@@ -50,30 +55,56 @@ class JobSummary(NamedTuple):
 
 
 class JobStore:
-    """Durable jobs kept under ``directory`` (created if missing).
+    """Durable jobs kept under ``directory`` (created if missing), or in a PostgreSQL database.
 
     Args:
-        directory: where the jobs live.
-        durability: default durability of the jobs it creates and opens.
+        directory: where the jobs live: a directory, or a PostgreSQL URL
+            ``postgresql://user@host:port/database`` (without a ``#<job id>``).
+        durability: default durability of the jobs it creates and opens (directory
+            stores; PostgreSQL commits are always durable).
         key: secret key of the jobs' hash chains (the same for every job of the store).
+
+    Attributes:
+        directory: the absolute directory, or None for a PostgreSQL store.
+        location: the directory, or the PostgreSQL URL.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, durability: str = "batch",
                  key: bytes | None = None) -> None:
-        self.directory = os.path.abspath(os.fspath(directory))
         self.durability = durability
         self._key = key
+        self._pg: str | None = None
+        if is_pg_location(directory):
+            url, job = parse_pg_location(str(directory))
+            if job is not None:
+                msg = ("a JobStore location is a database URL without '#<job id>' "
+                       "(use JobState.open(url#job) for one job)")
+                raise ValueError(msg)
+            self._pg = url
+            self.directory: str | None = None
+            self.location = url
+            return
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.location = self.directory
         os.makedirs(self.directory, exist_ok=True)
 
     def __repr__(self) -> str:
+        if self._pg is not None:
+            return f"JobStore({_pg_display(self._pg)!r})"
         return f"JobStore({self.directory!r})"
 
     def _path(self, job_id: str) -> str:
+        """The location of a job: its directory, or ``url#job_id`` (job ids need no quoting)."""
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
             msg = (f"invalid job id {job_id!r}: use 1-128 letters, digits, '.', '_' or '-', "
                    "starting with a letter or digit")
             raise ValueError(msg)
-        return os.path.join(self.directory, job_id)
+        if self._pg is not None:
+            return f"{self._pg}#{job_id}"
+        return os.path.join(self.directory, job_id)  # type: ignore[arg-type]
+
+    def _where(self) -> str:
+        return _pg_display(self._pg) if self._pg is not None else repr(self.directory)
 
     def create(self, flow_id: str = "", job_id: str | None = None, *, durability: str | None = None) -> JobState:
         """Create a new durable job and return it (open for writing; close it when done).
@@ -86,11 +117,11 @@ class JobStore:
             state = None
             while state is None:
                 candidate = str(uuid.uuid4())
-                if not os.path.exists(self._path(candidate)):
+                if candidate not in self:
                     state = self._open_new(candidate, flow_id, durability)
             return state
-        if os.path.exists(self._path(job_id)):
-            msg = f"job {job_id!r} already exists in {self.directory!r}"
+        if job_id in self or (self._pg is None and os.path.exists(self._path(job_id))):
+            msg = f"job {job_id!r} already exists in {self._where()}"
             raise FileExistsError(msg)
         return self._open_new(job_id, flow_id, durability)
 
@@ -107,19 +138,24 @@ class JobStore:
         """
         path = self._path(job_id)
         if job_id not in self:
-            msg = f"no job {job_id!r} in {self.directory!r}"
+            msg = f"no job {job_id!r} in {self._where()}"
             raise KeyError(msg)
         return JobState.open(path, durability=durability or self.durability, key=self._key, readonly=readonly)
 
     def __contains__(self, job_id: object) -> bool:
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
             return False
-        return os.path.isdir(os.path.join(self.directory, job_id))
+        if self._pg is not None:
+            return bool(_pg_query(self._pg, f"SELECT 1 FROM {LOGS_TABLE} WHERE name = %s", (job_id,)))
+        return os.path.isdir(os.path.join(self.directory, job_id))  # type: ignore[arg-type]
 
     def job_ids(self) -> list[str]:
         """Every job id, sorted."""
-        return sorted(name for name in os.listdir(self.directory)
-                      if _JOB_ID.match(name) and os.path.isdir(os.path.join(self.directory, name)))
+        if self._pg is not None:
+            names = [row[0] for row in _pg_query(self._pg, f"SELECT name FROM {LOGS_TABLE}")]
+            return sorted(name for name in names if _JOB_ID.match(name))
+        return sorted(name for name in os.listdir(self.directory)  # type: ignore[arg-type]
+                      if _JOB_ID.match(name) and os.path.isdir(os.path.join(self.directory, name)))  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.job_ids())
@@ -132,15 +168,21 @@ class JobStore:
 
         A job whose log cannot be read is skipped only if it vanished meanwhile;
         damage raises (``eventlog.CorruptionError`` or ``ValueError`` naming the job).
+        In PostgreSQL, a log without events yet (a job being created) is skipped.
         """
         rows = []
-        for job_id in self.job_ids():
+        if self._pg is not None:
+            names = [row[0] for row in _pg_query(self._pg, f"SELECT name FROM {LOGS_TABLE} WHERE head_seq > 0")]
+            job_ids = sorted(name for name in names if _JOB_ID.match(name))
+        else:
+            job_ids = self.job_ids()
+        for job_id in job_ids:
             try:
                 state = JobState.open(self._path(job_id), key=self._key, readonly=True)
             except FileNotFoundError:
                 continue  # deleted while listing
             except ValueError as exc:
-                msg = f"job {job_id!r} in {self.directory!r} cannot be read: {exc}"
+                msg = f"job {job_id!r} in {self._where()} cannot be read: {exc}"
                 raise ValueError(msg) from exc
             try:
                 rows.append(JobSummary(job_id, state.flow_id, state.status, state.version, state.updated_at))
@@ -149,7 +191,10 @@ class JobStore:
         return rows
 
     def delete(self, job_id: str) -> None:
-        """Delete a job's log (refused while a writer has it open).
+        """Delete a job's log (refused while a writer has a directory job open).
+
+        In PostgreSQL there is no writer lock: the job's rows are deleted in one
+        transaction, and a writer that still has it open fails on its next append.
 
         Raises:
             KeyError: no job with this id.
@@ -157,10 +202,60 @@ class JobStore:
         """
         path = self._path(job_id)
         if job_id not in self:
-            msg = f"no job {job_id!r} in {self.directory!r}"
+            msg = f"no job {job_id!r} in {self._where()}"
             raise KeyError(msg)
+        if self._pg is not None:
+            _pg_delete(self._pg, job_id)
+            return
         # Taking the writer lock proves nobody is writing; it is released just before
         # removal (a writer that sneaks in between loses its files: delete is final).
         probe = eventlog.open_log(path, key=self._key, create=False)
         probe.close()
         shutil.rmtree(path)
+
+
+# -- PostgreSQL helpers ---------------------------------------------------------------------
+# These read eventlog.postgres's tables directly (their layout is documented there and
+# versioned); they belong in eventlog.postgres as public functions (list_logs,
+# delete_log) and should move there.
+def _pg_display(url: str) -> str:
+    """``url`` without any password, for messages and repr."""
+    head, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        userinfo, host = rest.split("@", 1)
+        if ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return head + sep + rest.split("?", 1)[0]
+
+
+def _pg_connect(url: str) -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        msg = "a PostgreSQL JobStore needs psycopg 3: pip install 'psycopg[binary]>=3.2'"
+        raise ImportError(msg) from exc
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        msg = f"cannot connect to the PostgreSQL job store {_pg_display(url)}: {exc}"
+        raise eventlog.EventLogError(msg) from exc
+
+
+def _pg_query(url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``query``; no rows when the eventlog tables do not exist yet (an empty store)."""
+    with _pg_connect(url) as conn:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (LOGS_TABLE,)).fetchone()
+        if not exists or not exists[0]:
+            return []
+        return conn.execute(query, params or None).fetchall()  # type: ignore[no-any-return]
+
+
+def _pg_delete(url: str, job_id: str) -> None:
+    """Delete one job's log (events, snapshots, head row) in one transaction."""
+    with _pg_connect(url) as conn, conn.transaction():
+        # Locking the head row first makes a concurrent append wait and then find no log.
+        row = conn.execute(f"SELECT log_id FROM {LOGS_TABLE} WHERE name = %s FOR UPDATE", (job_id,)).fetchone()
+        if row is None:
+            return
+        for table in (EVENTS_TABLE, SNAPSHOTS_TABLE, LOGS_TABLE):
+            conn.execute(f"DELETE FROM {table} WHERE log_id = %s", (row[0],))

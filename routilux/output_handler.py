@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["CallbackOutputHandler", "NullOutputHandler", "OutputHandler", "QueueOutputHandler"]
 

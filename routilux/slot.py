@@ -7,7 +7,8 @@ import logging
 import threading
 import traceback
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._context import _current_job_state
 from .serializable import Serializable

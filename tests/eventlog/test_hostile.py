@@ -110,7 +110,7 @@ def test_hostile_payloads_in_valid_frames(tmp_path: Path) -> None:
         cases.append((tmp_path / name, payload, None))
     results = _run_child(tmp_path, cases)
     assert len(results) == len(CASES)
-    for name, res in zip(CASES, results):
+    for name, res in zip(CASES, results, strict=True):
         assert not res["ok"], f"{name}: hostile payload was accepted"
         assert res["type"] == "RecordDecodeError", (name, res)
         assert res["segment"] == "00000000000000000001.seg", (name, res)

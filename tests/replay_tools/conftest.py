@@ -93,3 +93,9 @@ def snap_job(tmp_path: Path) -> Iterator[str]:
         job.close()
     assert any(name.endswith(".snap") for name in os.listdir(os.path.join(path, "snapshots")))
     yield path
+
+
+@pytest.fixture
+def drive_job() -> Any:
+    """The :func:`drive` helper, for tests that build their own jobs."""
+    return drive

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from eventlog import LogLockedError
+from eventlog import EventEncodingError, LogLockedError
 from routilux.errors import ReadOnlyJobStateError
 from routilux.job_state import JobState
 
@@ -165,3 +167,103 @@ def test_timestamps_survive_reopen(tmp_path: Path) -> None:
         assert again.execution_history[0].timestamp == stamp
         assert again.created_at == created
         assert isinstance(stamp, dt.datetime) and stamp.tzinfo is None
+
+
+# -- the durable record_execution hot path (pre-encoded appends, records built lazily) --
+def test_durable_hot_path_history_is_live_copied_and_equals_replay(tmp_path: Path) -> None:
+    """Flat records on a durable job: a kept history reference stays live, data is copied
+    at call time, timestamps come from the events, and everything equals a replay."""
+    with JobState.open(tmp_path / "job", flow_id="f") as js:
+        history = js.execution_history
+        data = {"n": 1, "f": 2.5, "b": True, "none": None, "s": "é"}
+        js.record_execution("a", "flat", data)
+        data["n"] = 2  # after the call: not in the record
+        js.record_execution("a", "nested", {"x": {"y": [1]}})  # the general path
+        js.record_execution("a", "flat2", {"x": 1.5})
+        js.deserialize({"status": "running"})
+        js.record_execution("a", "after", {})
+        assert [r.event_name for r in history] == ["flat", "nested", "flat2", "after"]
+        assert history[0].data == {"n": 1, "f": 2.5, "b": True, "none": None, "s": "é"}
+        events = js.events(kind="execution_recorded")
+        assert [r.timestamp for r in history] == [e.timestamp for e in events]
+        assert js.updated_at == history[-1].timestamp
+        live = js.serialize()
+        assert JobState.from_events(js.events()).serialize() == live
+        js.record_execution("a", "unread", {"k": 1})  # still pending when the log closes
+    assert js.execution_history[-1].event_name == "unread"  # built from the kept bytes
+    with JobState.open(tmp_path / "job") as again:
+        assert again.serialize() == js.serialize()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**70])
+def test_durable_hot_path_refuses_what_the_codec_refuses(tmp_path: Path, value: object) -> None:
+    """NaN, infinity and out-of-range ints fail the flat check and are refused by name; nothing is written."""
+    with JobState.open(tmp_path / "job", flow_id="f") as js:
+        js.record_execution("a", "ok", {"v": 1})
+        version = js.version
+        with pytest.raises(EventEncodingError, match=r"data\['data'\]\['v'\]"):
+            js.record_execution("a", "e", {"v": value})
+        assert js.version == version and js.log.head_seq == version
+        assert [r.event_name for r in js.execution_history] == ["ok"]
+
+
+def test_durable_hot_path_leaves_other_values_to_the_general_path(tmp_path: Path) -> None:
+    """Values outside the flat check take the general path: bytes and lists are stored, int keys refused."""
+    with JobState.open(tmp_path / "job", flow_id="f") as js:
+        js.record_execution("a", "bytes", {"v": b"raw"})
+        with pytest.raises(EventEncodingError, match="keys must be str"):
+            js.record_execution("a", "intkey", {1: "one"})
+        js.record_execution("a", "list", {"v": [1, "x"]})
+        js.record_execution("a", "flat", {"v": 1})
+        assert [r.data for r in js.execution_history] == [{"v": b"raw"}, {"v": [1, "x"]}, {"v": 1}]
+        assert JobState.from_events(js.events()).serialize() == js.serialize()
+
+
+def test_durable_many_threads_one_order(tmp_path: Path) -> None:
+    """Concurrent record_execution and other mutators on a durable job: one order, equal to replay."""
+    with JobState.open(tmp_path / "job", flow_id="f", durability="none") as js:
+        js.snapshot_every = 64
+        barrier = threading.Barrier(4)
+
+        def work(n: int) -> None:
+            barrier.wait()
+            for i in range(150):
+                js.record_execution(f"r{n}", "e", {"i": i})
+                if i % 10 == 0:
+                    js.update_shared_data(f"k{n}", i)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert js.version == 1 + 4 * (150 + 15)
+        assert [e.seq for e in js.events()] == list(range(1, js.version + 1))
+        assert JobState.from_events(js.events()).serialize() == js.serialize()
+        per_routine = [[r.data["i"] for r in js.get_execution_history(f"r{n}")] for n in range(4)]
+        assert per_routine == [list(range(150))] * 4
+
+
+def test_policy_snapshots_are_not_lost_when_the_writer_falls_behind(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of batches that outruns a slow snapshot writer still gets every policy snapshot, in order."""
+    with JobState.open(tmp_path / "job", flow_id="f") as js:
+        js.snapshot_every = 10
+        saved: list[int] = []
+        real = js.log.save_snapshot
+
+        def slow_save(state: dict, *, schema_version: int, seq: int | None = None) -> object:
+            time.sleep(0.02)  # the writer is slower than the appends
+            saved.append(seq)  # type: ignore[arg-type]
+            return real(state, schema_version=schema_version, seq=seq)
+
+        monkeypatch.setattr(js.log, "save_snapshot", slow_save)
+        points = []
+        for _ in range(6):
+            with js._transaction():
+                for i in range(12):
+                    js.record_execution("r", "e", {"i": i})
+            points.append(js.version)
+        js.sync()  # waits for the writer
+        assert saved == points
+        assert js.at(version=points[2] + 3).serialize() == JobState.from_events(js.events(stop=points[2] + 3)).serialize()

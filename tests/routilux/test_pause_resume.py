@@ -285,7 +285,7 @@ class PauseResumeMachine(RuleBasedStateMachine):
         self.cancelled.add(k)
 
     def teardown(self) -> None:
-        for k, job in enumerate(self.jobs):
+        for job in self.jobs:
             if job.status == "paused":
                 self.flow.resume(job)
         for job in self.jobs:
@@ -312,3 +312,19 @@ class PauseResumeMachine(RuleBasedStateMachine):
 TestPauseResumeMachine = PauseResumeMachine.TestCase
 # Short programs keep this in the test budget; the examples count comes from the profile.
 TestPauseResumeMachine.settings = settings(TestPauseResumeMachine.settings, stateful_step_count=10)
+
+
+def test_resume_runs_deferred_events_before_held_tasks() -> None:
+    """As in the original: on resume the deferred events' tasks run before the held tasks."""
+
+    def defer_then_pause(r: Routine, flow: Flow, job: JobState) -> None:
+        r.emit_deferred_event("out", value="later")
+        flow.pause(job)
+
+    flow, sink = build(defer_then_pause)
+    job = flow.execute("start")
+    assert JobState.wait_for_completion(flow, job, timeout=10)
+    assert job.status == "paused" and len(job.pending_tasks) == 3
+    flow.resume(job)
+    assert JobState.wait_for_completion(flow, job, timeout=10)
+    assert sink.got == ["later", 0, 1, 2]

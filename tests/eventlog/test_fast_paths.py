@@ -1,0 +1,336 @@
+"""Snapshot retention, ``append_encoded``, lazy bundle decoding and group commit.
+
+Retention: the file log keeps the newest few snapshots plus a sparse ladder of older
+ones, so the state at any seq is one snapshot plus at most ``snapshot_gap`` events.
+``append_encoded`` is the trusted fast path other layers use: it must give the same
+records, bytes and hash chain as ``append``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import os
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import eventlog
+from eventlog import (
+    BundleError,
+    ConcurrencyError,
+    InMemoryEventLog,
+    RecordDecodeError,
+    RecordTooLargeError,
+    codec,
+)
+from eventlog._events import encode_event
+from eventlog.filelog import snapshots_to_prune
+
+T0 = 1_700_000_000_000_000_000
+
+
+def _kept_gaps(seqs: list[int], doomed: set[int]) -> list[tuple[int, int]]:
+    """Consecutive (earlier, later) pairs of kept snapshots, seq 0 standing in first."""
+    kept = [0] + [s for s in seqs if s not in doomed]
+    return list(zip(kept, kept[1:], strict=False))
+
+
+# -- the retention policy itself ------------------------------------------------------
+
+@given(
+    steps=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=60),
+    keep=st.integers(min_value=1, max_value=5),
+    gap=st.integers(min_value=1, max_value=1000),
+)
+def test_pruning_after_every_save_keeps_a_bounded_gap_ladder(steps: list[int], keep: int, gap: int) -> None:
+    """Saved one by one and pruned after each: the newest ``keep`` survive, and every gap
+    between kept neighbours is <= ``gap`` unless two saves were already further apart."""
+    on_disk: list[int] = []
+    seq = 0
+    for step in steps:
+        seq += step
+        on_disk.append(seq)
+        doomed = snapshots_to_prune(on_disk, keep, gap)
+        assert not doomed & set(on_disk[-keep:]), "one of the newest snapshots was deleted"
+        on_disk = [s for s in on_disk if s not in doomed]
+    everything = [sum(steps[: i + 1]) for i in range(len(steps))]
+    widest_save_gap = max(b - a for a, b in zip([0, *everything], everything, strict=False))
+    for a, b in _kept_gaps(on_disk, set()):
+        assert b - a <= max(gap, widest_save_gap), f"kept snapshots {a} and {b} are too far apart"
+    assert on_disk[-keep:] == everything[-keep:]
+
+
+@given(seqs=st.lists(st.integers(min_value=1, max_value=10**6), min_size=0, max_size=40, unique=True),
+       keep=st.integers(min_value=1, max_value=4))
+def test_gap_zero_keeps_all_and_none_keeps_only_the_newest(seqs: list[int], keep: int) -> None:
+    seqs.sort()
+    assert snapshots_to_prune(seqs, keep, 0) == set()
+    assert snapshots_to_prune(seqs, keep, None) == set(seqs[: max(0, len(seqs) - keep)])
+
+
+def test_dense_snapshots_are_thinned_to_about_one_per_gap() -> None:
+    """Snapshots every 100 seqs over 100k seqs with a 5k gap: a few dozen survive, not 1000."""
+    on_disk: list[int] = []
+    for seq in range(100, 100_001, 100):
+        on_disk.append(seq)
+        doomed = snapshots_to_prune(on_disk, 3, 5000)
+        on_disk = [s for s in on_disk if s not in doomed]
+    assert 20 <= len(on_disk) <= 2 * 100_000 // 5000 + 3
+    assert all(b - a <= 5000 for a, b in _kept_gaps(on_disk, set()))
+
+
+# -- retention in the file log ----------------------------------------------------------
+
+def _snap_files(path: str) -> list[int]:
+    names = sorted(os.listdir(os.path.join(path, "snapshots")))
+    return [int(n[5:25]) for n in names if n.endswith(".snap")]
+
+
+def test_file_log_keeps_a_snapshot_within_the_gap_of_every_seq(tmp_path) -> None:
+    path = str(tmp_path / "log")
+    with eventlog.open_log(path, durability="none", keep_snapshots=2, snapshot_gap=50) as log:
+        for i in range(1, 601):
+            log.append("tick", {"i": i})
+            if i % 10 == 0:
+                log.save_snapshot({"upto": i}, schema_version=1)
+        kept = _snap_files(path)
+        assert kept[-2:] == [590, 600]
+        assert len(kept) <= 2 * 600 // 50 + 2
+        for k in range(0, 601):
+            snap = log.latest_snapshot(max_seq=k)
+            start = snap.seq if snap is not None else 0
+            assert k - start <= 50, f"state at seq {k} needs {k - start} events of replay"
+            if snap is not None:
+                assert snap.state == {"upto": snap.seq}
+
+
+@pytest.mark.parametrize(("gap", "expected"), [(None, [80, 90, 100]), (0, list(range(10, 101, 10)))])
+def test_file_log_gap_none_keeps_newest_and_zero_keeps_all(tmp_path, gap: int | None, expected: list[int]) -> None:
+    path = str(tmp_path / "log")
+    with eventlog.open_log(path, durability="none", keep_snapshots=3, snapshot_gap=gap) as log:
+        for i in range(1, 101):
+            log.append("tick", {"i": i})
+            if i % 10 == 0:
+                log.save_snapshot({"upto": i}, schema_version=1)
+    assert _snap_files(path) == expected
+
+
+def test_default_retention_keeps_older_snapshots_on_a_long_log(tmp_path) -> None:
+    """With the defaults, a snapshot far behind the head survives many newer saves."""
+    path = str(tmp_path / "log")
+    with eventlog.open_log(path, durability="none", segment_bytes=1 << 20) as log:
+        for i in range(1, 30_001):
+            log.append("tick", {"i": i})
+            if i % 1000 == 0:
+                log.save_snapshot({"upto": i}, schema_version=1)
+        kept = _snap_files(path)
+        assert kept[-eventlog.filelog.KEEP_SNAPSHOTS:] == [28_000, 29_000, 30_000]
+        assert kept[0] <= eventlog.filelog.SNAPSHOT_GAP
+        assert len(kept) < 10
+        gap = eventlog.filelog.SNAPSHOT_GAP
+        for k in (gap, gap + 500, 25_000, 27_999):
+            snap = log.latest_snapshot(max_seq=k)
+            assert snap is not None and k - snap.seq <= gap and snap.state == {"upto": snap.seq}
+
+
+@pytest.mark.parametrize(("opt", "value"), [("keep_snapshots", 0), ("keep_snapshots", 1.5),
+                                            ("snapshot_gap", -1), ("snapshot_gap", "10")])
+def test_bad_retention_options_are_refused(tmp_path, opt: str, value: object) -> None:
+    with pytest.raises(ValueError, match=opt):
+        eventlog.open_log(str(tmp_path / "log"), **{opt: value})  # type: ignore[arg-type]
+    assert not (tmp_path / "log").exists(), "a refused open must not create the log"
+
+
+# -- encode_event's fast path agrees with the general one ---------------------------------
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1), st.integers(),
+    st.floats(), st.text(max_size=8), st.binary(max_size=6),
+    st.datetimes(timezones=st.just(dt.timezone.utc)),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 9), st.binary(max_size=2)), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _typed(value: Any) -> Any:
+    """The value with every item's exact type attached, so == also compares types."""
+    if type(value) is dict:
+        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
+    if type(value) is list:
+        return ("list", [_typed(v) for v in value])
+    return (type(value).__name__, value)
+
+
+@given(data=st.dictionaries(st.text(max_size=6), _VALUES, max_size=5))
+def test_encode_event_gives_what_the_general_path_gives(data: dict[str, Any]) -> None:
+    """Same bytes and an equal decoded copy with the same types (or the same error
+    type) as codec.encode_checked followed by a plain decode of the bytes."""
+    try:
+        payload, _ = codec.encode_checked(data, path="data")
+    except (TypeError, ValueError) as err:
+        with pytest.raises(type(err)):
+            encode_event("k", data)
+        return
+    event_bytes, decoded = encode_event("k", data)
+    assert event_bytes == b"\x92" + codec.encode("k") + payload
+    assert _typed(decoded) == _typed(codec.decode(payload))
+    assert decoded is not data
+
+
+@pytest.mark.parametrize("data", [
+    collections.OrderedDict([(1, "a")]),
+    collections.OrderedDict([("a", {2: "b"})]),
+    {"a": collections.OrderedDict([("x", 1)])},
+    {"a": collections.UserList([1])},
+])
+def test_encode_event_dict_subclasses_follow_the_general_rules(data: Any) -> None:
+    """Mappings that are not plain dicts: stored as plain dicts, int keys refused."""
+    try:
+        payload, want = codec.encode_checked(data, path="data")
+    except (TypeError, ValueError) as err:
+        with pytest.raises(type(err)):
+            encode_event("k", data)
+        return
+    event_bytes, decoded = encode_event("k", data)
+    assert event_bytes.endswith(payload)
+    assert _typed(decoded) == _typed(want) and type(decoded) is dict
+
+
+def test_encode_event_copy_is_independent_of_the_callers_data() -> None:
+    data = {"a": {"b": [1, 2]}, "s": "x"}
+    _, decoded = encode_event("k", data)
+    data["a"]["b"].append(3)
+    data["s"] = "y"
+    assert decoded == {"a": {"b": [1, 2]}, "s": "x"}
+
+
+# -- append_encoded -----------------------------------------------------------------------
+
+def _encoded(kind: str, data: dict) -> tuple[bytes, dict]:
+    return encode_event(kind, data)
+
+
+def test_append_encoded_matches_append(make_log) -> None:
+    """Same records, same bytes, same head hash as the plain append of the same events."""
+    plain = make_log()
+    fast = make_log()
+    events = [("tick", {"i": i, "txt": f"event {i}", "nested": {"x": [i, 1.5]}}) for i in range(1, 40)]
+    for i, (kind, data) in enumerate(events, start=1):
+        want = plain.append(kind, data, ts=T0 + i)
+        event_bytes, decoded = _encoded(kind, data)
+        got = fast.append_encoded(kind, event_bytes, decoded, ts=T0 + i)
+        assert got == want
+    assert list(fast.read()) == list(plain.read())
+    assert list(fast.read_raw()) == list(plain.read_raw())
+    assert fast.head_hash == plain.head_hash
+
+
+def test_append_encoded_with_pack_unchecked_bytes(make_log) -> None:
+    """The documented way to build the bytes by hand gives the canonical encoding."""
+    log = make_log()
+    data = {"routine_id": "r1", "event_name": "done", "data": {"n": 3}}
+    event_bytes = b"\x92" + codec.encode("execution") + codec.pack_unchecked(data)
+    rec = log.append_encoded("execution", event_bytes, data)
+    assert log.get(rec.seq) == rec
+    assert next(iter(log.read_raw()))[2] == encode_event("execution", data)[0]
+
+
+def test_append_encoded_expected_seq_mismatch_writes_nothing(make_log) -> None:
+    log = make_log()
+    log.append("a", {})
+    event_bytes, decoded = _encoded("b", {"x": 1})
+    with pytest.raises(ConcurrencyError):
+        log.append_encoded("b", event_bytes, decoded, expected_seq=0)
+    assert log.head_seq == 1
+    rec = log.append_encoded("b", event_bytes, decoded, expected_seq=1)
+    assert rec.seq == 2 and log.get(2).data == {"x": 1}
+
+
+def test_append_encoded_refuses_oversized_bytes(make_log) -> None:
+    log = make_log()
+    big = b"\x92\xa1a" + b"\xc0" * (codec.MAX_RECORD_BYTES + 1)
+    with pytest.raises(RecordTooLargeError):
+        log.append_encoded("a", big, {})
+    assert log.head_seq == 0
+
+
+def test_append_encoded_survives_reopen(tmp_path) -> None:
+    path = str(tmp_path / "log")
+    with eventlog.open_log(path) as log:
+        recs = [log.append_encoded("k", *_encoded("k", {"i": i})) for i in range(100)]
+    with eventlog.open_log(path, readonly=True) as log:
+        assert list(log.read()) == recs
+    assert eventlog.verify(path).ok
+
+
+# -- bundles decode lazily -------------------------------------------------------------------
+
+def test_bundle_with_an_undecodable_event_fails_on_read_or_with_check_events(tmp_path) -> None:
+    """A bundle whose frames and chain are sound but whose event bytes are not msgpack
+    opens (events decode when read) and raises RecordDecodeError on reading that event;
+    check_events=True refuses it at once."""
+    src = InMemoryEventLog()
+    src.append("ok", {"i": 1})
+    src.append_encoded("bad", b"\x92\xa3bad\xc1", {})  # 0xc1 is never valid msgpack
+    src.append("ok", {"i": 3})
+    path = tmp_path / "b.bundle"
+    eventlog.write_bundle(path, src)
+    log, _snap = eventlog.read_bundle(path)
+    assert log.head_hash == src.head_hash
+    assert log.get(1).data == {"i": 1} and log.get(3).data == {"i": 3}
+    with pytest.raises(RecordDecodeError):
+        log.get(2)
+    with pytest.raises(BundleError, match="seq 2"):
+        eventlog.read_bundle(path, check_events=True)
+
+
+def test_bundle_round_trip_reads_every_record(tmp_path, rng) -> None:
+    src = InMemoryEventLog()
+    for i in range(3000):
+        src.append("k", {"i": i, "v": rng.random(), "s": "x" * rng.randrange(50)})
+    eventlog.write_bundle(tmp_path / "b", src)
+    for check in (False, True):
+        log, _ = eventlog.read_bundle(tmp_path / "b", check_events=check)
+        assert list(log.read()) == list(src.read())
+        assert log.head_hash == src.head_hash
+
+
+# -- group commit -----------------------------------------------------------------------------
+
+def test_always_mode_with_many_threads_is_durable_on_every_return(tmp_path) -> None:
+    """Group commit shares fsyncs, but every append returns only once it is durable."""
+    path = str(tmp_path / "log")
+    log = eventlog.open_log(path, durability="always")
+    failures: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def work(t: int) -> None:
+        barrier.wait()
+        for i in range(60):
+            rec = log.append("w", {"t": t, "i": i})
+            if log.durable_seq < rec.seq:
+                failures.append(f"seq {rec.seq} returned before it was durable ({log.durable_seq})")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    log.close()
+    assert failures == []
+    with eventlog.open_log(path, readonly=True) as again:
+        recs = list(again.read())
+    assert [r.seq for r in recs] == list(range(1, 361))
+    for t in range(6):
+        assert [r.data["i"] for r in recs if r.data["t"] == t] == list(range(60))
