@@ -87,13 +87,17 @@ _JOB_FIELDS = ("flow_id", "job_id", "status", "current_routine_id", "routine_sta
 class _Counters:
     """Mutable counters of a JobState (slots: cheap to bump on the hot path)."""
 
-    __slots__ = ("notified", "snapshot_at", "status", "waiters")
+    __slots__ = ("notified", "quiet_waiters", "snapshot_at", "status", "waiters")
 
     def __init__(self) -> None:
         self.status = ""  # the status last seen by _changed (a change to a terminal one syncs)
         self.notified = 0  # bumped by _notify_waiters(); with the version, tells a waiter "changed"
         self.snapshot_at = 0  # version of the last snapshot (the policy counts from it)
-        self.waiters = 0  # threads in _wait_change
+        self.waiters = 0  # threads in _wait_change that want a wake-up after every event
+        # wait_for_completion with a flow that reports its activity: woken only by a status
+        # change or _notify_waiters() (the engine calls it when the job's work runs out), so
+        # a durable run's worker threads are not interrupted on every append.
+        self.quiet_waiters = 0
 
 
 # Value types whose packed form needs no further check (floats are checked for NaN/inf).
@@ -544,6 +548,8 @@ class JobState(Serializable):
         status = p.status
         if status != c.status:
             c.status = status
+            if c.quiet_waiters and not c.waiters:
+                self._condition.notify_all()
             if self._durable and status in _SYNC_STATUSES:
                 # DESIGN.md: a durable log is flushed when the job reaches a terminal status.
                 self._log_obj.sync()  # type: ignore[union-attr]
@@ -1146,11 +1152,20 @@ class JobState(Serializable):
         return state
 
     # -- waiting ---------------------------------------------------------------------
-    def _wait_change(self, seen: int, timeout: float | None) -> None:
+    def _wait_change(self, seen: tuple[int, int], timeout: float | None, *, every_event: bool = True) -> None:
         with self._condition:
             if self._change_mark() != seen:
                 return
-            self._condition.wait(timeout)
+            if every_event:
+                self._condition.wait(timeout)
+                return
+            c = self._c
+            c.quiet_waiters += 1  # the lock is held here
+            try:
+                # The plain Condition.wait: this waiter is counted as quiet, not as "every event".
+                threading.Condition.wait(self._condition, timeout)
+            finally:
+                c.quiet_waiters -= 1
 
     @staticmethod
     def wait_for_completion(flow: Any, job_state: JobState, timeout: float | None = None,
@@ -1198,7 +1213,9 @@ class JobState(Serializable):
             wait = max(check_interval, 0.001)
             if deadline is not None:
                 wait = min(wait, deadline - now)
-            job_state._wait_change(seen, wait)
+            # With the flow's activity hook, only a status change or the engine's
+            # _notify_waiters() can make the job complete: no need to wake on every event.
+            job_state._wait_change(seen, wait, every_event=activity is None)
 
     @staticmethod
     def wait_until_condition(flow: Any, job_state: JobState, condition: Callable[[Any, JobState], bool],
