@@ -11,10 +11,14 @@ The tree::
     ├── LogClosedError            the log was closed
     ├── SnapshotError             no usable snapshot where one was required
     ├── ConcurrencyError          expected seq did not match the head; nothing written
-    └── LogWriteError (+OSError)  an I/O error while writing; keeps the errno
-
-    EventEncodingError (+TypeError, +ValueError)   a value that cannot be stored; names its path
-    └── RecordTooLargeError (+ValueError)          the encoded record exceeds the size limit
+    ├── LogWriteError (+OSError)  an I/O error while writing; keeps the errno
+    ├── LogReadOnlyError          a write on a log opened read-only
+    ├── WrongKeyError (+ValueError)   the hash-chain key is wrong, missing or superfluous
+    ├── BundleError (+ValueError)     not a bundle, truncated, damaged, or the wrong key
+    ├── PostgresError             the database failed or the connection was lost (.committed)
+    ├── LogNotFoundError (+FileNotFoundError)  no such log in the database
+    └── EventEncodingError (+TypeError, +ValueError)  a value that cannot be stored; names its path
+        └── RecordTooLargeError (+ValueError)         the encoded record exceeds the size limit
 
 Every error keeps its context as attributes as well as in the message.
 """
@@ -25,15 +29,20 @@ __all__ = [
     "ConcurrencyError",
     "CorruptionError",
     "EventEncodingError",
+    "BundleError",
     "EventLogError",
     "LogClosedError",
     "LogFailedError",
     "LogLockedError",
+    "LogNotFoundError",
+    "LogReadOnlyError",
     "LogWriteError",
+    "PostgresError",
     "RecordDecodeError",
     "RecordTooLargeError",
     "SnapshotError",
     "UnsupportedFormatError",
+    "WrongKeyError",
 ]
 
 
@@ -176,3 +185,37 @@ class WrongKeyError(EventLogError, ValueError):
 
 class BundleError(EventLogError, ValueError):
     """A file is not a valid bundle: not a bundle, truncated, damaged, or the wrong key."""
+
+
+class PostgresError(EventLogError):
+    """The database failed or the connection was lost during an operation.
+
+    Attributes:
+        location: the log (URL without password, and job id).
+        operation: what was being done (``"appending 3 events (seq 8..10)"``).
+        cause: the underlying psycopg exception.
+        committed: for writes, ``False`` when nothing was written (the transaction was
+            rolled back), ``True`` when it was found committed after all, ``None`` when
+            the outcome is unknown (the connection died during COMMIT and could not be
+            checked). Always ``None`` for reads.
+    """
+
+    def __init__(self, location: str, operation: str, cause: BaseException,
+                 committed: bool | None = None, *, note: str = "") -> None:
+        self.location = location
+        self.operation = operation
+        self.cause = cause
+        self.committed = committed
+        # libpq messages span lines ("...failed\n\tIs the server running..."): one line reads better.
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        msg = f"PostgreSQL error while {operation} on {location}: {reason}"
+        if note:
+            msg += f" -- {note}"
+        super().__init__(msg)
+
+
+class LogNotFoundError(EventLogError, FileNotFoundError):
+    """No log with this job id exists in the database (opened with ``create=False``).
+
+    A :class:`FileNotFoundError`, like a missing file log, so callers handle both alike.
+    """

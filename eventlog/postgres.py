@@ -66,7 +66,9 @@ from .errors import (
     CorruptionError,
     EventLogError,
     LogClosedError,
+    LogNotFoundError,
     LogReadOnlyError,
+    PostgresError,
     UnsupportedFormatError,
     WrongKeyError,
 )
@@ -212,41 +214,6 @@ _SELECT_ROWS = (
     f"SELECT seq, ts, body, crc, link FROM {EVENTS_TABLE} "
     "WHERE log_id = %s AND seq >= %s AND seq <= %s ORDER BY seq LIMIT %s"
 )
-
-
-# -- errors ---------------------------------------------------------------------------
-class PostgresError(EventLogError):
-    """The database failed or the connection was lost during an operation.
-
-    Attributes:
-        location: the log (URL without password, and job id).
-        operation: what was being done (``"appending 3 events (seq 8..10)"``).
-        cause: the underlying psycopg exception.
-        committed: for writes, ``False`` when nothing was written (the transaction was
-            rolled back), ``True`` when it was found committed after all, ``None`` when
-            the outcome is unknown (the connection died during COMMIT and could not be
-            checked). Always ``None`` for reads.
-    """
-
-    def __init__(self, location: str, operation: str, cause: BaseException,
-                 committed: bool | None = None, *, note: str = "") -> None:
-        self.location = location
-        self.operation = operation
-        self.cause = cause
-        self.committed = committed
-        # libpq messages span lines ("...failed\n\tIs the server running..."): one line reads better.
-        reason = " ".join(str(cause).split()) or type(cause).__name__
-        msg = f"PostgreSQL error while {operation} on {location}: {reason}"
-        if note:
-            msg += f" -- {note}"
-        super().__init__(msg)
-
-
-class LogNotFoundError(EventLogError, FileNotFoundError):
-    """No log with this job id exists in the database (opened with ``create=False``).
-
-    A :class:`FileNotFoundError`, like a missing file log, so callers handle both alike.
-    """
 
 
 # -- locations --------------------------------------------------------------------------

@@ -244,6 +244,10 @@ def test_flow_started_in_one_process_resumes_in_another(db: str, tmp_path: Path)
         assert chain_head(job) == job.log.head_hash == bytes.fromhex(job.head_hash)
         assert [e.seq for e in job.events()] == list(range(1, job.version + 1))
         assert job.serialize() == JobState.from_events(job.events()).serialize()
+    # And the audit tool's verify (checksums, chain, snapshots, replay determinism) passes.
+    checked = subprocess.run([sys.executable, "-m", "replay_tools", "verify", location],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_job_store_in_postgres(db: str) -> None:
