@@ -17,9 +17,10 @@ from itertools import accumulate
 from typing import Any
 
 from . import _fs, codec
+from ._atomic import write_atomically
 from .base import EventLog
 from .chain import GENESIS
-from .errors import BundleError, CorruptionError, LogWriteError
+from .errors import BundleError, CorruptionError
 from .memory import InMemoryEventLog
 from .record import Snapshot
 from .snapshot import SNAP_HEADER_SIZE, pack_snapshot, parse_snapshot
@@ -125,24 +126,7 @@ def _atomic_write(path: str, data: bytes) -> None:
     if not os.path.isdir(parent):
         os.makedirs(parent, exist_ok=True)
         _fs.fsync_dir(os.path.dirname(parent))
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        fd = _fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _fs.write_all(fd, data)
-            _fs.fsync(fd)  # the data is on disk before the name points at it
-        finally:
-            _fs.close(fd)
-        _fs.replace(tmp, path)
-        _fs.fsync_dir(parent)  # and the rename itself survives a power loss
-    except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, LogWriteError):
-            raise
-        raise LogWriteError(err, f"writing bundle {path}") from err
+    write_atomically(path, data, tmp=f"{path}.{os.getpid()}.tmp", what="bundle")
 
 
 def _bad(path: str, offset: int | None, reason: str) -> BundleError:

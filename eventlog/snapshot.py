@@ -14,8 +14,7 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from . import _fs
-from .errors import LogWriteError
+from ._atomic import write_atomically
 
 __all__ = [
     "SNAP_DIR",
@@ -108,21 +107,4 @@ def write_snapshot(snap_dir: str, name: str, data: bytes) -> None:
         LogWriteError: an I/O error (keeps the errno).
     """
     path = os.path.join(snap_dir, name)
-    tmp = path + ".tmp"
-    try:
-        fd = _fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _fs.write_all(fd, data)
-            _fs.fsync(fd)
-        finally:
-            _fs.close(fd)
-        _fs.replace(tmp, path)
-        _fs.fsync_dir(snap_dir)
-    except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, LogWriteError):
-            raise
-        raise LogWriteError(err, f"writing snapshot {path}") from err
+    write_atomically(path, data, tmp=path + ".tmp", what="snapshot")
