@@ -31,7 +31,7 @@ import msgpack
 
 from . import _fs, codec
 from . import lock as _lock
-from ._events import decode_event, encode_event, next_ts
+from ._events import check_schema_version, decode_event, encode_event, next_ts
 from ._frame import (
     _FRAME_FULL,
     _FRAME_PREFIX,
@@ -1307,12 +1307,7 @@ class FileEventLog(EventLog):
         """
         self._check_writable()
         body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
-        if type(schema_version) is not int:
-            msg = f"schema_version must be an int, got {schema_version!r}"
-            raise TypeError(msg)
-        if not -(2**63) <= schema_version < 2**63:
-            msg = f"schema_version {schema_version} does not fit in a signed 64-bit integer"
-            raise ValueError(msg)
+        check_schema_version(schema_version)
         with self._lock:
             head, head_ts, head_link = self._head_seq, self._head_ts, self._head_link
         if seq is None or seq == head:
