@@ -116,6 +116,17 @@ class EventLog(abc.ABC):
             )
         return self.append(kind, data, expected_seq=expected_seq, ts=ts)
 
+    def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,
+                             expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
+        """Append ``(kind, event_bytes, data)`` events already encoded by the caller, atomically.
+
+        The batch twin of :meth:`append_encoded` (TRUSTED input: each ``event_bytes`` must
+        be exactly what :func:`eventlog._events.encode_event` returns for ``kind`` and
+        ``data``). This default, for backends without a fast path, appends the decoded
+        ``data`` through :meth:`append_batch`, which gives the same records.
+        """
+        return self.append_batch([(kind, data) for kind, _, data in events], expected_seq=expected_seq, ts=ts)
+
     @abc.abstractmethod
     def sync(self) -> int:
         """Make every appended record durable; return :attr:`durable_seq`."""

@@ -15,6 +15,8 @@ a condition on ``_lock``).
 from __future__ import annotations
 
 import bisect
+import ctypes
+import errno
 import hashlib
 import logging
 import os
@@ -45,7 +47,6 @@ from ._frame import (
     FrameHeader,
     check_frame,
     key_check,
-    pack_frame,
     pack_seg_header,
     split_events,
     unpack_seg_header,
@@ -86,6 +87,8 @@ _pack_u32 = struct.Struct("<I").pack
 _unpack_frame = _FRAME_FULL.unpack_from
 _time_ns = time.time_ns
 _new_record = tuple.__new__
+#: Length-table packers of multi-event frames (see _frame.join_events), by event count.
+_TABLES = tuple(struct.Struct(f"<{n}I") for n in range(17))
 _unpackb = msgpack.unpackb
 
 log = logging.getLogger("eventlog")
@@ -667,7 +670,7 @@ class FileEventLog(EventLog):
                 self._roll()
                 off = self._size
             try:
-                written = _fs.write(self._wfd, frame)
+                written = _write(self._wfd, frame)
                 if written != flen:
                     _fs.write_all(self._wfd, frame[written:])  # a short write: finish it
             except OSError as err:
@@ -698,52 +701,104 @@ class FileEventLog(EventLog):
         if not encoded:
             msg = "append_batch needs at least one event"
             raise ValueError(msg)
+        return self._append_many([(kind, eb, dec) for (kind, _), (eb, dec) in zip(events, encoded, strict=True)],
+                                 expected_seq, ts)
+
+    def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,
+                             expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
+        """Append ``(kind, event_bytes, data)`` triples as one atomic batch (TRUSTED input).
+
+        The batch form of :meth:`append_encoded`: each ``event_bytes`` must be exactly
+        what :func:`eventlog._events.encode_event` returns for ``(kind, data)``, and
+        ``data`` is what a read of it returns (it is put in the records as is). Only the
+        size limit is checked. Same atomicity, expected-seq, timestamp and durability
+        behaviour as :meth:`append_batch`.
+
+        Raises:
+            ValueError: ``events`` is empty.
+            RecordTooLargeError: an ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
+        """
+        events = list(events)
+        if not events:
+            msg = "append_batch needs at least one event"
+            raise ValueError(msg)
+        for _, event_bytes, _ in events:
+            if len(event_bytes) > _MAX_EVENT:
+                _too_large(event_bytes)
+        return self._append_many(events, expected_seq, ts)
+
+    def _append_many(self, events: list[tuple[str, bytes, Any]], expected_seq: int | None,
+                     ts: int | None) -> list[Record]:
+        """Chain, frame and write encoded events as one frame (one batch).
+
+        Inlined like :meth:`_append_one` (chain.next_link, _frame.pack_frame and the
+        write with its bookkeeping): the chain links come from copies of the primed
+        BLAKE2b state, cheaper than a fresh keyed hash per event. The format tests
+        against chain.py, _frame.py, verify and the in-memory log keep them in agreement.
+        """
         with self._lock:
-            self._check_writable()
+            if self._failed is not None or self._closed or self._readonly:
+                self._check_writable()
             first = self._head_seq + 1
             if expected_seq is not None and expected_seq != first - 1:
                 raise ConcurrencyError(expected_seq, first - 1, self._path)
-            ts = _check_ts(next_ts(self._head_ts, ts))
+            head_ts = self._head_ts
+            if ts is None:
+                ts = _time_ns()
+                if ts < head_ts:
+                    ts = head_ts
+            else:
+                ts = _check_ts(next_ts(head_ts, ts))
             link = self._head_link
-            key = self._key
-            for i, (event_bytes, _) in enumerate(encoded):
-                link = next_link(link, first + i, ts, event_bytes, key)
-            last = first + len(encoded) - 1
-            frame = pack_frame([e for e, _ in encoded], first, ts, link)
-            self._write_frame(frame, first, last, ts, link)
+            hasher = self._hasher
+            seq = first
+            for _, event_bytes, _ in events:
+                h = hasher.copy()
+                h.update(link)
+                h.update(_pack_seq_ts(seq, ts))
+                h.update(event_bytes)
+                link = h.digest()
+                seq += 1
+            last = seq - 1
+            count = last - first + 1
+            if count == 1:
+                payload = events[0][1]
+            else:
+                blobs = [e for _, e, _ in events]
+                table = _TABLES[count] if count < len(_TABLES) else struct.Struct(f"<{count}I")
+                payload = table.pack(*map(len, blobs)) + b"".join(blobs)
+            n = len(payload)
+            prefix = _pack_prefix(n, count, first, ts, link, _crc32(payload))
+            frame = b"".join((prefix, _pack_u32(_crc32(prefix)), payload, _PADS[-n & 7]))
+            off = self._size
+            flen = len(frame)
+            if off + flen > self._segment_bytes and off > SEG_HEADER_SIZE:
+                self._roll()
+                off = self._size
+            try:
+                written = _write(self._wfd, frame)
+                if written != flen:
+                    _fs.write_all(self._wfd, frame[written:])  # a short write: finish it
+            except OSError as err:
+                self._write_failed(err, off, first)
+            self._size = off + flen
+            if off >= self._idx_next:
+                self._index_entry(off, first, ts)
+            self._last_frame_off = off
+            self._head_seq = last
+            self._head_ts = ts
+            self._head_link = link
+            if self._batch and not self._dirty:
+                self._dirty = True
+                self._wake.set()
+            if self._followers:
+                self._cond.notify_all()
+            if self._gathering:
+                self._gather.notify()
         if self._always:
             self._wait_durable(last)
-        return [Record(first + i, ts, kind, dec) for i, ((kind, _), (_, dec)) in enumerate(zip(events, encoded, strict=True))]
-
-    def _write_frame(self, frame: bytes, seq: int, last: int, ts: int, link: bytes) -> None:
-        """Write one frame at the end of the active segment (caller holds ``_lock``)."""
-        off = self._size
-        flen = len(frame)
-        if off + flen > self._segment_bytes and off > SEG_HEADER_SIZE:
-            self._roll()
-            off = self._size
-        fd = self._wfd
-        try:
-            written = _fs.write(fd, frame)
-            if written != flen:
-                _fs.write_all(fd, frame[written:])  # a short write: finish it
-        except OSError as err:
-            self._write_failed(err, off, seq)
-        end = off + flen
-        self._size = end
-        if off >= self._idx_next:
-            self._index_entry(off, seq, ts)
-        self._last_frame_off = off
-        self._head_seq = last
-        self._head_ts = ts
-        self._head_link = link
-        if self._batch and not self._dirty:
-            self._dirty = True
-            self._wake.set()
-        if self._followers:
-            self._cond.notify_all()
-        if self._gathering:
-            self._gather.notify()
+        new = _new_record
+        return [new(Record, (first + i, ts, kind, dec)) for i, (kind, _, dec) in enumerate(events)]
 
     def _write_failed(self, err: OSError, off: int, seq: int) -> None:
         """Undo a failed frame write and raise (caller holds ``_lock``)."""
@@ -1308,6 +1363,25 @@ class FileEventLog(EventLog):
         self._check_writable()
         body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
         check_schema_version(schema_version)
+        seq, ts, link, name = self._write_snapshot_body(body, schema_version, seq)
+        decoded = codec.decode(body, where=name, max_depth=SNAPSHOT_MAX_DEPTH)
+        return Snapshot(seq, ts, link, schema_version, decoded, name)
+
+    def _store_snapshot_body(self, body: bytes, *, schema_version: int, seq: int) -> None:
+        """:meth:`save_snapshot` of a state the caller already encoded (TRUSTED input), returning nothing.
+
+        ``body`` must be what ``codec.encode(state, path="state",
+        max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)`` returned: a JobState
+        encodes its state under its own lock (the encoded bytes are the copy of a
+        changing projection) and hands the file work to a background writer.
+        """
+        self._check_writable()
+        check_schema_version(schema_version)
+        self._write_snapshot_body(body, schema_version, seq)
+
+    def _write_snapshot_body(self, body: bytes, schema_version: int,
+                             seq: int | None) -> tuple[int, int, bytes, str]:
+        """Write an encoded snapshot state for ``seq`` (None: the head); return ``(seq, ts, link, name)``."""
         with self._lock:
             head, head_ts, head_link = self._head_seq, self._head_ts, self._head_link
         if seq is None or seq == head:
@@ -1325,8 +1399,7 @@ class FileEventLog(EventLog):
         name = snap_name(seq)
         write_snapshot(snap_dir, name, pack_snapshot(seq, ts, link, schema_version, body, bool(self._key)))
         self._prune_snapshots(keep=name)
-        decoded = codec.decode(body, where=name, max_depth=SNAPSHOT_MAX_DEPTH)
-        return Snapshot(seq, ts, link, schema_version, decoded, name)
+        return seq, ts, link, name
 
     def _prune_snapshots(self, keep: str) -> None:
         """Apply the retention policy (never deleting the snapshot just written)."""
@@ -1424,6 +1497,52 @@ class FileEventLog(EventLog):
                 continue
             out.append(snap)
         return out
+
+
+
+# -- writing a frame without releasing the GIL -------------------------------------------
+# os.write releases the GIL around the syscall. For a small frame the syscall is ~1 us
+# (a copy into the page cache), but releasing the GIL hands it to any runnable thread
+# (a flow's workers, the flusher) and getting it back costs two thread switches: ~17 us
+# per append in a flow run on a 2-core machine, the largest durable-only cost there.
+# So small frames are written by libc's write(2) called through ctypes.PyDLL, which
+# keeps the GIL (~1.5 us). It is the same unbuffered syscall as os.write: the bytes are
+# in the kernel before the append returns (nothing is buffered in user space), so crash
+# safety is unchanged. The price: a write the kernel stalls (dirty-page throttling)
+# stalls the process's other Python threads too, not just the appenders (which wait for
+# _lock anyway). Large frames (and platforms without a C library handle) use os.write,
+# whose GIL release lets other threads run during a longer copy. Fault-injection tests
+# replace _fs.write; then _fs.write is always used (see _write).
+_GIL_WRITE_MAX = 64 * 1024
+_c_write: Any
+try:
+    _c_write = ctypes.PyDLL(None, use_errno=True).write
+    # No argtypes (converting through them costs more than the syscall's copy): the
+    # call passes a C int fd, the bytes object's buffer and an explicit size_t.
+    _c_write.restype = ctypes.c_ssize_t
+except (OSError, AttributeError, TypeError):  # no C library handle (e.g. Windows)
+    _c_write = None
+_os_write = os.write
+_get_errno = ctypes.get_errno
+_size_t = ctypes.c_size_t
+_EINTR = errno.EINTR
+
+
+def _write(fd: int, frame: bytes) -> int:
+    """Write ``frame`` (bytes) to ``fd`` with one write(2); return the bytes written.
+
+    Same contract as ``os.write`` (a short write is possible; errors raise OSError).
+    """
+    write = _fs.write
+    if write is not _os_write or _c_write is None or type(frame) is not bytes or len(frame) > _GIL_WRITE_MAX:
+        return write(fd, frame)
+    while True:
+        n = _c_write(fd, frame, _size_t(len(frame)))
+        if n >= 0:
+            return n
+        err = _get_errno()
+        if err != _EINTR:  # os.write retries EINTR too (PEP 475)
+            raise OSError(err, os.strerror(err))
 
 
 _TS_MAX = 2**63 - 1

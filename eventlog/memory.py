@@ -311,6 +311,42 @@ class InMemoryEventLog(EventLog):
                 self._cond.notify_all()
         return [Record(first + i, ts, kind, dec) for i, ((kind, _), (_, dec)) in enumerate(zip(events, encoded, strict=True))]
 
+    def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,
+                             expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
+        """Append ``(kind, event_bytes, data)`` triples as one atomic batch (TRUSTED input).
+
+        The batch form of :meth:`append_encoded`: each ``event_bytes`` must be exactly
+        what :func:`eventlog._events.encode_event` returns for ``(kind, data)``, and
+        ``data`` is put in the records as is. Only the size limit is checked. Same
+        atomicity, expected-seq and timestamp behaviour as :meth:`append_batch`.
+
+        Raises:
+            ValueError: ``events`` is empty.
+            RecordTooLargeError: an ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
+        """
+        events = list(events)
+        if not events:
+            msg = "append_batch needs at least one event"
+            raise ValueError(msg)
+        for _, event_bytes, _ in events:
+            if len(event_bytes) > codec.MAX_RECORD_BYTES:
+                msg = (f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
+                       f"{codec.MAX_RECORD_BYTES} bytes")
+                raise RecordTooLargeError("data", msg)
+        with self._cond:
+            self._check_open()
+            tss = self._ts
+            first = len(tss) + 1
+            if expected_seq is not None and expected_seq != first - 1:
+                raise ConcurrencyError(expected_seq, first - 1, "<memory>")
+            ts = _checked_ts(tss[-1] if tss else 0, ts)
+            self._bytes.extend([e for _, e, _ in events])
+            tss.extend([ts] * len(events))
+            if self._followers:
+                self._cond.notify_all()
+        new = _new_record
+        return [new(Record, (first + i, ts, kind, dec)) for i, (kind, _, dec) in enumerate(events)]
+
     def sync(self) -> int:
         return self.durable_seq
 

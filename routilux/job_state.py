@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import eventlog
 from eventlog import EventLog, EventLogError, InMemoryEventLog, Record, codec
 from eventlog._events import decode_event, encode_event
+from eventlog.memory import SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_DEPTH
 from eventlog.postgres import is_pg_location, open_pg_log, parse_pg_location
 
 from . import events as ev
@@ -104,6 +105,9 @@ class _Counters:
 _SCALARS = frozenset({str, int, bool, type(None)})
 _pack_unchecked = codec.pack_unchecked
 _MAX_RECORD_BYTES = codec.MAX_RECORD_BYTES
+# The snapshot encoding limits every backend applies (FileEventLog's equal InMemoryEventLog's).
+_SNAPSHOT_MAX_DEPTH = SNAPSHOT_MAX_DEPTH
+_SNAPSHOT_MAX_BYTES = SNAPSHOT_MAX_BYTES
 _list_append = list.append
 # Kinds whose apply must see every earlier execution record (see _flush_pending).
 _HISTORY_ORDER_KINDS = frozenset({ev.EXECUTION_RECORDED, ev.DESERIALIZED})
@@ -173,7 +177,12 @@ class _SnapshotWriter:
                     return
                 version, state = self._pending.pop(0)
             try:
-                self._log.save_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
+                # A backend's owner-only store (no Snapshot decoded back) where it has one.
+                if type(state) is bytes:  # encoded by JobState._take_snapshot
+                    self._log._store_snapshot_body(  # type: ignore[attr-defined]
+                        state, schema_version=ev.SCHEMA_VERSION, seq=version)
+                else:
+                    self._log.save_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
             except Exception:  # noqa: BLE001 - logged; see the class docstring
                 _log.exception("could not store a snapshot of job %s at version %s", self._job_id, version)
 
@@ -317,6 +326,9 @@ class JobState(Serializable):
         # log's general encode-and-check, the largest cost of a durable call.
         sa(self, "_append_encoded", getattr(log, "append_encoded", None) if fast is None and not readonly
            else None)
+        # The same for a transaction's batch (eventlog's append_batch_encoded): the events
+        # were encoded (and checked) when the mutators were called inside it.
+        sa(self, "_append_batch_encoded", getattr(log, "append_batch_encoded", None) if not readonly else None)
         sa(self, "_snapshot_writer", None)
         sa(self, "output_handler", None)
         if log is not None and not readonly:
@@ -525,8 +537,10 @@ class JobState(Serializable):
         with self._lock:
             tx = self._tx
             if tx is not None:
-                # Encode now so a bad value raises at the call, not at commit.
-                tx.append((kind, encode_event(kind, data)[1]))
+                # Encode now so a bad value raises at the call, not at commit; the
+                # bytes are kept so the commit does not encode the event again.
+                event_bytes, decoded = encode_event(kind, data)
+                tx.append((kind, event_bytes, decoded))
                 return None
             # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
             # with ConcurrencyError, nothing written, if someone else appended meanwhile.
@@ -566,12 +580,22 @@ class JobState(Serializable):
             return
         # A durable snapshot is a file write + fsync + rename (milliseconds): done by a
         # background writer so the mutating thread does not wait for it. The state is
-        # copied now, under the lock, because the projection keeps changing.
+        # copied now, under the lock, because the projection keeps changing: where the
+        # log takes encoded bytes, the copy is the encoding (as in memory above; cheaper
+        # than a thaw now plus an encode later, both taking the GIL from the appenders).
         writer = self._snapshot_writer
         if writer is None:
             writer = _SnapshotWriter(self._log_obj, self._p.job_id)  # type: ignore[arg-type]
             object.__setattr__(self, "_snapshot_writer", writer)
-        writer.submit(version, thaw(state))
+        if _stores_encoded_snapshots(self._log_obj):
+            try:
+                body = codec.encode(state, path="state", max_depth=_SNAPSHOT_MAX_DEPTH, max_bytes=_SNAPSHOT_MAX_BYTES)
+            except (EventLogError, ValueError):
+                _log.exception("could not store a snapshot of job %s at version %s", self._p.job_id, version)
+                return
+            writer.submit(version, body)
+        else:
+            writer.submit(version, thaw(state))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -594,8 +618,12 @@ class JobState(Serializable):
             finally:
                 object.__setattr__(self, "_tx", None)
             if pending:
-                records = self._log_obj.append_batch(  # type: ignore[union-attr]
-                    pending, expected_seq=self._p.version)
+                append_encoded = self._append_batch_encoded
+                if append_encoded is not None:
+                    records = append_encoded(pending, expected_seq=self._p.version)
+                else:
+                    records = self._log_obj.append_batch(  # type: ignore[union-attr]
+                        [(kind, data) for kind, _, data in pending], expected_seq=self._p.version)
                 if self._pending:
                     self._flush_pending()
                 for rec in records:
@@ -681,41 +709,48 @@ class JobState(Serializable):
                 if event_bytes is not None and len(event_bytes) <= _MAX_RECORD_BYTES:
                     # Both branches inline _recorded() (a method call is ~5% of a call here).
                     with self._lock:
-                        if self._tx is None:
-                            p = self._p
-                            if fast is not None:
-                                # Only the seq is noted: the ExecutionRecord is built from
-                                # the log's bytes when the history is next read
-                                # (_flush_pending), so it equals what a replay builds.
-                                seq, ts = fast._append_event_locked(event_bytes)
-                                _list_append(self._pending, seq)
-                            else:
-                                # expected_seq: a shared log (PostgreSQL) refuses the event,
-                                # nothing written, if another writer got there first.
-                                seq, ts, _, _ = encoded_append(_EXEC, event_bytes, event, expected_seq=p.version)
-                                # Only the bytes are kept (immutable, invisible to the cyclic
-                                # gc, and a copy of the data as it was at this call); the
-                                # record is decoded from them when the history is next read.
-                                pending = self._pending
-                                _list_append(pending, ts)
-                                _list_append(pending, event_bytes)
-                            if seq != p.version + 1:  # someone appended to the log directly
-                                msg = f"job log advanced outside the JobState (seq {seq}, version {p.version})"
-                                raise ReplayError(msg, seq)
-                            p.version = seq
-                            p.last_ts = p.updated = ts
-                            counts = p.kind_counts
-                            counts[_EXEC] = counts.get(_EXEC, 0) + 1
-                            c = self._c
-                            if c.waiters:
-                                self._condition.notify_all()
-                            if seq - c.snapshot_at >= self.snapshot_every:
-                                self._take_snapshot()
+                        tx = self._tx
+                        if tx is not None:
+                            # Inside a transaction: buffer the bytes just packed with the
+                            # value a read of them returns (flat data: a shallow copy).
+                            _list_append(tx, (_EXEC, event_bytes, {"routine_id": routine_id,
+                                                                   "event_name": event_name,
+                                                                   "data": data.copy()}))
                             return
+                        p = self._p
+                        if fast is not None:
+                            # Only the seq is noted: the ExecutionRecord is built from
+                            # the log's bytes when the history is next read
+                            # (_flush_pending), so it equals what a replay builds.
+                            seq, ts = fast._append_event_locked(event_bytes)
+                            _list_append(self._pending, seq)
+                        else:
+                            # expected_seq: a shared log (PostgreSQL) refuses the event,
+                            # nothing written, if another writer got there first.
+                            seq, ts, _, _ = encoded_append(_EXEC, event_bytes, event, expected_seq=p.version)
+                            # Only the bytes are kept (immutable, invisible to the cyclic
+                            # gc, and a copy of the data as it was at this call); the
+                            # record is decoded from them when the history is next read.
+                            pending = self._pending
+                            _list_append(pending, ts)
+                            _list_append(pending, event_bytes)
+                        if seq != p.version + 1:  # someone appended to the log directly
+                            msg = f"job log advanced outside the JobState (seq {seq}, version {p.version})"
+                            raise ReplayError(msg, seq)
+                        p.version = seq
+                        p.last_ts = p.updated = ts
+                        counts = p.kind_counts
+                        counts[_EXEC] = counts.get(_EXEC, 0) + 1
+                        c = self._c
+                        if c.waiters:
+                            self._condition.notify_all()
+                        if seq - c.snapshot_at >= self.snapshot_every:
+                            self._take_snapshot()
+                        return
         event = {"routine_id": routine_id, "event_name": event_name, "data": data}
         with self._lock:
             if self._tx is not None:
-                self._tx.append((ev.EXECUTION_RECORDED, encode_event(ev.EXECUTION_RECORDED, event)[1]))
+                self._tx.append((ev.EXECUTION_RECORDED, *encode_event(ev.EXECUTION_RECORDED, event)))
                 return
             if self._pending:
                 self._flush_pending()
@@ -1259,6 +1294,15 @@ def _iso(value: _dt.datetime | None) -> str | None:
 def _record_dict(record: ExecutionRecord) -> dict[str, Any]:
     return {"routine_id": record.routine_id, "event_name": record.event_name, "data": thaw(record.data),
             "timestamp": record.timestamp.isoformat()}
+
+
+def _stores_encoded_snapshots(log: Any) -> bool:
+    """True if ``log`` stores snapshot bytes encoded by its owner (``_store_snapshot_body``).
+
+    Not when ``save_snapshot`` was replaced on the instance (a wrapper, a test's slow
+    writer): every snapshot then goes through that replacement, as before.
+    """
+    return hasattr(type(log), "_store_snapshot_body") and "save_snapshot" not in getattr(log, "__dict__", {})
 
 
 def _file_api(name: str) -> Any:

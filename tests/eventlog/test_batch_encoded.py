@@ -1,0 +1,165 @@
+"""``append_batch_encoded`` and the file log's frame write.
+
+``append_batch_encoded`` is the trusted batch fast path a JobState transaction uses: it
+must give the same records, bytes, timestamps and hash chain as ``append_batch``, with the
+same atomicity. The file log writes small frames with a write(2) that keeps the GIL; it
+must write exactly the frame, report errors as ``OSError``, and defer to a replaced
+``_fs.write`` so fault injection still reaches every append.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventlog import (
+    ConcurrencyError,
+    InMemoryEventLog,
+    LogWriteError,
+    RecordTooLargeError,
+    _fs,
+    codec,
+    verify,
+)
+from eventlog import filelog as filelog_mod
+from eventlog._events import encode_event
+from eventlog.filelog import FileEventLog
+
+T0 = 1_700_000_000_000_000_000
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=20)
+    | st.binary(max_size=20) | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_batches = st.lists(
+    st.lists(st.tuples(st.sampled_from(["a", "task_queued", "x.y"]),
+                       st.dictionaries(st.text(max_size=8), _values, max_size=4)), min_size=1, max_size=5),
+    min_size=1, max_size=6,
+)
+
+
+def _encoded(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, bytes, Any]]:
+    return [(kind, *encode_event(kind, data)) for kind, data in events]
+
+
+def _open(kind: str, path: Path) -> Any:
+    return InMemoryEventLog() if kind == "memory" else FileEventLog(str(path), durability="none")
+
+
+@pytest.mark.parametrize("backend", ["memory", "file"])
+@given(batches=_batches)
+def test_batch_encoded_equals_batch(tmp_path_factory: pytest.TempPathFactory, backend: str,
+                                    batches: list[list[tuple[str, dict[str, Any]]]]) -> None:
+    """Same records, same stored bytes and the same head hash as append_batch."""
+    base = tmp_path_factory.mktemp("b")
+    plain, fast = _open(backend, base / "plain"), _open(backend, base / "fast")
+    ref = InMemoryEventLog()  # the chain computed by other code, one event at a time
+    try:
+        for i, batch in enumerate(batches):
+            ts = T0 + i
+            want = plain.append_batch(batch, ts=ts)
+            got = fast.append_batch_encoded(_encoded(batch), expected_seq=fast.head_seq, ts=ts)
+            assert got == want
+            for kind, data in batch:
+                ref.append(kind, data, ts=ts)
+        assert fast.head_hash == plain.head_hash == ref.head_hash
+        assert list(fast.read_raw()) == list(plain.read_raw())
+        assert list(fast.read()) == list(plain.read())
+    finally:
+        if backend == "file":
+            plain.close()
+            fast.close()
+
+
+def test_file_batch_encoded_survives_reopen_and_verifies(tmp_path: Path, rng: random.Random) -> None:
+    """Frames written by the fast path (one to many events) read back and verify after reopen."""
+    path = tmp_path / "log"
+    log = FileEventLog(str(path), durability="batch")
+    written = []
+    for i in range(200):
+        batch = [("ev", {"i": i, "j": j, "pad": "x" * rng.randrange(0, 40)}) for j in range(rng.randrange(1, 20))]
+        written.extend(log.append_batch_encoded(_encoded(batch)))
+    head = log.head_hash
+    log.close()
+    with FileEventLog(str(path), readonly=True) as again:
+        assert list(again.read()) == written
+        assert again.head_hash == head
+    report = verify(path)  # checksums and the whole hash chain, event by event
+    assert report.ok, str(report)
+    assert report.head_seq == len(written)
+
+
+@pytest.mark.parametrize("backend", ["memory", "file"])
+def test_batch_encoded_refusals_write_nothing(tmp_path: Path, backend: str) -> None:
+    """A stale expected_seq, an empty batch or an oversized event leave the log as it was."""
+    log = _open(backend, tmp_path / "log")
+    try:
+        log.append_batch_encoded(_encoded([("a", {"n": 1})]))
+        head, hash_ = log.head_seq, log.head_hash
+        with pytest.raises(ConcurrencyError):
+            log.append_batch_encoded(_encoded([("a", {"n": 2})]), expected_seq=0)
+        with pytest.raises(ValueError, match="at least one event"):
+            log.append_batch_encoded([])
+        huge = b"\x92\xa1a" + b"\x00" * codec.MAX_RECORD_BYTES
+        with pytest.raises(RecordTooLargeError):
+            log.append_batch_encoded([*_encoded([("a", {"n": 3})]), ("a", huge, {})])
+        assert (log.head_seq, log.head_hash) == (head, hash_)
+        assert [r.data for r in log.read()] == [{"n": 1}]
+    finally:
+        if backend == "file":
+            log.close()
+
+
+def test_frame_write_reports_errors_as_oserror(tmp_path: Path) -> None:
+    """The GIL-keeping write raises OSError with the errno, like os.write."""
+    with pytest.raises(OSError) as info:
+        filelog_mod._write(-1, b"frame")
+    assert info.value.errno == errno.EBADF
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        data = bytes(range(256)) * 3  # NUL bytes included: the length is explicit
+        assert filelog_mod._write(fd, data) == len(data)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_large_frames_and_replaced_write_use_fs_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced _fs.write sees every append (fault injection); a large frame round-trips."""
+    log = FileEventLog(str(tmp_path / "log"), durability="none")
+    try:
+        big = {"blob": b"\x00\x01" * filelog_mod._GIL_WRITE_MAX}
+        assert log.append("big", big).data == big
+        calls = []
+        real = _fs.write
+
+        def spy(fd: int, data: bytes) -> int:
+            calls.append(len(data))
+            return real(fd, data)
+
+        monkeypatch.setattr(_fs, "write", spy)
+        log.append("a", {"n": 1})
+        log.append_batch_encoded(_encoded([("b", {"n": 2}), ("c", {"n": 3})]))
+        assert len(calls) == 2
+
+        def fail(fd: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(_fs, "write", fail)
+        head = log.head_seq
+        with pytest.raises(LogWriteError):
+            log.append_batch_encoded(_encoded([("d", {"n": 4})]))
+        assert log.head_seq == head
+    finally:
+        log.close()
+    with FileEventLog(str(tmp_path / "log"), readonly=True) as again:
+        assert [r.kind for r in again.read()] == ["big", "a", "b", "c"]
