@@ -645,18 +645,7 @@ class FileEventLog(EventLog):
         shared with the batch path (:meth:`_write_frame`).
         """
         with self._lock:
-            if self._failed is not None or self._closed or self._readonly:
-                self._check_writable()
-            seq = self._head_seq + 1
-            if expected_seq is not None and expected_seq != seq - 1:
-                raise ConcurrencyError(expected_seq, seq - 1, self._path)
-            head_ts = self._head_ts
-            if ts is None:
-                ts = _time_ns()
-                if ts < head_ts:
-                    ts = head_ts
-            else:
-                ts = _check_ts(next_ts(head_ts, ts))
+            seq, ts = self._next_position(expected_seq, ts)
             h = self._hasher.copy()  # copying a primed (keyed) BLAKE2b state is cheaper than a new one
             h.update(self._head_link)
             h.update(_pack_seq_ts(seq, ts))
@@ -713,18 +702,7 @@ class FileEventLog(EventLog):
         against chain.py, _frame.py, verify and the in-memory log keep them in agreement.
         """
         with self._lock:
-            if self._failed is not None or self._closed or self._readonly:
-                self._check_writable()
-            first = self._head_seq + 1
-            if expected_seq is not None and expected_seq != first - 1:
-                raise ConcurrencyError(expected_seq, first - 1, self._path)
-            head_ts = self._head_ts
-            if ts is None:
-                ts = _time_ns()
-                if ts < head_ts:
-                    ts = head_ts
-            else:
-                ts = _check_ts(next_ts(head_ts, ts))
+            first, ts = self._next_position(expected_seq, ts)
             link = self._head_link
             hasher = self._hasher
             seq = first
@@ -751,6 +729,23 @@ class FileEventLog(EventLog):
             self._wait_durable(last)
         new = _new_record
         return [new(Record, (first + i, ts, kind, dec)) for i, (kind, _, dec) in enumerate(events)]
+
+    def _next_position(self, expected_seq: int | None, ts: int | None) -> tuple[int, int]:
+        """Return the seq and ts of the next record (caller holds ``_lock``).
+
+        Raises the writer's error (closed, read-only, failed), ConcurrencyError for a stale
+        ``expected_seq``, or ValueError for an explicit ``ts`` earlier than the head's.
+        """
+        if self._failed is not None or self._closed or self._readonly:
+            self._check_writable()
+        seq = self._head_seq + 1
+        if expected_seq is not None and expected_seq != seq - 1:
+            raise ConcurrencyError(expected_seq, seq - 1, self._path)
+        head_ts = self._head_ts
+        if ts is None:
+            ts = _time_ns()
+            return seq, (ts if ts >= head_ts else head_ts)
+        return seq, _check_ts(next_ts(head_ts, ts))
 
     def _write_frame(self, frame: bytes, first: int, last: int, ts: int, link: bytes) -> None:
         """Write one frame at the end of the active segment and publish its records.

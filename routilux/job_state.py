@@ -424,10 +424,7 @@ class JobState(Serializable):
 
     @deferred_events.setter
     def deferred_events(self, value: list[Any]) -> None:
-        if not isinstance(value, (list, tuple)):
-            msg = f"deferred_events must be a list, got {type(value).__name__}"
-            raise TypeError(msg)
-        self._emit(ev.DEFERRED_EVENTS_SET, {"events": list(value)})
+        self._replace_list("deferred_events", ev.DEFERRED_EVENTS_SET, "events", value)
 
     @property
     def pending_tasks(self) -> FrozenList:
@@ -436,10 +433,14 @@ class JobState(Serializable):
 
     @pending_tasks.setter
     def pending_tasks(self, value: list[Any]) -> None:
+        self._replace_list("pending_tasks", ev.PENDING_TASKS_SET, "tasks", value)
+
+    def _replace_list(self, name: str, kind: str, field: str, value: list[Any]) -> None:
+        """Record the assignment of a whole list attribute as one event."""
         if not isinstance(value, (list, tuple)):
-            msg = f"pending_tasks must be a list, got {type(value).__name__}"
+            msg = f"{name} must be a list, got {type(value).__name__}"
             raise TypeError(msg)
-        self._emit(ev.PENDING_TASKS_SET, {"tasks": list(value)})
+        self._emit(kind, {field: list(value)})
 
     @property
     def open_tasks(self) -> FrozenDict:
