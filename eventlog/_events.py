@@ -104,32 +104,37 @@ def encode_event(kind: str, data: Mapping[str, Any]) -> tuple[bytes, Any]:
     """
     if not isinstance(data, dict):
         raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
-    # codec.encode_checked's fast path, inlined (this runs once per append): pack in C,
-    # a byte scan for anything the packer lets through, and the round trip that gives
-    # the caller what a later read returns. Anything unusual is handed to
-    # encode_checked itself, which finds and names the exact problem.
+    if type(kind) is not str or not kind:
+        _packed_kind(kind)  # raises the clear error
+    # codec.encode_checked's fast path, inlined (this runs once per append): pack
+    # ``(kind, data)`` in C (a tuple packs as the two-item array), then either a plain
+    # copy or a byte scan plus the round trip that gives the caller what a later read
+    # returns. Anything unusual is handed to encode_checked itself, which finds and
+    # names the exact problem.
     try:
-        payload = _pack(data)
+        event_bytes = _pack((kind, data))
     except Exception:
-        payload = None
-    if payload is None or len(payload) > _MAX_BYTES:
-        payload, decoded = codec.encode_checked(data, path="data")
-    else:
-        decoded = _plain_copy(data, _PLAIN_DEPTH)
-        if decoded is None:
-            if _suspicious(payload, _MAX_DEPTH):
-                payload, decoded = codec.encode_checked(data, path="data")
-            else:
-                try:
-                    decoded = _unpackb(payload, raw=False, strict_map_key=True, timestamp=3,
-                                       ext_hook=_refuse_ext)
-                except Exception:
-                    payload, decoded = codec.encode_checked(data, path="data")
-    packed = _kind_cache.get(kind) if type(kind) is str else None
-    if packed is None:
-        packed = _packed_kind(kind)
+        event_bytes = None
+    if event_bytes is None or len(event_bytes) > _MAX_BYTES:
+        return _encode_slowly(kind, data)
+    decoded = _plain_copy(data, _PLAIN_DEPTH)
+    if decoded is None:
+        # One container more than the data's own nesting: the [kind, data] pair.
+        if _suspicious(event_bytes, _MAX_DEPTH + 1):
+            return _encode_slowly(kind, data)
+        try:
+            decoded = _unpackb(event_bytes, raw=False, strict_map_key=True, timestamp=3,
+                               ext_hook=_refuse_ext)[1]
+        except Exception:
+            return _encode_slowly(kind, data)
+    return event_bytes, decoded
+
+
+def _encode_slowly(kind: str, data: dict[str, Any]) -> tuple[bytes, Any]:
+    """:func:`encode_event` for data the fast path could not vouch for: exact errors."""
+    payload, decoded = codec.encode_checked(data, path="data")
     # 0x92 is a msgpack fixarray of two items: the bytes equal packb([kind, data]).
-    event_bytes = b"\x92" + packed + payload
+    event_bytes = b"\x92" + _packed_kind(kind) + payload
     if len(event_bytes) > _MAX_BYTES:
         # The limit covers the whole event, so whatever the reader accepts is what was written.
         raise RecordTooLargeError(

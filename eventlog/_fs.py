@@ -7,14 +7,18 @@ fault-injection tests (simulated power loss, ENOSPC, EIO) can replace them: see
 
 from __future__ import annotations
 
+import mmap as _mmap
 import os
 
 __all__ = [
     "close",
+    "fallocate",
     "fdatasync",
     "fsync",
     "fsync_dir",
     "ftruncate",
+    "map_file",
+    "map_write",
     "open",
     "replace",
     "unlink",
@@ -56,3 +60,49 @@ def fsync_dir(path: str) -> None:
         fsync(fd)
     finally:
         close(fd)
+
+
+def fallocate(fd: int, offset: int, length: int) -> None:
+    """Reserve disk blocks for ``[offset, offset + length)`` and grow the file to cover it.
+
+    The file log writes its active segment through a shared memory map, so the blocks
+    must exist *before* a store touches them: a store into a hole the file system cannot
+    fill (disk full) would kill the process with SIGBUS instead of raising. Reserving
+    them here turns "disk full" into an ``OSError`` at a point where nothing was written.
+    Where ``posix_fallocate`` is missing, zeros are written instead (same guarantee).
+    """
+    if _posix_fallocate is not None:
+        _posix_fallocate(fd, offset, length)
+        return
+    zeros = bytes(min(length, 1 << 20))
+    pos = offset
+    end = offset + length
+    while pos < end:
+        pos += os.pwrite(fd, zeros[: end - pos], pos)
+
+
+_posix_fallocate = getattr(os, "posix_fallocate", None)
+
+
+def map_file(fd: int, length: int, offset: int = 0) -> _mmap.mmap:
+    """Map ``length`` bytes of ``fd`` (opened read-write) from ``offset``, shared and writable.
+
+    ``offset`` must be a multiple of the page size (``mmap.ALLOCATIONGRANULARITY``).
+
+    Stores into a shared file mapping land in the kernel's page cache, the same place a
+    ``write(2)`` puts its bytes: they survive the process being killed, and ``fsync``/
+    ``fdatasync`` of the file writes them to disk (on Linux; see FORMAT.md).
+    """
+    return _mmap.mmap(fd, length, _mmap.MAP_SHARED, _mmap.PROT_READ | _mmap.PROT_WRITE, offset=offset)
+
+
+def map_write(fd: int, mapping: _mmap.mmap, offset: int, data: bytes) -> None:
+    """Copy ``data`` into ``mapping`` at ``offset`` (relative to the mapping's start).
+
+    A plain memory copy, no syscall.
+
+    ``fd`` is the mapped file: unused here, but fault-injection and power-loss shims
+    need to know which file the bytes belong to. The file log inlines this exact slice
+    assignment on its hot path while this function is not replaced.
+    """
+    mapping[offset : offset + len(data)] = data

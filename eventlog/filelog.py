@@ -15,10 +15,9 @@ a condition on ``_lock``).
 from __future__ import annotations
 
 import bisect
-import ctypes
-import errno
 import hashlib
 import logging
+import mmap
 import os
 import struct
 import threading
@@ -67,7 +66,7 @@ from .errors import (
 )
 from .index import INDEX_INTERVAL, SegmentIndex, index_name
 from .record import Record, Snapshot
-from .segment import CHUNK, FrameScanner, parse_seg_name, pread_all, seg_name
+from .segment import CHUNK, FrameScanner, breaks_off_into_reserve, parse_seg_name, pread_all, seg_name
 from .snapshot import (
     SNAP_DIR,
     list_snapshots,
@@ -105,6 +104,14 @@ KEEP_SNAPSHOTS = 3
 SNAPSHOT_GAP = 20_000
 #: How long the "batch" flusher lets appends accumulate before one fdatasync.
 BATCH_FLUSH_DELAY = 0.002
+#: The active segment grows ahead of the writer in steps of reserved zeros: the first
+#: step, the largest, and their alignment (a page, so every map covers whole pages).
+PREALLOC_MIN = 64 * 1024
+PREALLOC_MAX = 4 * 1024 * 1024
+PREALLOC_ALIGN = 4096
+#: Bytes of the active segment mapped at a time (see FileEventLog._make_room).
+MAP_WINDOW = 64 * 1024
+_map_write = _fs.map_write
 
 
 class _Seg:
@@ -218,7 +225,11 @@ class FileEventLog(EventLog):
         self._head_link = GENESIS
         self._durable_seq = 0
         self._wfd = -1
-        self._size = 0
+        self._size = 0  # end of the last frame in the active segment (where the next one goes)
+        self._alloc = 0  # size of the active segment file: _size plus zeros reserved ahead
+        self._map: mmap.mmap | None = None  # a window of the active segment, mapped shared
+        self._map_base = 0  # file offsets the window covers: [_map_base, _map_end)
+        self._map_end = 0
         self._lock_fd = -1
         self._dirty = False
         self._wake = threading.Event()
@@ -455,16 +466,31 @@ class FileEventLog(EventLog):
         x = sc.bad_off
         bad = sc.bad
         assert bad is not None
+        if self._readonly and bad.kind not in ("short", "past_end") and not any(sc.bad_head):
+            # No length stored at x when the scan read it: the writer's reserved space or
+            # a frame it is still copying. A reader stops here as at the end of the log
+            # (judging by the scan's own bytes: a fresh read could race the writer).
+            return
         rest = pread_all(seg.fd, size - x, x)
         expected = sc.expected_seq
         repairable = True
-        if bad.kind == "short" or not any(rest):
+        if not any(rest):
+            # Zeros only: space the writer reserved ahead of itself (or a grown file whose
+            # data never landed). Nothing to save or cut; a writer reuses it.
+            return
+        if bad.kind == "short":
             torn, why = True, f"torn write: {len(rest)} bytes at the end that are not a complete frame"
         elif bad.kind == "past_end":
             torn, why = True, f"torn write: {bad.reason}"
         elif _later_frame(rest, x, expected):
             torn, repairable = False, False
             why = f"{bad.reason}; valid frames follow, so this is damage in the middle of the log, not a torn tail"
+        elif not any(rest[:8]):
+            # Length and count are stored last (filelog._write_frame): zeros there mean
+            # the frame was never completed; whatever follows is the unfinished copy.
+            torn, why = True, "torn write: a frame whose length was never stored (the writer stopped while copying it)"
+        elif breaks_off_into_reserve(rest, x):
+            torn, why = True, f"torn write: {bad.reason}; the frame breaks off into the reserved zeros"
         elif bad.kind == "header" and _has_zero_sector(rest, x):
             torn, why = True, f"torn write: {bad.reason} in a partly written frame"
         else:
@@ -577,8 +603,12 @@ class FileEventLog(EventLog):
     def _start_writer(self) -> None:
         seg = self._segs[-1]
         assert seg.index is not None
-        self._wfd = _fs.open(seg.path, os.O_WRONLY | os.O_APPEND)
+        # Read-write (not O_APPEND): frames are stored through a shared map of the file.
+        self._wfd = _fs.open(seg.path, os.O_RDWR)
         self._size = seg.end
+        # A crashed writer may have left reserved zeros past the last frame: they are
+        # reused, not cut (recovery proved they hold nothing).
+        self._alloc = os.fstat(self._wfd).st_size
         self._last_frame_off = seg.index.last_frame_off
         self._active = seg
         self._idx_next = seg.index._next_off
@@ -614,7 +644,7 @@ class FileEventLog(EventLog):
     def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
                ts: int | None = None) -> Record:
         event_bytes, decoded = encode_event(kind, data)
-        return self._append_one(kind, event_bytes, decoded, expected_seq, ts)
+        return self._append(kind, event_bytes, decoded, None, expected_seq, ts)
 
     def append_encoded(self, kind: str, event_bytes: bytes, data: Any, *, expected_seq: int | None = None,
                        ts: int | None = None) -> Record:
@@ -633,31 +663,7 @@ class FileEventLog(EventLog):
         """
         if len(event_bytes) > _MAX_EVENT:
             _too_large(event_bytes)
-        return self._append_one(kind, event_bytes, data, expected_seq, ts)
-
-    def _append_one(self, kind: str, event_bytes: bytes, decoded: Any, expected_seq: int | None,
-                    ts: int | None) -> Record:
-        """Frame and write one encoded event: the append hot path.
-
-        The chain link and frame are built inline (chain.next_link and _frame.pack_single
-        would each cost a call on a ~4 us path); the head-hash and format tests against
-        the in-memory log keep them in agreement. Writing and publishing the frame is
-        shared with the batch path (:meth:`_write_frame`).
-        """
-        with self._lock:
-            seq, ts = self._next_position(expected_seq, ts)
-            h = self._hasher.copy()  # copying a primed (keyed) BLAKE2b state is cheaper than a new one
-            h.update(self._head_link)
-            h.update(_pack_seq_ts(seq, ts))
-            h.update(event_bytes)
-            link = h.digest()
-            n = len(event_bytes)
-            prefix = _pack_prefix(n, 1, seq, ts, link, _crc32(event_bytes))
-            frame = b"".join((prefix, _pack_u32(_crc32(prefix)), event_bytes, _PADS[-n & 7]))
-            self._write_frame(frame, seq, seq, ts, link)
-        if self._always:
-            self._wait_durable(seq)
-        return _new_record(Record, (seq, ts, kind, decoded))  # Record(...) minus its Python __new__
+        return self._append(kind, event_bytes, data, None, expected_seq, ts)
 
     def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
@@ -666,8 +672,8 @@ class FileEventLog(EventLog):
         if not encoded:
             msg = "append_batch needs at least one event"
             raise ValueError(msg)
-        return self._append_many([(kind, eb, dec) for (kind, _), (eb, dec) in zip(events, encoded, strict=True)],
-                                 expected_seq, ts)
+        return self._append("", b"", None, [(kind, eb, dec) for (kind, _), (eb, dec)
+                                            in zip(events, encoded, strict=True)], expected_seq, ts)
 
     def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,
                              expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
@@ -690,106 +696,195 @@ class FileEventLog(EventLog):
         for _, event_bytes, _ in events:
             if len(event_bytes) > _MAX_EVENT:
                 _too_large(event_bytes)
-        return self._append_many(events, expected_seq, ts)
+        return self._append("", b"", None, events, expected_seq, ts)
 
-    def _append_many(self, events: list[tuple[str, bytes, Any]], expected_seq: int | None,
-                     ts: int | None) -> list[Record]:
-        """Chain, frame and write encoded events as one frame (one batch).
+    def _append(self, kind: str, event_bytes: bytes, decoded: Any, batch: list[tuple[str, bytes, Any]] | None,
+                expected_seq: int | None, ts: int | None) -> Any:
+        """Chain, frame and store one event, or a ``batch`` of them as one frame: the hot path.
 
-        Inlined like :meth:`_append_one` (chain.next_link, _frame.pack_frame and the
-        write with its bookkeeping): the chain links come from copies of the primed
-        BLAKE2b state, cheaper than a fresh keyed hash per event. The format tests
-        against chain.py, _frame.py, verify and the in-memory log keep them in agreement.
+        One method for single and batch appends, with the next-position check, the chain
+        (chain.next_link), the frame (_frame.pack_frame) and the store inlined: each would
+        otherwise cost a Python call on a ~3 us path. The format tests against chain.py,
+        _frame.py, verify and the in-memory log keep them in agreement. Returns a
+        ``Record``, or a list of them for a batch.
+
+        The frame is copied into the shared map of the active segment: page-cache memory
+        of the file, so it survives ``kill -9`` once copied (the "batch" promise), as a
+        ``write(2)`` would, without a syscall. The copy goes in two steps: everything but
+        the first 8 bytes (length and count), then those 8 bytes in one aligned store. A
+        frame position reads as zeros there until its frame is complete, so a writer
+        killed mid-copy leaves a frame that plainly never started, not a damaged one (see
+        FORMAT.md, "Reserved space"). The head moves only after the copy, so readers and
+        ``sync()`` never see a seq whose bytes are not there.
+
+        Raises the writer's error (closed, read-only, failed), ConcurrencyError for a stale
+        ``expected_seq``, ValueError for an explicit ``ts`` earlier than the head's, or
+        LogWriteError when space cannot be reserved (nothing is stored then).
         """
         with self._lock:
-            first, ts = self._next_position(expected_seq, ts)
-            link = self._head_link
-            hasher = self._hasher
-            seq = first
-            for _, event_bytes, _ in events:
-                h = hasher.copy()
-                h.update(link)
-                h.update(_pack_seq_ts(seq, ts))
+            if self._failed is not None or self._closed or self._readonly:
+                self._check_writable()
+            first = self._head_seq + 1
+            if expected_seq is not None and expected_seq != first - 1:
+                raise ConcurrencyError(expected_seq, first - 1, self._path)
+            if ts is None:
+                ts = _time_ns()
+                if ts < self._head_ts:
+                    ts = self._head_ts  # timestamps never go backwards, even if the clock does
+            else:
+                ts = _check_ts(next_ts(self._head_ts, ts))
+            if batch is None:
+                h = self._hasher.copy()  # copying a primed (keyed) BLAKE2b state beats a new one
+                h.update(self._head_link)
+                h.update(_pack_seq_ts(first, ts))
                 h.update(event_bytes)
                 link = h.digest()
-                seq += 1
-            last = seq - 1
-            count = last - first + 1
-            if count == 1:
-                payload = events[0][1]
+                last = first
+                count = 1
+                payload = event_bytes
             else:
-                blobs = [e for _, e, _ in events]
-                table = _TABLES[count] if count < len(_TABLES) else struct.Struct(f"<{count}I")
-                payload = table.pack(*map(len, blobs)) + b"".join(blobs)
+                link = self._head_link
+                hasher = self._hasher
+                seq = first
+                for _, eb, _ in batch:
+                    h = hasher.copy()
+                    h.update(link)
+                    h.update(_pack_seq_ts(seq, ts))
+                    h.update(eb)
+                    link = h.digest()
+                    seq += 1
+                last = seq - 1
+                count = seq - first
+                if count == 1:
+                    payload = batch[0][1]
+                else:
+                    blobs = [e for _, e, _ in batch]
+                    table = _TABLES[count] if count < len(_TABLES) else struct.Struct(f"<{count}I")
+                    payload = table.pack(*map(len, blobs)) + b"".join(blobs)
             n = len(payload)
             prefix = _pack_prefix(n, count, first, ts, link, _crc32(payload))
             frame = b"".join((prefix, _pack_u32(_crc32(prefix)), payload, _PADS[-n & 7]))
-            self._write_frame(frame, first, last, ts, link)
+
+            off = self._size
+            end = off + len(frame)
+            if end > self._segment_bytes and off > SEG_HEADER_SIZE:
+                self._roll()
+                off = self._size
+                end = off + len(frame)
+            if end > self._map_end:
+                self._make_room(off, end, first)
+            if _fs.map_write is _map_write:
+                mm = self._map
+                rel = off - self._map_base
+                mm[rel + 8 : rel + len(frame)] = frame[8:]  # type: ignore[index]
+                mm[rel : rel + 8] = frame[:8]  # type: ignore[index]
+            else:  # replaced by a test's fault or power-loss shim
+                self._shimmed_map_write(frame, off, first)
+            self._size = end
+            if off >= self._idx_next:
+                self._index_entry(off, first, ts)
+            self._last_frame_off = off
+            self._head_seq = last
+            self._head_ts = ts
+            self._head_link = link
+            if self._batch and not self._dirty:
+                self._dirty = True
+                self._wake.set()
+            if self._followers:
+                self._cond.notify_all()
+            if self._gathering:
+                self._gather.notify()
         if self._always:
             self._wait_durable(last)
-        new = _new_record
-        return [new(Record, (first + i, ts, kind, dec)) for i, (kind, _, dec) in enumerate(events)]
+        new = _new_record  # Record(...) minus its Python __new__
+        if batch is None:
+            return new(Record, (first, ts, kind, decoded))
+        return [new(Record, (first + i, ts, k, dec)) for i, (k, _, dec) in enumerate(batch)]
 
-    def _next_position(self, expected_seq: int | None, ts: int | None) -> tuple[int, int]:
-        """Return the seq and ts of the next record (caller holds ``_lock``).
-
-        Raises the writer's error (closed, read-only, failed), ConcurrencyError for a stale
-        ``expected_seq``, or ValueError for an explicit ``ts`` earlier than the head's.
-        """
-        if self._failed is not None or self._closed or self._readonly:
-            self._check_writable()
-        seq = self._head_seq + 1
-        if expected_seq is not None and expected_seq != seq - 1:
-            raise ConcurrencyError(expected_seq, seq - 1, self._path)
-        head_ts = self._head_ts
-        if ts is None:
-            ts = _time_ns()
-            return seq, (ts if ts >= head_ts else head_ts)
-        return seq, _check_ts(next_ts(head_ts, ts))
-
-    def _write_frame(self, frame: bytes, first: int, last: int, ts: int, link: bytes) -> None:
-        """Write one frame at the end of the active segment and publish its records.
-
-        The caller holds ``_lock``. The frame reaches the kernel before this returns (the
-        "batch" promise: it survives ``kill -9``); the head moves only after the write, so
-        readers and ``sync()`` never see a seq whose bytes are not written.
-        """
-        off = self._size
-        flen = len(frame)
-        if off + flen > self._segment_bytes and off > SEG_HEADER_SIZE:
-            self._roll()
-            off = self._size
+    def _shimmed_map_write(self, frame: bytes, off: int, seq: int) -> None:
+        """The two-step copy of :meth:`_write_frame` through a replaced ``_fs.map_write``."""
+        mm = self._map
+        assert mm is not None
+        rel = off - self._map_base
         try:
-            written = _write(self._wfd, frame)
-            if written != flen:
-                _fs.write_all(self._wfd, frame[written:])  # a short write: finish it
+            _fs.map_write(self._wfd, mm, rel + 8, frame[8:])
+            _fs.map_write(self._wfd, mm, rel, frame[:8])
         except OSError as err:
-            self._write_failed(err, off, first)
-        self._size = off + flen
-        if off >= self._idx_next:
-            self._index_entry(off, first, ts)
-        self._last_frame_off = off
-        self._head_seq = last
-        self._head_ts = ts
-        self._head_link = link
-        if self._batch and not self._dirty:
-            self._dirty = True
-            self._wake.set()
-        if self._followers:
-            self._cond.notify_all()
-        if self._gathering:
-            self._gather.notify()
+            # A real memory copy cannot fail; an injected failure may have landed part
+            # of the frame. Zero it again so nothing of it can surface later.
+            mm[rel : rel + len(frame)] = bytes(len(frame))
+            raise LogWriteError(err, f"appending seq {seq} to {self._segs[-1].path}") from err
 
-    def _write_failed(self, err: OSError, off: int, seq: int) -> None:
-        """Undo a failed frame write and raise (caller holds ``_lock``)."""
-        # Cut back to the pre-append size so no part of the failed frame can surface
-        # later (the fd is O_APPEND, so the next write lands at the new end). If even
-        # that fails the file's state is unknown: the writer is failed.
+    def _make_room(self, off: int, end: int, seq: int) -> None:
+        """Reserve and map ``[off, end)`` of the active segment (caller holds ``_lock``).
+
+        The file grows ahead of the writer in steps (doubling from 64 KiB up to 4 MiB,
+        never past the segment size unless one frame is larger), reserved with
+        ``fallocate`` so that no store into the map can hit a block the disk cannot
+        provide (that would be SIGBUS, not an error). Failing that, only what this frame
+        needs is tried. On failure nothing was written and the file is cut back to its
+        old size; if even that fails the writer is failed.
+
+        Only a window of :data:`MAP_WINDOW` bytes from the page holding ``off`` is
+        mapped. Pages the writer has moved past are unmapped, so the flusher's fdatasync
+        finds no mapping to write-protect on them: with the whole file mapped, each page
+        written back cost a TLB-flush interrupt of the appending thread.
+        """
+        if end > self._alloc:
+            old = self._alloc
+            need = -(-end // PREALLOC_ALIGN) * PREALLOC_ALIGN
+            step = min(max(old, PREALLOC_MIN), PREALLOC_MAX)
+            cap = max(need, -(-self._segment_bytes // PREALLOC_ALIGN) * PREALLOC_ALIGN)
+            want = min(max(need, old + step), cap)
+            try:
+                try:
+                    _fs.fallocate(self._wfd, old, want - old)
+                except OSError:
+                    if want == need:
+                        raise
+                    want = need  # near a disk-full or file-size limit: just this frame
+                    _fs.fallocate(self._wfd, old, want - old)
+            except OSError as err:
+                try:
+                    # fallocate may have reserved part of the range before failing; cut
+                    # the file back so its size stays what the writer knows.
+                    _fs.ftruncate(self._wfd, old)
+                except OSError as err2:
+                    self._fail(err2)
+                raise LogWriteError(err, f"reserving space to append seq {seq} to "
+                                         f"{self._segs[-1].path}") from err
+            self._alloc = want
+        self._unmap()
+        base = off & ~(PREALLOC_ALIGN - 1)
+        length = min(max(MAP_WINDOW, end - base), self._alloc - base)
         try:
-            _fs.ftruncate(self._wfd, off)
-        except OSError as err2:
-            self._fail(err2)
-        raise LogWriteError(err, f"appending seq {seq} to {self._segs[-1].path}") from err
+            self._map = _fs.map_file(self._wfd, length, base)
+        except (OSError, ValueError) as err:
+            raise LogWriteError(err if isinstance(err, OSError) else OSError(str(err)),
+                                f"mapping {self._segs[-1].path} to append seq {seq}") from err
+        self._map_base = base
+        self._map_end = base + length
+
+    def _unmap(self) -> None:
+        """Drop the map of the active segment (its stores stay in the page cache)."""
+        mm = self._map
+        self._map = None
+        self._map_base = self._map_end = 0
+        if mm is not None:
+            mm.close()
+
+    def _trim_reserve(self) -> None:
+        """Cut the zeros reserved past the last frame of the active segment.
+
+        Called before the segment is sealed or the log closed (and followed by an
+        fdatasync, which makes the new size durable), so a file the writer is done with
+        ends at its last frame. A crash before that leaves the zeros, which recovery
+        accepts as reserved space.
+        """
+        self._unmap()
+        if self._wfd >= 0 and self._alloc > self._size:
+            _fs.ftruncate(self._wfd, self._size)
+            self._alloc = self._size
 
     def _index_entry(self, off: int, seq: int, ts: int) -> None:
         """Add a sparse-index entry for the frame at ``off`` (due once per INDEX_INTERVAL)."""
@@ -811,8 +906,10 @@ class FileEventLog(EventLog):
         old = self._segs[-1]
         with self._sync_lock:
             try:
-                # The sealed segment must be complete on disk before its successor
-                # exists: only the last segment may ever have a torn tail.
+                # A sealed segment ends at its last frame (no reserved zeros), and it
+                # must be complete on disk before its successor exists: only the last
+                # segment may ever have a torn tail. The fdatasync covers the size too.
+                self._trim_reserve()
                 _fs.fdatasync(self._wfd)
             except OSError as err:
                 self._fail(err)
@@ -829,7 +926,8 @@ class FileEventLog(EventLog):
                 seg.index = SegmentIndex(seg.base, SEG_HEADER_SIZE, self._head_ts, self._head_link)
                 self._active = seg
                 self._idx_next = 0
-                self._wfd = _fs.open(seg.path, os.O_WRONLY | os.O_APPEND)
+                self._wfd = _fs.open(seg.path, os.O_RDWR)
+                self._alloc = SEG_HEADER_SIZE
             except OSError as err:
                 self._fail(err)
                 if isinstance(err, LogWriteError):
@@ -852,6 +950,8 @@ class FileEventLog(EventLog):
             if target <= self._durable_seq:
                 return self._durable_seq
             try:
+                # Frames are stored through a shared map of this file: on Linux the
+                # file's fdatasync writes back pages dirtied through a mapping too.
                 _fs.fdatasync(self._wfd)
             except OSError as err:
                 # fsyncgate: the kernel may have dropped the dirty pages; never retry.
@@ -947,6 +1047,13 @@ class FileEventLog(EventLog):
         err: BaseException | None = None
         try:
             if not self._readonly and self._failed is None:
+                with self._sync_lock:
+                    try:
+                        self._trim_reserve()
+                    except OSError as e:
+                        # Harmless: the reserved zeros stay, and the next open reuses them.
+                        log.warning("eventlog: could not cut the reserved space of %s: %s",
+                                    self._segs[-1].path, e)
                 try:
                     self._sync_now()
                 except OSError as e:
@@ -963,6 +1070,10 @@ class FileEventLog(EventLog):
 
     def _release_all(self) -> None:
         with self._sync_lock:
+            try:
+                self._unmap()
+            except (OSError, ValueError, BufferError):
+                pass
             if self._wfd >= 0:
                 try:
                     _fs.close(self._wfd)
@@ -1027,11 +1138,11 @@ class FileEventLog(EventLog):
                 sc = self._scan_into(seg, idx, size)
                 seg.end = idx.covered_end
                 if sc.bad is not None:
-                    # A writer may be mid-write: an incomplete frame is simply not there yet.
-                    if sc.bad.kind not in ("short", "past_end"):
-                        rest = pread_all(seg.fd, size - sc.bad_off, sc.bad_off)
-                        if any(rest):
-                            self._handle_tail(seg, sc, size)
+                    # A writer may be mid-write: an incomplete frame is simply not there
+                    # yet; zeros where a frame's length goes are reserved space or a
+                    # frame still being copied (its length is stored last).
+                    if sc.bad.kind not in ("short", "past_end") and any(sc.bad_head):
+                        self._handle_tail(seg, sc, size)
             self._head_seq, self._head_ts, self._head_link = idx.last_seq, idx.last_ts, idx.last_link
             nxt = seg_name(idx.last_seq + 1)
             nxt_path = os.path.join(self._path, nxt)
@@ -1477,52 +1588,6 @@ class FileEventLog(EventLog):
                 continue
             out.append(snap)
         return out
-
-
-
-# -- writing a frame without releasing the GIL -------------------------------------------
-# os.write releases the GIL around the syscall. For a small frame the syscall is ~1 us
-# (a copy into the page cache), but releasing the GIL hands it to any runnable thread
-# (a flow's workers, the flusher) and getting it back costs two thread switches: ~17 us
-# per append in a flow run on a 2-core machine, the largest durable-only cost there.
-# So small frames are written by libc's write(2) called through ctypes.PyDLL, which
-# keeps the GIL (~1.5 us). It is the same unbuffered syscall as os.write: the bytes are
-# in the kernel before the append returns (nothing is buffered in user space), so crash
-# safety is unchanged. The price: a write the kernel stalls (dirty-page throttling)
-# stalls the process's other Python threads too, not just the appenders (which wait for
-# _lock anyway). Large frames (and platforms without a C library handle) use os.write,
-# whose GIL release lets other threads run during a longer copy. Fault-injection tests
-# replace _fs.write; then _fs.write is always used (see _write).
-_GIL_WRITE_MAX = 64 * 1024
-_c_write: Any
-try:
-    _c_write = ctypes.PyDLL(None, use_errno=True).write
-    # No argtypes (converting through them costs more than the syscall's copy): the
-    # call passes a C int fd, the bytes object's buffer and an explicit size_t.
-    _c_write.restype = ctypes.c_ssize_t
-except (OSError, AttributeError, TypeError):  # no C library handle (e.g. Windows)
-    _c_write = None
-_os_write = os.write
-_get_errno = ctypes.get_errno
-_size_t = ctypes.c_size_t
-_EINTR = errno.EINTR
-
-
-def _write(fd: int, frame: bytes) -> int:
-    """Write ``frame`` (bytes) to ``fd`` with one write(2); return the bytes written.
-
-    Same contract as ``os.write`` (a short write is possible; errors raise OSError).
-    """
-    write = _fs.write
-    if write is not _os_write or _c_write is None or type(frame) is not bytes or len(frame) > _GIL_WRITE_MAX:
-        return write(fd, frame)
-    while True:
-        n = _c_write(fd, frame, _size_t(len(frame)))
-        if n >= 0:
-            return n
-        err = _get_errno()
-        if err != _EINTR:  # os.write retries EINTR too (PEP 475)
-            raise OSError(err, os.strerror(err))
 
 
 _TS_MAX = 2**63 - 1

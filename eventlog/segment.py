@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ._frame import _FRAME_FULL, FRAME_HEADER_SIZE, MAX_EVENT_BYTES, BadFrame, FrameHeader, check_frame
 
-__all__ = ["CHUNK", "FrameScanner", "parse_seg_name", "pread_all", "seg_name"]
+__all__ = ["CHUNK", "FrameScanner", "breaks_off_into_reserve", "parse_seg_name", "pread_all", "seg_name"]
 
 #: Bytes read per ``pread`` when scanning.
 CHUNK = 1 << 20
@@ -73,6 +73,9 @@ class FrameScanner:
         self.chunk = chunk
         self.bad: BadFrame | None = None
         self.bad_off = -1
+        #: The first 8 bytes (length and count) at ``bad_off`` as this scan read them:
+        #: zeros mean no frame was stored there yet (reserved space, or one being copied).
+        self.bad_head = b""
         self.last_frame_off = 0
 
     def __iter__(self) -> Iterator[tuple[int, FrameHeader, bytes, int]]:
@@ -116,6 +119,7 @@ class FrameScanner:
                     continue
                 self.bad = res
                 self.bad_off = pos
+                self.bad_head = bytes(buf[rel : rel + 8])
                 break
             hdr: FrameHeader = res  # type: ignore[assignment]
             self.last_frame_off = pos
@@ -130,3 +134,25 @@ class FrameScanner:
             self.bad = BadFrame("short", f"file ends at byte {pos}, expected data up to {self.end}")
             self.bad_off = pos
         self.pos = pos
+
+
+def breaks_off_into_reserve(rest: bytes, base_off: int) -> bool:
+    """True if the frame at ``rest[0]`` breaks off into zeros that run past it to the end.
+
+    The shape a power cut leaves when only part of a frame stored into reserved space
+    reached the disk (pages are written back in any order, and a page may be written
+    back while a frame is being copied into it): its bytes stop inside its payload, and
+    from there through the frame's end and beyond every byte is zero. A complete frame
+    never matches (its payload's last byte is where its data stops, unless that byte is
+    itself zero), and a cleanly closed segment ends at its last frame, so damage there
+    never matches. ``base_off`` is the file offset of ``rest[0]`` (kept for messages and
+    callers' symmetry with the other tail rules).
+    """
+    if len(rest) < FRAME_HEADER_SIZE:
+        return False
+    length = struct.unpack_from("<I", rest, 0)[0]
+    total = (FRAME_HEADER_SIZE + length + 7) & ~7
+    if total >= len(rest):
+        return False  # nothing reserved past the frame
+    data_end = len(rest.rstrip(b"\0"))
+    return 0 < data_end < FRAME_HEADER_SIZE + length

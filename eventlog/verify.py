@@ -34,7 +34,7 @@ from ._frame import (
 )
 from .chain import GENESIS, LINK_SIZE
 from .errors import CorruptionError, RecordDecodeError
-from .segment import CHUNK, FrameScanner, parse_seg_name, pread_all
+from .segment import CHUNK, FrameScanner, breaks_off_into_reserve, parse_seg_name, pread_all
 from .snapshot import SNAP_DIR, list_snapshots, parse_snapshot
 
 __all__ = ["Problem", "VerifyReport", "verify"]
@@ -232,7 +232,14 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                 break
             if sc.bad is not None:
                 rest = pread_all(fd, size - sc.bad_off, sc.bad_off)
-                torn = last and (sc.bad.kind in ("short", "past_end") or not any(rest))
+                if last and (not any(rest) or (sc.bad.kind not in ("short", "past_end")
+                                               and not any(sc.bad_head))):
+                    # Zeros the writer reserved ahead of itself, or a frame whose length
+                    # is not stored yet (still being copied, or never finished): not part
+                    # of the log, so not a problem.
+                    break
+                torn = last and (sc.bad.kind in ("short", "past_end")
+                                 or breaks_off_into_reserve(rest, sc.bad_off))
                 kind = "torn_tail" if torn else "frame"
                 msg = sc.bad.reason
                 if torn:
@@ -298,6 +305,7 @@ class _Frames:
         self.link = link
         self.bad: BadFrame | None = None
         self.bad_off = -1
+        self.bad_head = b""
 
     def __iter__(self) -> Iterator[tuple[int, int, int, int, bytes, bytes]]:
         fd, end = self.fd, self.end
@@ -338,7 +346,7 @@ class _Frames:
         for off, fh, sbuf, srel in sc:
             body = srel + FRAME_HEADER_SIZE
             yield off, fh.seq, fh.count, fh.ts, fh.link, sbuf[body : body + fh.length]
-        self.bad, self.bad_off, self.expected_seq = sc.bad, sc.bad_off, sc.expected_seq
+        self.bad, self.bad_off, self.bad_head, self.expected_seq = sc.bad, sc.bad_off, sc.bad_head, sc.expected_seq
 
 
 def _decode_state(body: bytes, file: str) -> Any:

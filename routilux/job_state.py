@@ -589,11 +589,22 @@ class JobState(Serializable):
             writer = _SnapshotWriter(self._log_obj, self._p.job_id)  # type: ignore[arg-type]
             object.__setattr__(self, "_snapshot_writer", writer)
         if _stores_encoded_snapshots(self._log_obj):
+            # The state is storable by construction: every value in it came from an event
+            # that passed the codec's checks at append, or is a str/int the projection
+            # set. So it is packed in C without the checks' scan and decode round trip
+            # (most of a snapshot's cost on the appending thread); only a failure, or the
+            # size limit, goes through codec.encode, which names the problem.
             try:
-                body = codec.encode(state, path="state", max_depth=_SNAPSHOT_MAX_DEPTH, max_bytes=_SNAPSHOT_MAX_BYTES)
-            except (EventLogError, ValueError):
-                _log.exception("could not store a snapshot of job %s at version %s", self._p.job_id, version)
-                return
+                body = _pack_unchecked(state)
+            except Exception:  # noqa: BLE001 - codec.encode below reports it properly
+                body = None
+            if body is None or len(body) > _SNAPSHOT_MAX_BYTES:
+                try:
+                    body = codec.encode(state, path="state", max_depth=_SNAPSHOT_MAX_DEPTH,
+                                        max_bytes=_SNAPSHOT_MAX_BYTES)
+                except (EventLogError, ValueError):
+                    _log.exception("could not store a snapshot of job %s at version %s", self._p.job_id, version)
+                    return
             writer.submit(version, body)
         else:
             writer.submit(version, thaw(state))

@@ -2,16 +2,16 @@
 
 ``append_batch_encoded`` is the trusted batch fast path a JobState transaction uses: it
 must give the same records, bytes, timestamps and hash chain as ``append_batch``, with the
-same atomicity. The file log writes small frames with a write(2) that keeps the GIL; it
-must write exactly the frame, report errors as ``OSError``, and defer to a replaced
-``_fs.write`` so fault injection still reaches every append.
+same atomicity. The file log copies frames into a shared map of the active segment, the
+length last; it must store exactly the frame, defer to a replaced ``_fs.map_write`` so
+fault injection still reaches every append, and leave nothing of a failed copy behind.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import random
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from eventlog import (
     codec,
     verify,
 )
-from eventlog import filelog as filelog_mod
 from eventlog._events import encode_event
 from eventlog.filelog import FileEventLog
 
@@ -119,47 +118,68 @@ def test_batch_encoded_refusals_write_nothing(tmp_path: Path, backend: str) -> N
             log.close()
 
 
-def test_frame_write_reports_errors_as_oserror(tmp_path: Path) -> None:
-    """The GIL-keeping write raises OSError with the errno, like os.write."""
-    with pytest.raises(OSError) as info:
-        filelog_mod._write(-1, b"frame")
-    assert info.value.errno == errno.EBADF
-    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        data = bytes(range(256)) * 3  # NUL bytes included: the length is explicit
-        assert filelog_mod._write(fd, data) == len(data)
-    finally:
-        os.close(fd)
-    assert (tmp_path / "f").read_bytes() == data
-
-
-def test_large_frames_and_replaced_write_use_fs_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A replaced _fs.write sees every append (fault injection); a large frame round-trips."""
+def test_frame_is_copied_body_first_then_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each append copies the frame minus its first 8 bytes, then those 8 (length, count)."""
     log = FileEventLog(str(tmp_path / "log"), durability="none")
     try:
-        big = {"blob": b"\x00\x01" * filelog_mod._GIL_WRITE_MAX}
+        log.append("warm", {})
+        calls: list[tuple[int, bytes]] = []
+        real = _fs.map_write
+
+        def spy(fd: int, mapping: Any, offset: int, data: bytes) -> None:
+            # At the moment the body lands, the length slot must still read as zeros.
+            if len(data) != 8:
+                assert mapping[offset - 8 : offset] == bytes(8)
+            calls.append((offset, bytes(data)))
+            real(fd, mapping, offset, data)
+
+        monkeypatch.setattr(_fs, "map_write", spy)
+        rec = log.append("a", {"n": 1})
+        assert [len(d) for _, d in calls][1] == 8
+        (body_off, body), (head_off, head) = calls
+        assert body_off == head_off + 8
+        frame = head + body
+        length, count = struct.unpack_from("<II", frame)
+        assert count == 1 and 48 + length <= len(frame) < 48 + length + 8
+        assert frame[48 : 48 + length] == encode_event("a", {"n": 1})[0]
+        assert rec.seq == 2
+    finally:
+        log.close()
+    seg = next((tmp_path / "log").glob("*.seg")).read_bytes()
+    assert seg[head_off : head_off + len(frame)] == frame
+
+
+def test_large_frames_and_replaced_map_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced _fs.map_write sees every append; a failed copy leaves nothing; big frames round-trip."""
+    log = FileEventLog(str(tmp_path / "log"), durability="none")
+    try:
+        big = {"blob": b"\x00\x01" * 300_000}  # larger than the first reserved step
         assert log.append("big", big).data == big
         calls = []
-        real = _fs.write
+        real = _fs.map_write
 
-        def spy(fd: int, data: bytes) -> int:
+        def spy(fd: int, mapping: Any, offset: int, data: bytes) -> None:
             calls.append(len(data))
-            return real(fd, data)
+            real(fd, mapping, offset, data)
 
-        monkeypatch.setattr(_fs, "write", spy)
+        monkeypatch.setattr(_fs, "map_write", spy)
         log.append("a", {"n": 1})
         log.append_batch_encoded(_encoded([("b", {"n": 2}), ("c", {"n": 3})]))
-        assert len(calls) == 2
+        assert len(calls) == 4  # two copies per frame
 
-        def fail(fd: int, data: bytes) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
+        def fail_after_landing_some(fd: int, mapping: Any, offset: int, data: bytes) -> None:
+            real(fd, mapping, offset, data[: len(data) // 2])
+            raise OSError(errno.EIO, "injected")
 
-        monkeypatch.setattr(_fs, "write", fail)
+        monkeypatch.setattr(_fs, "map_write", fail_after_landing_some)
         head = log.head_seq
-        with pytest.raises(LogWriteError):
+        with pytest.raises(LogWriteError) as ei:
             log.append_batch_encoded(_encoded([("d", {"n": 4})]))
+        assert ei.value.errno == errno.EIO
         assert log.head_seq == head
+        monkeypatch.undo()
+        assert log.append("e", {"n": 5}).seq == head + 1
     finally:
         log.close()
     with FileEventLog(str(tmp_path / "log"), readonly=True) as again:
-        assert [r.kind for r in again.read()] == ["big", "a", "b", "c"]
+        assert [r.kind for r in again.read()] == ["big", "a", "b", "c", "e"]

@@ -13,7 +13,8 @@ log (which repairs a torn tail) and checks:
 * the next append gets ``head + 1``.
 
 Three kinds of kill: a timed SIGKILL at a random moment of the append loop; a whitebox
-kill that writes a random prefix of the k-th ``_fs.write`` and dies (a torn frame),
+kill that lands a random prefix of the k-th ``_fs.write`` or ``_fs.map_write`` (the
+frame copies into the mapped segment) and dies (a torn frame),
 sometimes counting only writes of snapshots or of new files (``*.tmp``: segment rolls);
 and a kill of the *recovering* process at its k-th file-system call (compound failure,
 as in SQLite's crash tests). The ``"always"`` run uses a keyed hash chain, so recovery
@@ -71,21 +72,29 @@ WRITER = textwrap.dedent(
     if style in ("write", "recover"):
         counter = [0]
         real = {name: getattr(_fs, name) for name in
-                ("open", "close", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink")}
+                ("open", "close", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink",
+                 "fallocate", "map_file", "map_write")}
 
         def wrap(name):
             fn = real[name]
             def shim(*a, **kw):
-                if style == "recover" or (name == "write" and (
+                if style == "recover" or (name in ("write", "map_write") and (
                         not only or only in os.readlink(f"/proc/self/fd/{a[0]}"))):
                     counter[0] += 1
                     if counter[0] == arg:
+                        cut_rng = random.Random(arg)
                         if name == "write":
                             fd, buf = a[0], bytes(a[1])
                             # a torn write: some prefix lands, then the process dies
-                            cut = random.Random(arg).randrange(len(buf) + 1)
+                            cut = cut_rng.randrange(len(buf) + 1)
                             if cut:
                                 os.write(fd, buf[:cut])
+                        elif name == "map_write":
+                            # a torn copy into the mapped segment: some prefix of it lands
+                            # (the 8-byte length store is one aligned store: all or none)
+                            fd, mapping, off, buf = a[0], a[1], a[2], bytes(a[3])
+                            cut = cut_rng.choice((0, 8)) if len(buf) == 8 else cut_rng.randrange(len(buf) + 1)
+                            mapping[off : off + cut] = buf[:cut]
                         die()
                 return fn(*a, **kw)
             return shim

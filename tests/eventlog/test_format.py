@@ -270,25 +270,28 @@ def test_close_is_idempotent_and_final(tmp_path: Path) -> None:
         list(log.read())
 
 
-def test_write_error_truncates_back_and_keeps_errno(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failed write is cut back to the pre-append size; a failed fsync fails the writer."""
+def test_failed_reservation_changes_nothing_and_keeps_errno(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full while reserving space: errno kept, file and head unchanged; a failed fsync fails the writer."""
     from eventlog import LogFailedError, LogWriteError, _fs
 
     log = open_log(tmp_path / "log", durability="always")
     log.append("a", {})
     seg = next((tmp_path / "log").glob("*.seg"))
     size = seg.stat().st_size
-    real_write = _fs.write
+    real_fallocate = _fs.fallocate
+    tried = []
 
-    def half_then_fail(fd: int, data) -> int:
-        if len(data) > 8:
-            real_write(fd, bytes(data[:8]))
+    def reserve_half_then_fail(fd: int, offset: int, length: int) -> None:
+        tried.append(length)
+        real_fallocate(fd, offset, length // 2)  # part of the range, as a filling disk may
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_fs, "write", half_then_fail)
+    monkeypatch.setattr(_fs, "fallocate", reserve_half_then_fail)
     with pytest.raises(LogWriteError) as ei:
-        log.append("b", {"x": 1})
+        log.append("b", {"x": "y" * 100_000})  # needs more than the space reserved so far
     assert ei.value.errno == 28 and seg.stat().st_size == size
+    assert len(tried) == 2 and tried[1] < tried[0]  # then only what the frame needed
+    assert log.head_seq == 1
     monkeypatch.undo()
     assert log.append("c", {}).seq == 2
 

@@ -4,9 +4,11 @@
     write then ``EFBIG``. The error must keep its errno, the files must be back to their
     size before the failed append, and a reopen reads every acknowledged record.
 (b) Fault injection through :mod:`eventlog._fs`: the N-th file-system operation (open,
-    write, fsync, fdatasync, ftruncate, replace, unlink) fails with ENOSPC or EIO, for N = 1, 2, ... until the workload runs without reaching N, in
-    fail-once and fail-forever modes. A failing ``write`` first lands half its bytes (a
-    short write), so "truncated back" is really tested. After each run, without faults:
+    write, fsync, fdatasync, ftruncate, replace, unlink, fallocate, map_file, map_write)
+    fails with ENOSPC or EIO, for N = 1, 2, ... until the workload runs without reaching
+    N, in fail-once and fail-forever modes. A failing ``write`` first lands half its bytes
+    (a short write), and a failing ``map_write`` (the frame copy into the mapped segment)
+    half of its copy, so "nothing of a failed append remains" is really tested. After each run, without faults:
     every acknowledged record is there and byte-identical, at most the one record whose
     fsync failed is extra, snapshots are consistent, the next append gets ``head + 1``.
     An fsync or ftruncate failure leaves the writer *failed* (fsyncgate): the next append
@@ -34,7 +36,8 @@ import eventlog
 from eventlog import LogFailedError, _fs
 from eventlog._events import encode_event
 
-FAULT_OPS = ("open", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink")
+FAULT_OPS = ("open", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink",
+             "fallocate", "map_file", "map_write")
 SYNC_OPS = {"fsync", "fdatasync", "ftruncate"}
 APPENDS = 20
 SEGMENT_BYTES = 4096  # the smallest allowed; 20 appends of ~230-byte frames roll once
@@ -86,6 +89,9 @@ class Faults:
                     if len(buf) > 1:
                         # a short write lands first, as when the disk fills mid-write
                         self.real["write"](fd, buf[: len(buf) // 2])
+                elif name == "map_write":
+                    fd, mapping, offset, buf = args
+                    self.real["map_write"](fd, mapping, offset, bytes(buf)[: len(buf) // 2])
                 raise OSError(self.err, f"injected {os.strerror(self.err)} in {name}")
             if name in ("fsync", "fdatasync"):
                 return None  # the data is not at stake here, and real fsyncs would make the loop slow
@@ -193,6 +199,7 @@ def check_run(path: str, faults: Faults, out: dict[str, Any], where: str) -> Non
 def test_fault_at_every_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, err: int, forever: bool) -> None:
     """Failing the N-th file-system operation, for every N, never loses an acked record or leaves junk."""
     n = 0
+    hit: set[str] = set()
     while True:
         n += 1
         assert n < MAX_N, "the workload never completed"
@@ -202,9 +209,14 @@ def test_fault_at_every_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             faults.install(m)
             out = run_workload(path, faults)
             check_run(path, faults, out, f"fault at op {n} ({os.strerror(err)}, {'forever' if forever else 'once'})")
+        if faults.fired:
+            hit.add(faults.fired[0])
         if not faults.fired:
             break  # the workload has fewer than n operations: every point was tried
     assert n > APPENDS, f"only {n} operations were counted: the shim is not on the write path"
+    # Every kind of operation on the append path was made to fail at least once.
+    missed = {"open", "write", "fdatasync", "ftruncate", "replace", "fallocate", "map_file", "map_write"} - hit
+    assert not missed, f"no fault was injected into {sorted(missed)}"
 
 
 def test_sync_failure_fails_the_writer_until_reopen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,9 @@ file system, and checked: every acknowledged record present and byte-identical, 
 further record one the workload really wrote, every snapshot equal to the fold of the
 records it covers, and the next append gets ``head + 1``.
 
-Variants of each state keep a random prefix of the unsynced appended bytes, or replace
-them with zeros (SQLite's "garbage after grow"). A compound test cuts the power again
+Variants of each state keep a random prefix of the unsynced bytes (appended, or stored
+into reserved space through the mapped segment), or replace them with zeros (SQLite's
+"garbage after grow"). A compound test cuts the power again
 while recovery repairs such a torn tail and appends behind it. Two mutation checks
 patch out the directory fsync, or every file fsync, and assert that the harness then
 does report lost acknowledgements (so a passing run means something).
@@ -57,7 +58,8 @@ def _read_fd_content(fd: int) -> bytes:
 class PowerModel:
     """Shadow model of durable state, fed by shims over :mod:`eventlog._fs`."""
 
-    PRIMITIVES = ("open", "close", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink")
+    PRIMITIVES = ("open", "close", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink",
+                  "fallocate", "map_write")
 
     def __init__(self, root: str, rng: random.Random) -> None:
         self.root = os.path.realpath(root)
@@ -136,6 +138,24 @@ class PowerModel:
             n = self.real["write"](fd, data)
             self._touched(self.fds[fd])
             return n
+
+    def _map_write(self, fd: int, mapping: Any, offset: int, data: Any) -> None:
+        # A store into the mapped segment: like a write, it is in the page cache (and
+        # unsynced) until the next fsync of the file.
+        if fd not in self.fds:
+            return self.real["map_write"](fd, mapping, offset, data)
+        with self.lock:
+            self.boundary("map_write")
+            self.real["map_write"](fd, mapping, offset, data)
+            self._touched(self.fds[fd])
+
+    def _fallocate(self, fd: int, offset: int, length: int) -> None:
+        if fd not in self.fds:
+            return self.real["fallocate"](fd, offset, length)
+        with self.lock:
+            self.boundary("fallocate")
+            self.real["fallocate"](fd, offset, length)
+            self._touched(self.fds[fd])
 
     def _ftruncate(self, fd: int, length: int) -> None:
         if fd not in self.fds:
@@ -231,7 +251,12 @@ class PowerModel:
         return {v for entries in self.durable_dirs.values() for v in entries.values() if v != DIR}
 
     def _variant(self) -> dict[int, bytes]:
-        """Unsynced appended bytes that partly landed: a random prefix, or zeros."""
+        """Unsynced bytes that partly landed: a random prefix of them, or zeros in their place.
+
+        The unsynced bytes run from the first byte where the current content differs
+        from the durable one: appended at the end (a write) or stored into space
+        reserved earlier (the mapped segment). Past the cut the durable content stays.
+        """
         overrides = {}
         zeros = self.rng.random() < 0.5
         for fid in self.dirty & self._durable_ids():
@@ -241,10 +266,12 @@ class PowerModel:
             except OSError:
                 continue
             dur = self.durable_data.get(fid, b"")
-            if len(cur) > len(dur) and cur.startswith(dur):
-                ext = len(cur) - len(dur)
-                cut = self.rng.randrange(1, ext + 1)
-                overrides[fid] = dur + (bytes(cut) if zeros else cur[len(dur): len(dur) + cut])
+            if len(cur) < len(dur) or cur == dur:
+                continue  # a truncation: its own boundary states cover it
+            d = _common_prefix(cur, dur)
+            cut = self.rng.randrange(1, len(cur) - d + 1)
+            landed = bytes(cut) if zeros else cur[d : d + cut]
+            overrides[fid] = cur[:d] + landed + dur[d + cut :]
         return overrides
 
     def _state(self, what: str, overrides: dict[int, bytes]) -> dict[str, Any]:
@@ -276,6 +303,17 @@ class PowerModel:
                     fh.write(content)
 
         build(self.root, dest)
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """Length of the longest common prefix of ``a`` and ``b``."""
+    n = min(len(a), len(b))
+    lo = 0
+    while lo < n and a[lo : lo + 4096] == b[lo : lo + 4096]:
+        lo += 4096
+    while lo < n and a[lo] == b[lo]:
+        lo += 1
+    return min(lo, n)
 
 
 @pytest.fixture

@@ -234,7 +234,8 @@ def test_single_bit_flips_are_detected_or_harmless(tmp_path: Path, rng: random.R
 
 # -- T5: garbage and zero tails ------------------------------------------------------------
 def test_zero_and_garbage_tails(tmp_path: Path, rng: random.Random) -> None:
-    """Zeros are a torn tail; random garbage of 48+ bytes is an ambiguous tail needing repair_tail."""
+    """Zeros are reserved space (kept until the writer closes, no backup); garbage under 48
+    bytes is a torn tail (backed up); garbage of 48+ bytes is an ambiguous tail needing repair_tail."""
     pristine = tmp_path / "pristine"
     full = _make_log(pristine, 20)
     seg_name = _segs(pristine)[-1].name
@@ -248,7 +249,12 @@ def test_zero_and_garbage_tails(tmp_path: Path, rng: random.Random) -> None:
         junk = bytes(n) if zeros else rng.randbytes(n)
         with open(seg, "ab") as f:
             f.write(junk)
-        if zeros or n < 48:
+        if zeros:
+            assert _records(work) == full
+            assert seg.stat().st_size == old  # cut when the writer closed
+            assert not list(work.glob("*.torn-*")), "zeros hold nothing worth a backup"
+            assert _records(work, readonly=True) == full
+        elif n < 48:
             assert _records(work) == full
             assert seg.stat().st_size == old
             assert (work / f"{seg_name}.torn-{old}").read_bytes() == junk
