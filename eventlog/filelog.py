@@ -489,7 +489,7 @@ class FileEventLog(EventLog):
             # Length and count are stored last (filelog._write_frame): zeros there mean
             # the frame was never completed; whatever follows is the unfinished copy.
             torn, why = True, "torn write: a frame whose length was never stored (the writer stopped while copying it)"
-        elif breaks_off_into_reserve(rest, x):
+        elif breaks_off_into_reserve(rest, x, expected):
             torn, why = True, f"torn write: {bad.reason}; the frame breaks off into the reserved zeros"
         elif bad.kind == "header" and _has_zero_sector(rest, x):
             torn, why = True, f"torn write: {bad.reason} in a partly written frame"
@@ -1134,7 +1134,10 @@ class FileEventLog(EventLog):
             size = os.fstat(seg.fd).st_size
             idx = seg.index
             assert idx is not None
-            if size > idx.covered_end:
+            # While a writer is open the file runs on into reserved zeros, so "longer
+            # than what we know" says nothing: peek at the next frame's length first
+            # (frames are stored in order, so if it is zero nothing later exists either).
+            if size > idx.covered_end and any(pread_all(seg.fd, 8, idx.covered_end)):
                 sc = self._scan_into(seg, idx, size)
                 seg.end = idx.covered_end
                 if sc.bad is not None:
@@ -1210,6 +1213,7 @@ class FileEventLog(EventLog):
         refuse_ext = codec._refuse_ext
         not_container = codec._NOT_CONTAINER
         new_record = _new_record
+        pads = _PADS
         event_depth = codec.MAX_DEPTH + 1  # the [kind, data] wrapper adds one level (as decode_event)
         limit = MAX_EVENT_BYTES + 4
         bases = [s.base for s in segs]
@@ -1245,8 +1249,9 @@ class FileEventLog(EventLog):
                         break
                     body = rel + FRAME_HEADER_SIZE
                     payload = buf[body : body + length]
-                    if crc32(payload) != bcrc or (total - FRAME_HEADER_SIZE != length
-                                                  and any(buf[body + length : rel + total])):
+                    # (the pad test: startswith at an offset compares in place, no slice)
+                    if crc32(payload) != bcrc or not buf.startswith(pads[total - FRAME_HEADER_SIZE - length],
+                                                                    body + length):
                         self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
                     if count == 1:
                         if seq >= start:

@@ -13,7 +13,16 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-from ._frame import _FRAME_FULL, FRAME_HEADER_SIZE, MAX_EVENT_BYTES, BadFrame, FrameHeader, check_frame
+from ._frame import (
+    _FRAME_FULL,
+    _PADS,
+    FRAME_HEADER_SIZE,
+    MAX_EVENT_BYTES,
+    BadFrame,
+    FrameHeader,
+    check_frame,
+    max_payload,
+)
 
 __all__ = ["CHUNK", "FrameScanner", "breaks_off_into_reserve", "parse_seg_name", "pread_all", "seg_name"]
 
@@ -102,7 +111,7 @@ class FrameScanner:
                 if (count == 1 and seq == self.expected_seq and ts >= self.prev_ts and length <= limit
                         and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
                         and crc32(buf[body : body + length]) == bcrc
-                        and (total - FRAME_HEADER_SIZE == length or not any(buf[body + length : rel + total]))):
+                        and buf.startswith(_PADS[total - FRAME_HEADER_SIZE - length], body + length)):
                     res = FrameHeader(length, count, seq, ts, link, bcrc)
             if res is None:
                 res = check_frame(buf, rel, blen, self.expected_seq, self.prev_ts)
@@ -136,7 +145,7 @@ class FrameScanner:
         self.pos = pos
 
 
-def breaks_off_into_reserve(rest: bytes, base_off: int) -> bool:
+def breaks_off_into_reserve(rest: bytes, base_off: int, expected_seq: int) -> bool:
     """True if the frame at ``rest[0]`` breaks off into zeros that run past it to the end.
 
     The shape a power cut leaves when only part of a frame stored into reserved space
@@ -144,15 +153,23 @@ def breaks_off_into_reserve(rest: bytes, base_off: int) -> bool:
     back while a frame is being copied into it): its bytes stop inside its payload, and
     from there through the frame's end and beyond every byte is zero. A complete frame
     never matches (its payload's last byte is where its data stops, unless that byte is
-    itself zero), and a cleanly closed segment ends at its last frame, so damage there
-    never matches. ``base_off`` is the file offset of ``rest[0]`` (kept for messages and
-    callers' symmetry with the other tail rules).
+    itself zero). When the frame reaches the end of the file (nothing reserved past it,
+    as in a cleanly closed segment), only a zero run from a 512-byte sector boundary
+    inside the payload counts, so a damaged last frame is not mistaken for a torn one.
+    ``base_off`` is the file offset of ``rest[0]``; the frame there must be the one due
+    (``expected_seq``) with a possible length.
     """
-    if len(rest) < FRAME_HEADER_SIZE:
-        return False
-    length = struct.unpack_from("<I", rest, 0)[0]
-    total = (FRAME_HEADER_SIZE + length + 7) & ~7
-    if total >= len(rest):
-        return False  # nothing reserved past the frame
+    if len(rest) < FRAME_HEADER_SIZE or zlib.crc32(rest[:44]) != struct.unpack_from("<I", rest, 44)[0]:
+        return False  # only a frame whose header landed whole (its length can be trusted)
+    length, count, seq = struct.unpack_from("<IIQ", rest, 0)
+    if seq != expected_seq or count < 1 or length > max_payload(count):
+        return False  # not the frame that was due here: damage, not a torn copy
+    payload_end = FRAME_HEADER_SIZE + length
     data_end = len(rest.rstrip(b"\0"))
-    return 0 < data_end < FRAME_HEADER_SIZE + length
+    if not 0 < data_end < payload_end:
+        return False
+    if (payload_end + 7) & ~7 < len(rest):
+        return True  # the zeros run on into space reserved past the frame
+    # The frame reaches the end of the file: torn only if whole 512-byte sectors of its
+    # payload are missing (a drive writes a sector entirely or not at all).
+    return -(-(base_off + data_end) // 512) * 512 < base_off + payload_end

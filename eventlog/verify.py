@@ -22,6 +22,7 @@ import msgpack
 from . import codec
 from ._frame import (
     _FRAME_FULL,
+    _PADS,
     FLAG_KEYED,
     FORMAT_VERSION,
     FRAME_HEADER_SIZE,
@@ -239,7 +240,7 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                     # of the log, so not a problem.
                     break
                 torn = last and (sc.bad.kind in ("short", "past_end")
-                                 or breaks_off_into_reserve(rest, sc.bad_off))
+                                 or breaks_off_into_reserve(rest, sc.bad_off, sc.expected_seq))
                 kind = "torn_tail" if torn else "frame"
                 msg = sc.bad.reason
                 if torn:
@@ -328,7 +329,7 @@ class _Frames:
                 if not (count == 1 and seq == expected and ts >= prev_ts and length <= limit
                         and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
                         and crc32(buf[body : body + length]) == bcrc
-                        and (total - FRAME_HEADER_SIZE == length or not any(buf[body + length : rel + total]))):
+                        and buf.startswith(_PADS[total - FRAME_HEADER_SIZE - length], body + length)):
                     stop = True
                     break
                 yield pos + rel, seq, 1, ts, flink, buf[body : body + length]

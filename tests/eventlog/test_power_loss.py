@@ -256,6 +256,7 @@ class PowerModel:
         The unsynced bytes run from the first byte where the current content differs
         from the durable one: appended at the end (a write) or stored into space
         reserved earlier (the mapped segment). Past the cut the durable content stays.
+        Within the durable extent the cut falls on a 512-byte sector boundary.
         """
         overrides = {}
         zeros = self.rng.random() < 0.5
@@ -269,9 +270,14 @@ class PowerModel:
             if len(cur) < len(dur) or cur == dur:
                 continue  # a truncation: its own boundary states cover it
             d = _common_prefix(cur, dur)
-            cut = self.rng.randrange(1, len(cur) - d + 1)
-            landed = bytes(cut) if zeros else cur[d : d + cut]
-            overrides[fid] = cur[:d] + landed + dur[d + cut :]
+            r = self.rng.randrange(d + 1, len(cur) + 1)
+            if r < len(dur):
+                # Inside the file's durable extent (stores into reserved space) a power
+                # cut keeps or loses whole 512-byte sectors, the unit a drive writes
+                # atomically; past it, the file's size may tear anywhere.
+                r = max(r - r % 512, d)
+            landed = bytes(r - d) if zeros else cur[d:r]
+            overrides[fid] = cur[:d] + landed + dur[r:]
         return overrides
 
     def _state(self, what: str, overrides: dict[int, bytes]) -> dict[str, Any]:

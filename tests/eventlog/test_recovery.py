@@ -270,6 +270,95 @@ def test_zero_and_garbage_tails(tmp_path: Path, rng: random.Random) -> None:
         shutil.rmtree(work)
 
 
+# -- reserved space (the writer's zeros ahead of itself) -----------------------------------
+def _crashed_copy(tmp_path: Path, n: int) -> tuple[Path, list[tuple], int]:
+    """A copy of a log taken while its writer is still open: what a kill -9 leaves."""
+    live = tmp_path / "live"
+    log = open_log(live, durability="none")
+    for i in range(n):
+        log.append("e", {"i": i})
+    crashed = tmp_path / "crashed"
+    shutil.copytree(live, crashed, ignore=shutil.ignore_patterns("LOCK"))
+    end = log._size  # where the next frame goes: the reserved zeros start here
+    records = [tuple(r) for r in log.read()]
+    log.close()
+    return crashed, records, end
+
+
+def test_reserved_zeros_after_a_crash_are_free_space(tmp_path: Path) -> None:
+    """A crashed writer's reserved zeros: no backup, no error, verify ok, the next writer reuses them."""
+    crashed, records, end = _crashed_copy(tmp_path, 50)
+    seg = _segs(crashed)[-1]
+    assert seg.stat().st_size > end and not any(seg.read_bytes()[end:]), "the copy should hold reserved zeros"
+    assert eventlog.verify(crashed).ok
+    assert _records(crashed, readonly=True) == records
+    with open_log(crashed) as log:
+        assert [tuple(r) for r in log.read()] == records
+        log.append("more", {})
+    assert not list(crashed.glob("*.torn-*"))
+    assert seg.stat().st_size == _frame_ends(seg, 1)[-1][1], "close cuts the reserved zeros"
+
+
+def _one_more_frame(tmp_path: Path, records: list[tuple]) -> bytes:
+    """The bytes of the frame an append of ``{"i": 10**6, ...}`` after ``records`` would store."""
+    other = tmp_path / "other"
+    with open_log(other, durability="none") as log:
+        for _seq, ts, kind, data in records:
+            log.append(kind, data, ts=ts)
+        log.append("e", {"i": 10**6, "pad": "z" * 1500})
+    seg = _segs(other)[-1]
+    off, end, _ = _frame_ends(seg, 1)[-1]
+    return seg.read_bytes()[off:end]
+
+
+@pytest.mark.parametrize("landed", [0, 8, 100, 700, -1])
+def test_frame_copy_cut_short_is_a_torn_tail(tmp_path: Path, landed: int) -> None:
+    """A frame whose length was never stored (killed mid-copy), or whose tail pages never
+    reached the disk (power cut), is a torn tail: backed up and cut; readers stop before it."""
+    crashed, records, end = _crashed_copy(tmp_path, 20)
+    frame = _one_more_frame(tmp_path, records)
+    seg = _segs(crashed)[-1]
+    data = bytearray(seg.read_bytes())
+    assert len(data) >= end + len(frame) + 512
+    if landed == -1:
+        # a power cut: the frame's first sector reached the disk, the rest did not
+        cut = 512 - end % 512
+        data[end : end + cut] = frame[:cut]
+    else:
+        # killed mid-copy: the body is copied first, the length (bytes 0..7) last
+        data[end + 8 : end + 8 + landed] = frame[8 : 8 + landed]
+    seg.write_bytes(bytes(data))
+    assert _records(crashed, readonly=True) == records
+    report = eventlog.verify(crashed)
+    assert report.ok or report.first_problem.kind == "torn_tail", report.first_problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _records(crashed) == records
+    backups = list(crashed.glob("*.torn-*"))
+    assert (landed == 0) == (not backups), backups  # nothing landed: plain reserved zeros
+    with open_log(crashed) as log:
+        assert log.append("next", {}).seq == len(records) + 1
+
+
+def test_damaged_last_frame_of_a_closed_log_is_not_mistaken_for_torn(tmp_path: Path) -> None:
+    """A closed segment ends at its last frame: zeroing part of that frame's payload (inside one
+    sector) is damage to report, not a torn copy to cut."""
+    path = tmp_path / "log"
+    with open_log(path, durability="none") as log:
+        for i in range(5):
+            log.append("e", {"i": i, "pad": "q" * 40})
+    seg = _segs(path)[-1]
+    off, end, _ = _frame_ends(seg, 1)[-1]
+    data = bytearray(seg.read_bytes())
+    assert end == len(data)
+    data[end - 20 :] = bytes(20)  # the payload's last bytes (and the pad) read as zeros
+    seg.write_bytes(bytes(data))
+    (path / "00000000000000000001.idx").unlink()
+    with pytest.raises(CorruptionError) as ei:
+        open_log(path)
+    assert ei.value.offset == off
+
+
 def test_damage_before_valid_frames_is_not_repairable(tmp_path: Path) -> None:
     """A bad frame followed by good ones is damage in the middle: repair_tail refuses it."""
     _make_log(tmp_path / "log", 10)
