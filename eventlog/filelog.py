@@ -66,7 +66,7 @@ from .errors import (
 )
 from .index import INDEX_INTERVAL, SegmentIndex, index_name
 from .record import Record, Snapshot
-from .segment import CHUNK, FrameScanner, breaks_off_into_reserve, parse_seg_name, pread_all, seg_name
+from .segment import CHUNK, FrameScanner, cut_at_a_sector, parse_seg_name, pread_all, seg_name
 from .snapshot import (
     SNAP_DIR,
     list_snapshots,
@@ -489,10 +489,8 @@ class FileEventLog(EventLog):
             # Length and count are stored last (filelog._write_frame): zeros there mean
             # the frame was never completed; whatever follows is the unfinished copy.
             torn, why = True, "torn write: a frame whose length was never stored (the writer stopped while copying it)"
-        elif breaks_off_into_reserve(rest, x, expected):
-            torn, why = True, f"torn write: {bad.reason}; the frame breaks off into the reserved zeros"
-        elif bad.kind == "header" and _has_zero_sector(rest, x):
-            torn, why = True, f"torn write: {bad.reason} in a partly written frame"
+        elif cut_at_a_sector(rest, x, expected):
+            torn, why = True, f"torn write: {bad.reason}; the frame stops at a sector boundary, zeros after it"
         else:
             torn = False
             why = (f"ambiguous tail: {len(rest)} bytes at offset {x} ({bad.reason}); "
@@ -1654,14 +1652,4 @@ def _later_frame(rest: bytes, base_off: int, expected_seq: int) -> bool:
             if seq >= expected_seq:
                 return True
         pos += 8
-    return False
-
-
-def _has_zero_sector(rest: bytes, base_off: int) -> bool:
-    """True if a 512-byte-aligned 512-byte chunk of ``rest`` is all zeros (a partly landed write)."""
-    first = (-base_off) % 512
-    zero = bytes(512)
-    for p in range(first, len(rest) - 511, 512):
-        if rest[p : p + 512] == zero:
-            return True
     return False

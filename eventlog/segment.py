@@ -24,7 +24,7 @@ from ._frame import (
     max_payload,
 )
 
-__all__ = ["CHUNK", "FrameScanner", "breaks_off_into_reserve", "parse_seg_name", "pread_all", "seg_name"]
+__all__ = ["CHUNK", "FrameScanner", "cut_at_a_sector", "parse_seg_name", "pread_all", "seg_name"]
 
 #: Bytes read per ``pread`` when scanning.
 CHUNK = 1 << 20
@@ -145,31 +145,25 @@ class FrameScanner:
         self.pos = pos
 
 
-def breaks_off_into_reserve(rest: bytes, base_off: int, expected_seq: int) -> bool:
-    """True if the frame at ``rest[0]`` breaks off into zeros that run past it to the end.
+def cut_at_a_sector(rest: bytes, base_off: int, expected_seq: int) -> bool:
+    """True if the frame at ``rest[0]`` stops at a sector boundary, zeros from there to the end.
 
-    The shape a power cut leaves when only part of a frame stored into reserved space
-    reached the disk (pages are written back in any order, and a page may be written
-    back while a frame is being copied into it): its bytes stop inside its payload, and
-    from there through the frame's end and beyond every byte is zero. A complete frame
-    never matches (its payload's last byte is where its data stops, unless that byte is
-    itself zero). When the frame reaches the end of the file (nothing reserved past it,
-    as in a cleanly closed segment), only a zero run from a 512-byte sector boundary
-    inside the payload counts, so a damaged last frame is not mistaken for a torn one.
-    ``base_off`` is the file offset of ``rest[0]``; the frame there must be the one due
-    (``expected_seq``) with a possible length.
+    The shape a power cut leaves when only some sectors of a frame copied into reserved
+    space reached the disk (pages are written back in any order; a drive writes a
+    512-byte sector entirely or not at all): the frame's bytes stop, and from a sector
+    boundary inside the frame to the end of the file every byte is zero. "Inside the
+    frame" means inside its 48-byte header, or, when the header landed whole (good CRC,
+    the expected seq, a possible length), inside its payload. A damaged frame (a flipped
+    bit, a payload that merely ends in zero bytes) has no zero sector inside it, so it is
+    not mistaken for a torn one. ``base_off`` is the file offset of ``rest[0]``.
     """
-    if len(rest) < FRAME_HEADER_SIZE or zlib.crc32(rest[:44]) != struct.unpack_from("<I", rest, 44)[0]:
-        return False  # only a frame whose header landed whole (its length can be trusted)
-    length, count, seq = struct.unpack_from("<IIQ", rest, 0)
-    if seq != expected_seq or count < 1 or length > max_payload(count):
-        return False  # not the frame that was due here: damage, not a torn copy
-    payload_end = FRAME_HEADER_SIZE + length
     data_end = len(rest.rstrip(b"\0"))
-    if not 0 < data_end < payload_end:
+    if data_end == 0:
         return False
-    if (payload_end + 7) & ~7 < len(rest):
-        return True  # the zeros run on into space reserved past the frame
-    # The frame reaches the end of the file: torn only if whole 512-byte sectors of its
-    # payload are missing (a drive writes a sector entirely or not at all).
-    return -(-(base_off + data_end) // 512) * 512 < base_off + payload_end
+    extent = FRAME_HEADER_SIZE
+    if len(rest) >= FRAME_HEADER_SIZE and zlib.crc32(rest[:44]) == struct.unpack_from("<I", rest, 44)[0]:
+        length, count, seq = struct.unpack_from("<IIQ", rest, 0)
+        if seq == expected_seq and count >= 1 and length <= max_payload(count):
+            extent = FRAME_HEADER_SIZE + length
+    boundary = -(-(base_off + data_end) // 512) * 512
+    return data_end < extent and boundary < base_off + extent

@@ -35,7 +35,7 @@ from ._frame import (
 )
 from .chain import GENESIS, LINK_SIZE
 from .errors import CorruptionError, RecordDecodeError
-from .segment import CHUNK, FrameScanner, breaks_off_into_reserve, parse_seg_name, pread_all
+from .segment import CHUNK, FrameScanner, cut_at_a_sector, parse_seg_name, pread_all
 from .snapshot import SNAP_DIR, list_snapshots, parse_snapshot
 
 __all__ = ["Problem", "VerifyReport", "verify"]
@@ -240,7 +240,7 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                     # of the log, so not a problem.
                     break
                 torn = last and (sc.bad.kind in ("short", "past_end")
-                                 or breaks_off_into_reserve(rest, sc.bad_off, sc.expected_seq))
+                                 or cut_at_a_sector(rest, sc.bad_off, sc.expected_seq))
                 kind = "torn_tail" if torn else "frame"
                 msg = sc.bad.reason
                 if torn:

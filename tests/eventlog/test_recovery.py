@@ -232,6 +232,54 @@ def test_single_bit_flips_are_detected_or_harmless(tmp_path: Path, rng: random.R
     assert detected > 0
 
 
+def test_bit_flips_at_the_tail_of_a_crashed_log_are_never_silent(tmp_path: Path, rng: random.Random) -> None:
+    """A crashed writer's segment runs on into reserved zeros: a flip in its last frames or
+    in those zeros is a CorruptionError at or before it, or loses and changes nothing."""
+    live = tmp_path / "live"
+    log = open_log(live, durability="none")
+    for i in range(40):
+        # Some payloads end in a zero byte (the int 0), the shape the torn-frame rule
+        # must not mistake for a cut-short copy.
+        log.append("e", {"s": "x" * (i % 5), "i": i % 3})
+    crashed = tmp_path / "crashed"
+    shutil.copytree(live, crashed, ignore=shutil.ignore_patterns("LOCK"))
+    full = [tuple(r) for r in log.read()]
+    data_end = log._size
+    log.close()
+    seg = _segs(crashed)[-1]
+    assert seg.stat().st_size > data_end
+    fd = os.open(seg, os.O_RDONLY)
+    try:
+        sc = FrameScanner(fd, SEG_HEADER_SIZE, data_end, 1, 0)
+        offsets = [off for off, _h, _b, _r in sc]
+    finally:
+        os.close(fd)
+    lo, hi = offsets[-3], data_end + 1024
+    (crashed / "00000000000000000001.idx").unlink(missing_ok=True)
+    work = tmp_path / "work"
+    outcomes = {"detected": 0, "unchanged": 0}
+    for _ in range(300):
+        pos = rng.randrange(lo, hi)
+        bit = rng.randrange(8)
+        shutil.copytree(crashed, work)
+        target = work / seg.name
+        data = bytearray(target.read_bytes())
+        data[pos] ^= 1 << bit
+        target.write_bytes(bytes(data))
+        where = f"byte {pos} bit {bit} (frames end at {data_end})"
+        try:
+            got = _records(work)
+        except CorruptionError as err:
+            assert os.path.basename(err.segment) == seg.name, where
+            assert err.offset is not None and err.offset <= pos, where
+            outcomes["detected"] += 1
+        else:
+            assert got == full, f"silent change: {where}"
+            outcomes["unchanged"] += 1
+        shutil.rmtree(work)
+    assert outcomes["detected"] and outcomes["unchanged"], outcomes
+
+
 # -- T5: garbage and zero tails ------------------------------------------------------------
 def test_zero_and_garbage_tails(tmp_path: Path, rng: random.Random) -> None:
     """Zeros are reserved space (kept until the writer closes, no backup); garbage under 48
