@@ -17,6 +17,7 @@ import datetime as _dt
 import gc
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import eventlog
-from eventlog import EventLog, EventLogError, InMemoryEventLog, Record, codec
+from eventlog import EventEncodingError, EventLog, EventLogError, InMemoryEventLog, Record, codec
 from eventlog._events import decode_event, encode_event
 from eventlog.memory import SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_DEPTH
 from eventlog.postgres import is_pg_location, open_pg_log, parse_pg_location
@@ -104,6 +105,22 @@ class _Counters:
 # Value types whose packed form needs no further check (floats are checked for NaN/inf).
 _SCALARS = frozenset({str, int, bool, type(None)})
 _pack_unchecked = codec.pack_unchecked
+#: An event field at the start of an encoding error's path: ``data['value']``.
+_EVENT_FIELD = re.compile(r"data\['([A-Za-z_][A-Za-z0-9_]*)'\]")
+
+
+def _by_argument(err: EventEncodingError) -> EventEncodingError:
+    """The same error, its path starting at the caller's argument, not the event's field.
+
+    Every mutator stores its arguments under event fields of the same names, so
+    ``update_shared_data("k", {1})`` reports ``value: set is not serializable`` and
+    ``record_execution(..., data={"x": {1}})`` reports ``data['x']: ...`` (the event's
+    own ``data['value']`` / ``data['data']['x']`` would name a dict the caller never saw).
+    """
+    found = _EVENT_FIELD.match(err.path)
+    if found is None:
+        return err
+    return type(err)(found.group(1) + err.path[found.end():], err.problem)
 _MAX_RECORD_BYTES = codec.MAX_RECORD_BYTES
 # The snapshot encoding limits every backend applies (FileEventLog's equal InMemoryEventLog's).
 _SNAPSHOT_MAX_DEPTH = SNAPSHOT_MAX_DEPTH
@@ -537,15 +554,18 @@ class JobState(Serializable):
             self._refuse_readonly()
         with self._lock:
             tx = self._tx
-            if tx is not None:
-                # Encode now so a bad value raises at the call, not at commit; the
-                # bytes are kept so the commit does not encode the event again.
-                event_bytes, decoded = encode_event(kind, data)
-                tx.append((kind, event_bytes, decoded))
-                return None
-            # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
-            # with ConcurrencyError, nothing written, if someone else appended meanwhile.
-            rec = self._log_obj.append(kind, data, expected_seq=self._p.version)  # type: ignore[union-attr]
+            try:
+                if tx is not None:
+                    # Encode now so a bad value raises at the call, not at commit; the
+                    # bytes are kept so the commit does not encode the event again.
+                    event_bytes, decoded = encode_event(kind, data)
+                    tx.append((kind, event_bytes, decoded))
+                    return None
+                # expected_seq: a log shared with other writers (PostgreSQL) refuses the
+                # event with ConcurrencyError, nothing written, if someone else appended.
+                rec = self._log_obj.append(kind, data, expected_seq=self._p.version)  # type: ignore[union-attr]
+            except EventEncodingError as err:
+                raise _by_argument(err) from None
             if self._pending and kind in _HISTORY_ORDER_KINDS:
                 self._flush_pending()
             apply(self._p, rec)
@@ -761,14 +781,17 @@ class JobState(Serializable):
                         return
         event = {"routine_id": routine_id, "event_name": event_name, "data": data}
         with self._lock:
-            if self._tx is not None:
-                self._tx.append((ev.EXECUTION_RECORDED, *encode_event(ev.EXECUTION_RECORDED, event)))
-                return
-            if self._pending:
-                self._flush_pending()
-            p = self._p
-            seq, ts, _, recorded = self._log_obj.append(  # type: ignore[union-attr]
-                ev.EXECUTION_RECORDED, event, expected_seq=p.version)
+            try:
+                if self._tx is not None:
+                    self._tx.append((ev.EXECUTION_RECORDED, *encode_event(ev.EXECUTION_RECORDED, event)))
+                    return
+                if self._pending:
+                    self._flush_pending()
+                p = self._p
+                seq, ts, _, recorded = self._log_obj.append(  # type: ignore[union-attr]
+                    ev.EXECUTION_RECORDED, event, expected_seq=p.version)
+            except EventEncodingError as err:
+                raise _by_argument(err) from None
             # apply() for this one kind, without its dispatch.
             self._recorded(p, seq, ts)
             _list_append(p.execution_history, _event_record(routine_id, event_name, recorded["data"], ts))

@@ -335,10 +335,21 @@ def test_bad_input_raises_and_changes_nothing(call) -> None:  # type: ignore[no-
 
 
 def test_encoding_error_names_the_path() -> None:
-    """The error names the path of the bad value."""
+    """The error names the bad value's path from the caller's argument, not the event's fields."""
     js = JobState()
-    with pytest.raises(EventEncodingError, match=r"data\['data'\]\['items'\]\[1\]: set"):
+    version = js.version
+    with pytest.raises(EventEncodingError, match=r"^data\['items'\]\[1\]: set") as ei:
         js.record_execution("r", "e", {"items": [1, {2}]})
+    assert ei.value.path == "data['items'][1]"
+    with pytest.raises(EventEncodingError, match=r"^value\['a'\]: set"):
+        js.update_shared_data("k", {"a": {1}})
+    with pytest.raises(EventEncodingError, match=r"^state\['n'\]: float nan"):
+        js.update_routine_state("r", {"n": float("nan")})
+    with pytest.raises(EventEncodingError, match=r"^entry\['k'\]\[2\]: map key of type int"):
+        js.append_to_shared_log({"k": {2: 3}})
+    with js._transaction(), pytest.raises(EventEncodingError, match=r"^value: set"):
+        js.update_shared_data("k", {1})
+    assert js.version == version  # nothing was stored
 
 
 # -- events, replay and time travel --------------------------------------------------
