@@ -194,6 +194,15 @@ class EventLog(abc.ABC):
     def snapshots(self) -> list[Snapshot]:
         """Every valid snapshot, oldest first (states included)."""
 
+    def snapshot_seqs(self) -> list[int]:
+        """The seqs that have a stored snapshot, oldest first, without loading any state.
+
+        Cheap where a backend can list them (file names, one query); the states are not
+        checked, so a damaged snapshot is listed too (:meth:`snapshots` and ``verify``
+        check them). This default, for backends that cannot list, loads them.
+        """
+        return [snap.seq for snap in self.snapshots()]
+
     # -- conveniences -------------------------------------------------------------
     def __enter__(self) -> EventLog:
         return self

@@ -1580,6 +1580,9 @@ class FileEventLog(EventLog):
             return snap
         return None
 
+    def snapshot_seqs(self) -> list[int]:
+        return [seq for seq, _name in list_snapshots(self._snap_dir)]
+
     def snapshots(self) -> list[Snapshot]:
         out = []
         for _seq, name in list_snapshots(self._snap_dir):

@@ -992,6 +992,9 @@ class PostgresEventLog(EventLog):
                 return snap
         return None
 
+    def snapshot_seqs(self) -> list[int]:
+        return self._snapshot_seqs(None, None)
+
     def snapshots(self) -> list[Snapshot]:
         found = (self._load_snapshot(seq) for seq in self._snapshot_seqs(None, None))
         return [snap for snap in found if snap is not None]

@@ -105,14 +105,14 @@ def count_kinds(job: Job, progress: Progress | None = None) -> dict[str, int]:
 def snapshot_seqs(job: Job) -> list[int]:
     """The versions that have a snapshot, oldest first, without loading any state.
 
-    For a durable directory the snapshot files are listed by name (``verify`` checks
-    their contents); other logs list their valid snapshots.
+    Durable directories list the snapshot files by name and PostgreSQL runs one query
+    (``verify`` checks their contents); in-memory logs (a saved file) list theirs.
     """
     if job.form == "directory":
         from eventlog.snapshot import list_snapshots
 
         return [seq for seq, _name in list_snapshots(os.path.join(job.path, "snapshots"))]
-    return [s.seq for s in job.log.snapshots()]
+    return job.log.snapshot_seqs()
 
 
 def _projection_counts(p: Any) -> dict[str, int] | None:

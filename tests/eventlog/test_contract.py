@@ -482,6 +482,7 @@ def test_snapshots_latest_max_seq_and_schema_filter(make_log) -> None:
     assert log.latest_snapshot(schema_version=9) is None
     assert [s.seq for s in log.snapshots()] == [3, 6, 8]
     assert [s.state for s in log.snapshots()] == [{"upto": 3}, {"upto": 6}, {"upto": 8, "v": 2}]
+    assert log.snapshot_seqs() == [3, 6, 8]  # listed without loading a state
 
 
 def test_snapshot_of_empty_log_and_bad_seq(make_log) -> None:
