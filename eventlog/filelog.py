@@ -486,7 +486,7 @@ class FileEventLog(EventLog):
             torn, repairable = False, False
             why = f"{bad.reason}; valid frames follow, so this is damage in the middle of the log, not a torn tail"
         elif not any(rest[:8]):
-            # Length and count are stored last (filelog._write_frame): zeros there mean
+            # Length and count are stored last (FileEventLog._append): zeros there mean
             # the frame was never completed; whatever follows is the unfinished copy.
             torn, why = True, "torn write: a frame whose length was never stored (the writer stopped while copying it)"
         elif cut_at_a_sector(rest, x, expected):
@@ -800,7 +800,7 @@ class FileEventLog(EventLog):
         return [new(Record, (first + i, ts, k, dec)) for i, (k, _, dec) in enumerate(batch)]
 
     def _shimmed_map_write(self, frame: bytes, off: int, seq: int) -> None:
-        """The two-step copy of :meth:`_write_frame` through a replaced ``_fs.map_write``."""
+        """The two-step copy of :meth:`_append` through a replaced ``_fs.map_write``."""
         mm = self._map
         assert mm is not None
         rel = off - self._map_base
