@@ -164,8 +164,9 @@ _DDL = (
 # commits (and not at all if it rolls back), so followers never hear of uncommitted rows.
 _INSERT = f"""
 INSERT INTO {EVENTS_TABLE} (log_id, seq, ts, body, crc, link)
-SELECT %(log)s, %(base)s + u.i, %(ts)s, u.body, u.crc, u.link
-FROM unnest(%(bodies)s::bytea[], %(crcs)s::bigint[], %(links)s::bytea[]) WITH ORDINALITY AS u(body, crc, link, i)
+SELECT %(log)s, %(base)s + u.i, u.ts, u.body, u.crc, u.link
+FROM unnest(%(tss)s::bigint[], %(bodies)s::bytea[], %(crcs)s::bigint[], %(links)s::bytea[])
+    WITH ORDINALITY AS u(ts, body, crc, link, i)
 """
 _INSERT_AND_ADVANCE = f"""
 WITH ins AS ({_INSERT})
@@ -186,8 +187,9 @@ WITH upd AS (
     RETURNING 1
 ), ins AS (
     INSERT INTO {EVENTS_TABLE} (log_id, seq, ts, body, crc, link)
-    SELECT %(log)s, %(base)s + u.i, %(ts)s, u.body, u.crc, u.link
-    FROM unnest(%(bodies)s::bytea[], %(crcs)s::bigint[], %(links)s::bytea[]) WITH ORDINALITY AS u(body, crc, link, i)
+    SELECT %(log)s, %(base)s + u.i, u.ts, u.body, u.crc, u.link
+    FROM unnest(%(tss)s::bigint[], %(bodies)s::bytea[], %(crcs)s::bigint[], %(links)s::bytea[])
+        WITH ORDINALITY AS u(ts, body, crc, link, i)
     WHERE EXISTS (SELECT 1 FROM upd)
     RETURNING 1
 )
@@ -545,17 +547,46 @@ class PostgresEventLog(EventLog):
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
         return self._append(list(events), expected_seq, ts)  # a generator is read once
 
+    def append_timed(self, events: Sequence[tuple[int, str, Mapping[str, Any]]], *,
+                     expected_seq: int | None = None) -> list[Record]:
+        """Append ``(ts, kind, data)`` events, each with its own timestamp, in one transaction.
+
+        For copying a history with its original times (``routilux-replay copy``): one
+        commit for the lot, where :meth:`append_batch` (one timestamp per batch) would
+        need one per distinct timestamp. Timestamps must not decrease, and the first must
+        not be earlier than the log's last. Same atomicity, expected-seq and error
+        behaviour as :meth:`append_batch`.
+
+        Raises:
+            TypeError: a timestamp is not an int.
+            ValueError: ``events`` is empty, or a timestamp decreases or does not fit in
+                a signed 64-bit integer.
+        """
+        events = list(events)  # a generator is read once
+        tss = [ts for ts, _, _ in events]
+        for i, ts in enumerate(tss):
+            if type(ts) is not int:
+                msg = f"ts must be an int (nanoseconds since the epoch), got {type(ts).__name__} at index {i}"
+                raise TypeError(msg)
+            if i and ts < tss[i - 1]:
+                msg = f"timestamps must not decrease: index {i} has {ts}, before it {tss[i - 1]}"
+                raise ValueError(msg)
+        return self._append([(kind, data) for _, kind, data in events], expected_seq,
+                            tss[0] if tss else None, tss)
+
     def _append(self, events: Sequence[tuple[str, Mapping[str, Any]]], expected_seq: int | None,
-                ts: int | None) -> list[Record]:
+                ts: int | None, tss: list[int] | None = None) -> list[Record]:
+        """Append ``events`` atomically, all at ``ts``, or each at its ``tss`` entry."""
         # Encode everything before touching the database: a bad value raises
         # EventEncodingError naming its path and nothing is written.
         encoded = [encode_event(kind, data) for kind, data in events]
         if not encoded:
             msg = "append_batch needs at least one event"
             raise ValueError(msg)
-        if ts is not None and type(ts) is int and not _INT64_MIN <= ts <= _INT64_MAX:
-            msg = f"ts {ts} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
-            raise ValueError(msg)
+        for t in (tss if tss is not None else (ts,)):
+            if t is not None and type(t) is int and not _INT64_MIN <= t <= _INT64_MAX:
+                msg = f"ts {t} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
+                raise ValueError(msg)
         pg = self._pg
         n = len(encoded)
         with self._lock:
@@ -565,7 +596,7 @@ class PostgresEventLog(EventLog):
             conn = self._connection(f"appending {n} event(s)")
             cached = self._last_head
             if expected_seq is None or expected_seq == cached[0]:
-                done = self._append_if_head(conn, encoded, cached, ts)
+                done = self._append_if_head(conn, encoded, cached, ts, tss)
                 if done is not None:
                     return self._records(events, encoded, cached[0] + 1, done)
             operation = f"appending {n} event(s)"
@@ -588,6 +619,7 @@ class PostgresEventLog(EventLog):
                         # Raised inside the transaction: it rolls back and releases the lock.
                         raise ConcurrencyError(expected_seq, head_seq, self._location)
                     ts = next_ts(head_ts, ts)
+                    times = [ts] * n if tss is None else tss
                     first = head_seq + 1
                     operation = f"appending {n} event(s) (seq {first}..{head_seq + n})"
                     key = self._key
@@ -598,12 +630,12 @@ class PostgresEventLog(EventLog):
                         links: list[bytes] = []
                         for i in range(chunk_start, chunk_end):
                             body = encoded[i][0]
-                            link = next_link(link, first + i, ts, body, key)
+                            link = next_link(link, first + i, times[i], body, key)
                             bodies.append(body)
                             crcs.append(zlib.crc32(body))
                             links.append(link)
-                        params = {"log": self._log_id, "base": base, "ts": ts, "bodies": bodies,
-                                  "crcs": crcs, "links": links}
+                        params = {"log": self._log_id, "base": base, "ts": times[-1], "bodies": bodies,
+                                  "crcs": crcs, "links": links, "tss": times[chunk_start:chunk_end]}
                         if chunk_end < n:
                             conn.execute(_INSERT, params)
                         else:  # the last chunk also moves the head and notifies
@@ -617,18 +649,19 @@ class PostgresEventLog(EventLog):
             except pg.Error as exc:
                 raise self._write_failure(exc, operation, committing,
                                           None if not committing else (head_seq + n, link)) from exc
-            self._last_head = (head_seq + n, ts, link)
-        return self._records(events, encoded, first, ts)
+            self._last_head = (head_seq + n, times[-1], link)
+        return self._records(events, encoded, first, times)
 
     @staticmethod
     def _records(events: Sequence[tuple[str, Mapping[str, Any]]], encoded: list[tuple[bytes, Any]],
-                 first: int, ts: int) -> list[Record]:
-        return [Record(first + i, ts, kind, decoded)
+                 first: int, times: list[int]) -> list[Record]:
+        return [Record(first + i, times[i], kind, decoded)
                 for i, ((kind, _), (_, decoded)) in enumerate(zip(events, encoded, strict=True))]
 
     def _append_if_head(self, conn: psycopg.Connection[Any], encoded: list[tuple[bytes, Any]],
-                        cached: tuple[int, int, bytes], ts: int | None) -> int | None:
-        """Append in one statement if the head is still ``cached``; return the ts, or None.
+                        cached: tuple[int, int, bytes], ts: int | None,
+                        tss: list[int] | None) -> list[int] | None:
+        """Append in one statement if the head is still ``cached``; return the timestamps, or None.
 
         ``None`` means the head moved (another writer) or the batch is too large for one
         statement: nothing was written and the caller takes the locking path.
@@ -641,20 +674,22 @@ class PostgresEventLog(EventLog):
             ts = next_ts(head_ts, ts)
         except (TypeError, ValueError):
             return None  # the locking path raises it, after checking expected_seq against the real head
+        times = [ts] * n if tss is None else tss
         link = prev
         bodies: list[bytes] = []
         crcs: list[int] = []
         links: list[bytes] = []
         for i, (body, _) in enumerate(encoded):
-            link = next_link(link, head_seq + 1 + i, ts, body, self._key)
+            link = next_link(link, head_seq + 1 + i, times[i], body, self._key)
             bodies.append(body)
             crcs.append(zlib.crc32(body))
             links.append(link)
         operation = f"appending {n} event(s) (seq {head_seq + 1}..{head_seq + n})"
         try:
             row = conn.execute(_APPEND_IF_HEAD, {
-                "log": self._log_id, "base": head_seq, "prev": prev, "ts": ts, "bodies": bodies,
-                "crcs": crcs, "links": links, "head": head_seq + n, "link": link, "channel": self._channel,
+                "log": self._log_id, "base": head_seq, "prev": prev, "ts": times[-1], "tss": times,
+                "bodies": bodies, "crcs": crcs, "links": links, "head": head_seq + n, "link": link,
+                "channel": self._channel,
             }).fetchone()
         except self._pg.Error as exc:
             # The statement was its own transaction: if the connection died, it may have
@@ -664,8 +699,8 @@ class PostgresEventLog(EventLog):
             return None
         if int(row[1]) != n:  # pragma: no cover - the UPDATE matched, so the INSERT ran
             raise CorruptionError(self._where, None, head_seq + 1, f"inserted {row[1]} of {n} events")
-        self._last_head = (head_seq + n, ts, link)
-        return ts
+        self._last_head = (head_seq + n, times[-1], link)
+        return times
 
     def _write_failure(self, exc: BaseException, operation: str, committing: bool,
                        expect: tuple[int, bytes] | None) -> PostgresError:

@@ -105,18 +105,26 @@ def _append_all(job: Job, dst: EventLog, start: int, where: str, snapshots: dict
 
     copied = 0
     saved = 0
-    batch: list[tuple[str, Any]] = []
+    batch: list[tuple[int, str, Any]] = []
     batch_ts: int | None = None
     batch_last = 0
     batch_link = b""
+    # PostgreSQL appends events with their own timestamps in one transaction; elsewhere
+    # the events of one batch share one ts (the storage interface's rule), so only runs
+    # of equal timestamps are batched. Either way every event keeps its own ts and the
+    # chain is the same.
+    append_timed = getattr(dst, "append_timed", None)
+    limit = 2048 if append_timed is not None else 512
 
     def flush() -> None:
         nonlocal batch, batch_ts, copied, saved
         if not batch:
             return
-        # Events of one batch share one ts (the storage interface's rule), so only runs of
-        # equal timestamps are batched: every event keeps its own ts and the chain is the same.
-        dst.append_batch(batch, expected_seq=batch_last - len(batch), ts=batch_ts)
+        if append_timed is not None:
+            append_timed(batch, expected_seq=batch_last - len(batch))
+        else:
+            dst.append_batch([(kind, data) for _, kind, data in batch],
+                             expected_seq=batch_last - len(batch), ts=batch_ts)
         copied += len(batch)
         if dst.head_hash != batch_link:
             raise CopyMismatchError(where, batch_last, dst.head_hash.hex(), batch_link.hex())
@@ -130,10 +138,11 @@ def _append_all(job: Job, dst: EventLog, start: int, where: str, snapshots: dict
             progress(batch_last)
 
     for seq, ts, body, link in _linked_raw(job, start):
-        if batch and (ts != batch_ts or len(batch) >= 512 or (seq - 1) in snapshots):
+        if batch and ((ts != batch_ts and append_timed is None) or len(batch) >= limit
+                      or (seq - 1) in snapshots):
             flush()
         kind, data = decode_event(body, where=job.path, seq=seq)
-        batch.append((kind, data))
+        batch.append((ts, kind, data))
         batch_ts = ts
         batch_last = seq
         batch_link = link

@@ -317,6 +317,47 @@ def test_large_batch_is_sent_in_chunks_in_one_transaction(pg: PgLogs, monkeypatc
     assert log.head_seq == 30 and list(log.read_raw()) == list(mem.read_raw())
 
 
+def test_append_timed_keeps_each_timestamp_in_one_transaction(pg: PgLogs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``append_timed`` stores each event at its own ts, with the chain appends at those ts give;
+    a bad timestamp or value writes nothing; a stale handle takes the locking path."""
+    import eventlog.postgres as pgmod
+
+    log = pg.open()
+    mem = InMemoryEventLog()
+    events = [(T0 + 7 * (i // 2), "k", {"i": i}) for i in range(9)]  # some equal, rising
+    recs = log.append_timed(events)
+    for ts, kind, data in events:
+        mem.append(kind, data, ts=ts)
+    assert [(r.seq, r.ts) for r in recs] == [(i + 1, ts) for i, (ts, _, _) in enumerate(events)]
+    assert list(log.read_raw()) == list(mem.read_raw())
+    assert (log.head_seq, log.head_ts, log.head_hash) == (mem.head_seq, mem.head_ts, mem.head_hash)
+    head = log.head_seq
+    for bad, err in (
+        ([(T0 + 100, "k", {}), (T0 + 99, "k", {})], ValueError),  # decreasing
+        ([(T0 - 1, "k", {})], ValueError),  # before the log's last timestamp
+        ([(float(T0 + 100), "k", {})], TypeError),
+        ([(T0 + 100, "k", {"s": {1}})], EventEncodingError),
+        ([], ValueError),
+    ):
+        with pytest.raises(err):
+            log.append_timed(bad)
+        assert log.head_seq == head
+    with pytest.raises(ConcurrencyError):
+        log.append_timed([(T0 + 100, "k", {})], expected_seq=head - 1)
+    # Another handle appends: this one's cached head is stale, so the locking path runs,
+    # here with the batch split over several INSERT statements.
+    other = pg.open(log.job_id)
+    other.append("x", {}, ts=T0 + 200)
+    mem.append("x", {}, ts=T0 + 200)
+    monkeypatch.setattr(pgmod, "INSERT_CHUNK_BYTES", 64)
+    more = [(T0 + 300 + i, "m", {"pad": "y" * 30, "i": i}) for i in range(6)]
+    recs = log.append_timed(more, expected_seq=head + 1)
+    for ts, kind, data in more:
+        mem.append(kind, data, ts=ts)
+    assert [r.ts for r in recs] == [ts for ts, _, _ in more]
+    assert list(log.read_raw()) == list(mem.read_raw()) and log.head_hash == mem.head_hash
+
+
 BAD_VALUES = [
     pytest.param({"s": {1, 2}}, id="set"),
     pytest.param({"f": math.nan}, id="nan"),
