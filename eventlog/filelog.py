@@ -80,7 +80,8 @@ __all__ = ["KEEP_SNAPSHOTS", "SNAPSHOT_GAP", "FileEventLog", "open_log", "snapsh
 
 _crc32 = zlib.crc32
 _blake2b = hashlib.blake2b
-_pack_seq_ts = struct.Struct("<Qq").pack  # the chain's encoding of (seq, ts): see chain.py
+#: The previous link followed by (seq, ts): the first 32 bytes a chain link hashes (chain.py).
+_pack_link_seq_ts = struct.Struct("<16sQq").pack
 _pack_prefix = _FRAME_PREFIX.pack
 _pack_u32 = struct.Struct("<I").pack
 _unpack_frame = _FRAME_FULL.unpack_from
@@ -232,6 +233,10 @@ class FileEventLog(EventLog):
         self._map_end = 0
         self._lock_fd = -1
         self._dirty = False
+        # True when the next append has someone to tell: the "batch" flusher (nothing
+        # unsynced yet), a follower, or a gathering group-commit leader. One flag for the
+        # hot path to test; every write to it happens under _lock.
+        self._signal = self._batch
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._dir_fd_lock = threading.Lock()
@@ -733,8 +738,7 @@ class FileEventLog(EventLog):
                 ts = _check_ts(next_ts(self._head_ts, ts))
             if batch is None:
                 h = self._hasher.copy()  # copying a primed (keyed) BLAKE2b state beats a new one
-                h.update(self._head_link)
-                h.update(_pack_seq_ts(first, ts))
+                h.update(_pack_link_seq_ts(self._head_link, first, ts))
                 h.update(event_bytes)
                 link = h.digest()
                 last = first
@@ -746,8 +750,7 @@ class FileEventLog(EventLog):
                 seq = first
                 for _, eb, _ in batch:
                     h = hasher.copy()
-                    h.update(link)
-                    h.update(_pack_seq_ts(seq, ts))
+                    h.update(_pack_link_seq_ts(link, seq, ts))
                     h.update(eb)
                     link = h.digest()
                     seq += 1
@@ -765,11 +768,11 @@ class FileEventLog(EventLog):
 
             off = self._size
             end = off + len(frame)
-            if end > self._segment_bytes and off > SEG_HEADER_SIZE:
-                self._roll()
-                off = self._size
-                end = off + len(frame)
-            if end > self._map_end:
+            if end > self._map_end:  # past the mapped window, which never passes segment_bytes
+                if end > self._segment_bytes and off > SEG_HEADER_SIZE:
+                    self._roll()
+                    off = self._size
+                    end = off + len(frame)
                 self._make_room(off, end, first)
             if _fs.map_write is _map_write:
                 mm = self._map
@@ -785,19 +788,26 @@ class FileEventLog(EventLog):
             self._head_seq = last
             self._head_ts = ts
             self._head_link = link
-            if self._batch and not self._dirty:
-                self._dirty = True
-                self._wake.set()
-            if self._followers:
-                self._cond.notify_all()
-            if self._gathering:
-                self._gather.notify()
+            if self._signal:
+                self._signal_append()
         if self._always:
             self._wait_durable(last)
         new = _new_record  # Record(...) minus its Python __new__
         if batch is None:
             return new(Record, (first, ts, kind, decoded))
         return [new(Record, (first + i, ts, k, dec)) for i, (k, _, dec) in enumerate(batch)]
+
+    def _signal_append(self) -> None:
+        """Tell whoever waits that records were appended (caller holds ``_lock``)."""
+        if self._batch and not self._dirty:
+            self._dirty = True
+            self._wake.set()
+        if self._followers:
+            self._cond.notify_all()
+        if self._gathering:
+            self._gather.notify()
+        # The flusher is told once per round; followers and a gathering leader, while there.
+        self._signal = bool(self._followers) or self._gathering
 
     def _shimmed_map_write(self, frame: bytes, off: int, seq: int) -> None:
         """The two-step copy of :meth:`_append` through a replaced ``_fs.map_write``."""
@@ -861,7 +871,10 @@ class FileEventLog(EventLog):
             raise LogWriteError(err if isinstance(err, OSError) else OSError(str(err)),
                                 f"mapping {self._segs[-1].path} to append seq {seq}") from err
         self._map_base = base
-        self._map_end = base + length
+        # The hot path tests only ``end > _map_end``, so the window's usable end never
+        # passes segment_bytes (unless this one frame does): a frame that would cross
+        # it takes the slow path, which rolls the segment.
+        self._map_end = min(base + length, max(self._segment_bytes, end))
 
     def _unmap(self) -> None:
         """Drop the map of the active segment (its stores stay in the page cache)."""
@@ -995,6 +1008,7 @@ class FileEventLog(EventLog):
         deadline = time.monotonic() + self._group_wait
         with self._gather:
             self._gathering = True
+            self._signal = True
             try:
                 while self._head_seq - self._durable_seq < want and not self._closed:
                     remaining = deadline - time.monotonic()
@@ -1018,7 +1032,12 @@ class FileEventLog(EventLog):
                 return
             time.sleep(BATCH_FLUSH_DELAY)  # let more appends join this fsync
             wake.clear()
-            self._dirty = False
+            with self._lock:
+                # Under _lock, so an append cannot clear _signal between these two writes
+                # and leave the next appends unsynced. Appends before this point are
+                # covered by the fsync below (it reads the head afterwards).
+                self._dirty = False
+                self._signal = True
             try:
                 self._sync_now()
             except (OSError, EventLogError):
@@ -1418,6 +1437,7 @@ class FileEventLog(EventLog):
                         if self._head_seq >= seq or self._closed:
                             continue
                         self._followers += 1
+                        self._signal = True
                         try:
                             self._cond.wait(remaining)
                         finally:
