@@ -82,6 +82,8 @@ _crc32 = zlib.crc32
 _blake2b = hashlib.blake2b
 #: The previous link followed by (seq, ts): the first 32 bytes a chain link hashes (chain.py).
 _pack_link_seq_ts = struct.Struct("<16sQq").pack
+#: Stores a frame header's bytes 8..47 (seq, ts, link, body CRC, header CRC) in place.
+_pack_header_tail_into = struct.Struct("<Qq16sII").pack_into
 _pack_prefix = _FRAME_PREFIX.pack
 _pack_u32 = struct.Struct("<I").pack
 _unpack_frame = _FRAME_FULL.unpack_from
@@ -714,7 +716,8 @@ class FileEventLog(EventLog):
         The frame is copied into the shared map of the active segment: page-cache memory
         of the file, so it survives ``kill -9`` once copied (the "batch" promise), as a
         ``write(2)`` would, without a syscall. The copy goes in two steps: everything but
-        the first 8 bytes (length and count), then those 8 bytes in one aligned store. A
+        the first 8 bytes (length and count), then those 8 bytes in one aligned store (the
+        pad is not stored: space past the last frame is already zeros). A
         frame position reads as zeros there until its frame is complete, so a writer
         killed mid-copy leaves a frame that plainly never started, not a damaged one (see
         FORMAT.md, "Reserved space"). The head moves only after the copy, so readers and
@@ -763,24 +766,31 @@ class FileEventLog(EventLog):
                     table = _TABLES[count] if count < len(_TABLES) else struct.Struct(f"<{count}I")
                     payload = table.pack(*map(len, blobs)) + b"".join(blobs)
             n = len(payload)
-            prefix = _pack_prefix(n, count, first, ts, link, _crc32(payload))
-            frame = b"".join((prefix, _pack_u32(_crc32(prefix)), payload, _PADS[-n & 7]))
+            body_crc = _crc32(payload)
+            prefix = _pack_prefix(n, count, first, ts, link, body_crc)
+            header_crc = _crc32(prefix)
+            total = (FRAME_HEADER_SIZE + 7 + n) & ~7
 
             off = self._size
-            end = off + len(frame)
+            end = off + total
             if end > self._map_end:  # past the mapped window, which never passes segment_bytes
                 if end > self._segment_bytes and off > SEG_HEADER_SIZE:
                     self._roll()
                     off = self._size
-                    end = off + len(frame)
+                    end = off + total
                 self._make_room(off, end, first)
             if _fs.map_write is _map_write:
+                # The payload, the header after its first 8 bytes, then those 8 bytes (the
+                # commit: see above). The pad needs no store: everything past the last
+                # frame is zeros (reserved by fallocate, or proved zero by recovery).
                 mm = self._map
                 rel = off - self._map_base
-                mm[rel + 8 : rel + len(frame)] = frame[8:]  # type: ignore[index]
-                mm[rel : rel + 8] = frame[:8]  # type: ignore[index]
-            else:  # replaced by a test's fault or power-loss shim
-                self._shimmed_map_write(frame, off, first)
+                mm[rel + FRAME_HEADER_SIZE : rel + FRAME_HEADER_SIZE + n] = payload  # type: ignore[index]
+                _pack_header_tail_into(mm, rel + 8, first, ts, link, body_crc, header_crc)
+                mm[rel : rel + 8] = prefix[:8]  # type: ignore[index]
+            else:  # replaced by a test's fault or power-loss shim: the whole frame, pad included
+                self._shimmed_map_write(b"".join((prefix, _pack_u32(header_crc), payload, _PADS[-n & 7])),
+                                        off, first)
             self._size = end
             if off >= self._idx_next:
                 self._index_entry(off, first, ts)
