@@ -59,6 +59,12 @@ def raw_write_rate(d: str, n: int) -> float:
     return n / dt
 
 
+def settle(seconds: float = 1.0) -> None:
+    """Flush the whole system's dirty data, then wait, so fsync timings start from quiet."""
+    os.sync()
+    time.sleep(seconds)
+
+
 def raw_fsync_rate(d: str, n: int) -> float:
     """os.write + fdatasync per record."""
     path = os.path.join(d, "rawsync.bin")
@@ -217,13 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         big = ""
         for _ in range(args.runs):
             add("raw_write", raw_write_rate(d, n))
-            add("raw_fsync", raw_fsync_rate(d, ns))
             add("raw_unpack", raw_unpack_rate(min(n, 200_000)))
             r, _p = append_rate(d, n, "none", args.segment_bytes)
             add("append_none", r)
             r, big = append_rate(d, n, "batch", args.segment_bytes)
             add("append_batch", r)
             add("append_encoded", append_encoded_rate(d, n, args.segment_bytes))
+            # The fsync-bound figures and their baseline are measured back to back, after
+            # the disk has settled: the runs above wrote (and deleted) hundreds of MB, and
+            # the writeback and discards they leave behind slow every fsync for a while.
+            settle()
+            add("raw_fsync", raw_fsync_rate(d, ns))
             r, _p = append_rate(d, ns, "always", args.segment_bytes)
             add("append_always", r)
             add("append_always_threads", threaded_always_rate(d, ns * 2, args.threads))
