@@ -60,8 +60,10 @@ DEFAULT_SNAPSHOT_EVERY = 4096
 #: many events for any k (~20 ms at replay speed) while a 1M-event job keeps ~120 small
 #: snapshot files. Twice the policy interval: every other policy snapshot survives.
 SNAPSHOT_GAP = 2 * DEFAULT_SNAPSHOT_EVERY
-#: Policy snapshots a durable job may have waiting for its background writer.
-_SNAPSHOT_QUEUE = 8
+#: Policy snapshots a durable job may have waiting for its background writer; a mutator
+#: that would queue one more waits (at most _SNAPSHOT_WAIT seconds) for the writer.
+_SNAPSHOT_QUEUE = 4
+_SNAPSHOT_WAIT = 10.0
 #: Fold this many events or more with the garbage collector paused (DESIGN.md: gc is the
 #: largest lever in replay; a full collection over 1M live objects costs ~0.9 s).
 _GC_PAUSE_THRESHOLD = 2048
@@ -177,6 +179,18 @@ class _SnapshotWriter:
 
     def submit(self, version: int, state: dict[str, Any]) -> None:
         with self._cond:
+            # A full queue means the writer is behind: an appending thread that never
+            # blocks lets it have the GIL only at the interpreter's switch interval, once
+            # per file-system call. Wait for it (the wait frees the GIL, so it catches up
+            # in milliseconds) rather than drop a snapshot: a dropped one stretches the
+            # replay behind at() past SNAPSHOT_GAP. The timeout only guards a stuck disk;
+            # then the newest pending snapshot is replaced, as a last resort.
+            deadline = time.monotonic() + _SNAPSHOT_WAIT
+            while len(self._pending) >= _SNAPSHOT_QUEUE and self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
             if len(self._pending) >= _SNAPSHOT_QUEUE:
                 self._pending[-1] = (version, state)
             else:
@@ -193,6 +207,7 @@ class _SnapshotWriter:
                     self._cond.notify_all()
                     return
                 version, state = self._pending.pop(0)
+                self._cond.notify_all()  # a submitter may wait for room in the queue
             try:
                 # A backend's owner-only store (no Snapshot decoded back) where it has one.
                 if type(state) is bytes:  # encoded by JobState._take_snapshot
