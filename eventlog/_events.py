@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
 import msgpack
 
 from . import codec
 from .errors import EventEncodingError, RecordDecodeError, RecordTooLargeError
 
-__all__ = ["check_schema_version", "decode_event", "encode_event", "next_ts"]
+__all__ = [
+    "check_schema_version",
+    "decode_event",
+    "encode_batch",
+    "encode_event",
+    "encoded_batch",
+    "next_ts",
+    "refuse_too_large",
+]
 
 _kind_cache: dict[str, bytes] = {}
 _time_ns = time.time_ns
@@ -136,12 +144,62 @@ def _encode_slowly(kind: str, data: dict[str, Any]) -> tuple[bytes, Any]:
     # 0x92 is a msgpack fixarray of two items: the bytes equal packb([kind, data]).
     event_bytes = b"\x92" + _packed_kind(kind) + payload
     if len(event_bytes) > _MAX_BYTES:
-        # The limit covers the whole event, so whatever the reader accepts is what was written.
-        raise RecordTooLargeError(
-            "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
-            f"{codec.MAX_RECORD_BYTES} bytes"
-        )
+        refuse_too_large(event_bytes)
     return event_bytes, decoded
+
+
+def refuse_too_large(event_bytes: bytes) -> NoReturn:
+    """Raise :class:`RecordTooLargeError` for an encoded event over the record limit.
+
+    The limit covers the whole event, so whatever a reader accepts is what was written.
+    Callers test ``len(event_bytes) > codec.MAX_RECORD_BYTES`` inline (on an append hot
+    path a call costs more than the test) and call this only when it holds.
+    """
+    raise RecordTooLargeError(
+        "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
+        f"{codec.MAX_RECORD_BYTES} bytes"
+    )
+
+
+def _refuse_empty_batch() -> NoReturn:
+    msg = "append_batch needs at least one event"
+    raise ValueError(msg)
+
+
+def encode_batch(events: Iterable[tuple[str, Mapping[str, Any]]]
+                 ) -> tuple[list[tuple[str, Mapping[str, Any]]], list[tuple[bytes, Any]]]:
+    """Return ``(events, encoded)`` for a batch: the events as a list (a one-shot iterator
+    is read once) and :func:`encode_event` of each, in order.
+
+    Everything is encoded before anything is written, so a bad value raises at the call.
+
+    Raises:
+        ValueError: the batch is empty.
+        EventEncodingError: as :func:`encode_event`, naming the bad value's path.
+    """
+    events = list(events)
+    if not events:
+        _refuse_empty_batch()
+    return events, [encode_event(kind, data) for kind, data in events]
+
+
+def encoded_batch(events: Iterable[tuple[str, bytes, Any]]) -> list[tuple[str, bytes, Any]]:
+    """Return a pre-encoded ``(kind, event_bytes, data)`` batch as a list, checked.
+
+    Only what ``append_batch_encoded`` checks of its trusted input: not empty, and every
+    event within the record limit.
+
+    Raises:
+        ValueError: the batch is empty.
+        RecordTooLargeError: an ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
+    """
+    events = list(events)
+    if not events:
+        _refuse_empty_batch()
+    for _, event_bytes, _ in events:
+        if len(event_bytes) > _MAX_BYTES:
+            refuse_too_large(event_bytes)
+    return events
 
 
 def check_schema_version(schema_version: int) -> None:

@@ -107,13 +107,10 @@ class EventLog(abc.ABC):
         :meth:`append`, which gives the same record (after the same size check).
         """
         from . import codec
-        from .errors import RecordTooLargeError
+        from ._events import refuse_too_large
 
         if len(event_bytes) > codec.MAX_RECORD_BYTES:
-            raise RecordTooLargeError(
-                "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
-                f"{codec.MAX_RECORD_BYTES} bytes"
-            )
+            refuse_too_large(event_bytes)
         return self.append(kind, data, expected_seq=expected_seq, ts=ts)
 
     def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,

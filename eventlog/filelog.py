@@ -32,7 +32,15 @@ import msgpack
 
 from . import _fs, codec
 from . import lock as _lock
-from ._events import check_schema_version, decode_event, encode_event, next_ts
+from ._events import (
+    check_schema_version,
+    decode_event,
+    encode_batch,
+    encode_event,
+    encoded_batch,
+    next_ts,
+    refuse_too_large,
+)
 from ._frame import (
     _FRAME_FULL,
     _FRAME_PREFIX,
@@ -60,7 +68,6 @@ from .errors import (
     LogFailedError,
     LogReadOnlyError,
     LogWriteError,
-    RecordTooLargeError,
     UnsupportedFormatError,
     WrongKeyError,
 )
@@ -667,16 +674,12 @@ class FileEventLog(EventLog):
             RecordTooLargeError: ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
         """
         if len(event_bytes) > _MAX_EVENT:
-            _too_large(event_bytes)
+            refuse_too_large(event_bytes)
         return self._append(kind, event_bytes, data, None, expected_seq, ts)
 
     def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        events = list(events)  # a one-shot iterator must be read once, not twice
-        encoded = [encode_event(kind, data) for kind, data in events]
-        if not encoded:
-            msg = "append_batch needs at least one event"
-            raise ValueError(msg)
+        events, encoded = encode_batch(events)
         return self._append("", b"", None, [(kind, eb, dec) for (kind, _), (eb, dec)
                                             in zip(events, encoded, strict=True)], expected_seq, ts)
 
@@ -694,14 +697,7 @@ class FileEventLog(EventLog):
             ValueError: ``events`` is empty.
             RecordTooLargeError: an ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
         """
-        events = list(events)
-        if not events:
-            msg = "append_batch needs at least one event"
-            raise ValueError(msg)
-        for _, event_bytes, _ in events:
-            if len(event_bytes) > _MAX_EVENT:
-                _too_large(event_bytes)
-        return self._append("", b"", None, events, expected_seq, ts)
+        return self._append("", b"", None, encoded_batch(events), expected_seq, ts)
 
     def _append(self, kind: str, event_bytes: bytes, decoded: Any, batch: list[tuple[str, bytes, Any]] | None,
                 expected_seq: int | None, ts: int | None) -> Any:
@@ -1628,13 +1624,6 @@ class FileEventLog(EventLog):
 
 _TS_MAX = 2**63 - 1
 _MAX_EVENT = codec.MAX_RECORD_BYTES
-
-
-def _too_large(event_bytes: bytes) -> None:
-    """Refuse an encoded event over the record limit (as encode_event does)."""
-    raise RecordTooLargeError(
-        "data", f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
-        f"{codec.MAX_RECORD_BYTES} bytes")
 
 
 def snapshots_to_prune(seqs: list[int], keep_newest: int, gap: int | None) -> set[int]:

@@ -20,10 +20,18 @@ from typing import Any
 import msgpack
 
 from . import codec
-from ._events import check_schema_version, decode_event, encode_event, next_ts
+from ._events import (
+    check_schema_version,
+    decode_event,
+    encode_batch,
+    encode_event,
+    encoded_batch,
+    next_ts,
+    refuse_too_large,
+)
 from .base import DURABILITY_MODES, EventLog
 from .chain import _SEQ_TS, GENESIS, LINK_SIZE
-from .errors import ConcurrencyError, CorruptionError, LogClosedError, RecordTooLargeError, SnapshotError
+from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
 from .record import Record, Snapshot
 
 __all__ = ["InMemoryEventLog"]
@@ -244,9 +252,7 @@ class InMemoryEventLog(EventLog):
             RecordTooLargeError: ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
         """
         if len(event_bytes) > codec.MAX_RECORD_BYTES:
-            msg = (f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
-                   f"{codec.MAX_RECORD_BYTES} bytes")
-            raise RecordTooLargeError("data", msg)
+            refuse_too_large(event_bytes)
         return self._append_one(kind, event_bytes, data, expected_seq, ts)
 
     def _append_one(self, kind: str, event_bytes: bytes, decoded: Any, expected_seq: int | None,
@@ -293,11 +299,7 @@ class InMemoryEventLog(EventLog):
 
     def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        events = list(events)  # a generator must not be used up before the records are built
-        encoded = [encode_event(kind, data) for kind, data in events]
-        if not encoded:
-            msg = "append_batch needs at least one event"
-            raise ValueError(msg)
+        events, encoded = encode_batch(events)  # a generator is read once, as a list
         with self._cond:
             self._check_open()
             first = len(self._bytes) + 1
@@ -324,15 +326,7 @@ class InMemoryEventLog(EventLog):
             ValueError: ``events`` is empty.
             RecordTooLargeError: an ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
         """
-        events = list(events)
-        if not events:
-            msg = "append_batch needs at least one event"
-            raise ValueError(msg)
-        for _, event_bytes, _ in events:
-            if len(event_bytes) > codec.MAX_RECORD_BYTES:
-                msg = (f"the event encodes to {len(event_bytes)} bytes, more than the limit of "
-                       f"{codec.MAX_RECORD_BYTES} bytes")
-                raise RecordTooLargeError("data", msg)
+        events = encoded_batch(events)
         with self._cond:
             self._check_open()
             tss = self._ts

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urldefrag, urlsplit, urlunsplit
 
 from . import codec
-from ._events import check_schema_version, decode_event, encode_event, next_ts
+from ._events import check_schema_version, decode_event, encode_batch, next_ts
 from .base import DURABILITY_MODES, EventLog
 from .chain import GENESIS, LINK_SIZE, next_link
 from .errors import (
@@ -579,10 +579,7 @@ class PostgresEventLog(EventLog):
         """Append ``events`` atomically, all at ``ts``, or each at its ``tss`` entry."""
         # Encode everything before touching the database: a bad value raises
         # EventEncodingError naming its path and nothing is written.
-        encoded = [encode_event(kind, data) for kind, data in events]
-        if not encoded:
-            msg = "append_batch needs at least one event"
-            raise ValueError(msg)
+        events, encoded = encode_batch(events)
         for t in (tss if tss is not None else (ts,)):
             if t is not None and type(t) is int and not _INT64_MIN <= t <= _INT64_MAX:
                 msg = f"ts {t} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
