@@ -89,7 +89,9 @@ def _encode_callable(function: Callable[..., Any], owner: Any, path: str) -> dic
         return {"_type": "callable", "callable_type": "builtin", "name": function.__name__}
     if isinstance(function, FunctionType) and function.__name__ == "<lambda>":
         return {"_type": "lambda_expression", "expression": _lambda_expression(function, path)}
-    module, name = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
+    # Methods of builtin types (str.upper) have no __module__; their class knows it.
+    module = getattr(function, "__module__", None) or getattr(getattr(function, "__objclass__", None), "__module__", None)
+    name = getattr(function, "__qualname__", None)
     if isinstance(module, str) and isinstance(name, str) and _resolve(module, name) is function:
         return {"_type": "callable", "callable_type": "function", "module": module, "name": name}
     msg = (f"{path}: {function!r} cannot be serialized: it cannot be found again by its module "

@@ -50,6 +50,19 @@ BUILTIN_TRANSFORMATIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _with_builtins_named(data: dict[str, Any]) -> dict[str, Any]:
+    config = data.get("_config")
+    mapping = config.get("transformation_map") if isinstance(config, dict) else None
+    if not isinstance(mapping, dict):
+        return data
+    fixed = dict(mapping)
+    for name, entry in mapping.items():
+        if (name in BUILTIN_TRANSFORMATIONS and isinstance(entry, dict) and entry.get("module") == __name__
+                and entry.get("name") == "<lambda>"):
+            fixed[name] = BUILTIN_TRANSFORMATIONS[name]
+    return {**data, "_config": {**config, "transformation_map": fixed}}
+
+
 class DataTransformer(CallableConfigRoutine):
     """Apply transformations to the input, one after the other, and emit the result.
 
@@ -90,6 +103,14 @@ class DataTransformer(CallableConfigRoutine):
                         chain_transformations=True)
         self.input_slot = self.define_slot("input", handler=self._handle_input)
         self.output_event = self.define_event("output", ["transformed_data", "transformation_applied", "errors"])
+
+    def deserialize(self, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        """Restore a serialized DataTransformer, including one written by routilux 0.10.
+
+        0.10 kept its built-in transformations as lambdas and wrote them as references that
+        name no function (``<lambda>`` in this module); those are read as the built-ins here.
+        """
+        super().deserialize(_with_builtins_named(data), *args, **kwargs)
 
     def register_transformation(self, name: str, func: Callable[[Any], Any]) -> None:
         """Make ``func`` available under ``name`` (replacing a transformation of that name)."""
