@@ -36,9 +36,7 @@ class DataFlattener(Routine):
             flattened under the list's own key, so later items overwrite earlier ones.
         max_depth (int, 100).
 
-    Records nothing in the job beyond the ``output`` emit. The log stores string keys only,
-    so a top-level dict with non-string keys cannot be emitted in a flow with a job (the
-    emit raises and the flow records the error).
+    Records nothing in the job beyond the ``output`` emit.
     """
 
     def __init__(self) -> None:
