@@ -385,7 +385,7 @@ def main() -> int:
     differences = compared = 0
     known: dict[str, int] = {}
     for name in ref:
-        for i, (a, b) in enumerate(zip(ref[name], ours.get(name, []))):
+        for i, (a, b) in enumerate(zip(ref[name], ours.get(name, []), strict=False)):
             compared += 1
             a, b = _normalise(a), _normalise(b)
             if a == b:

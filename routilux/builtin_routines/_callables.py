@@ -43,6 +43,8 @@ __all__ = ["CallableConfigRoutine", "decode_callables", "encode_callables"]
 # Parameter names 0.10 left in the lambda expressions it wrote; its reader mapped them to ``data``.
 _LEGACY_PARAMETER_NAMES = frozenset({"x", "item", "value", "obj"})
 _ADVICE = "use a string expression or a function defined at module level instead"
+# A lambda rebuilt from a flow dict remembers its expression here, so it can be written again.
+_EXPRESSION_ATTRIBUTE = "__lambda_expression__"
 
 
 class CallableConfigRoutine(Routine):
@@ -88,7 +90,10 @@ def _encode_callable(function: Callable[..., Any], owner: Any, path: str) -> dic
     if inspect.isbuiltin(function) and getattr(builtins, function.__name__, None) is function:
         return {"_type": "callable", "callable_type": "builtin", "name": function.__name__}
     if isinstance(function, FunctionType) and function.__name__ == "<lambda>":
-        return {"_type": "lambda_expression", "expression": _lambda_expression(function, path)}
+        expression = getattr(function, _EXPRESSION_ATTRIBUTE, None)  # read from a flow dict: no source
+        if not isinstance(expression, str):
+            expression = _lambda_expression(function, path)
+        return {"_type": "lambda_expression", "expression": expression}
     # Methods of builtin types (str.upper) have no __module__; their class knows it.
     module = getattr(function, "__module__", None) or getattr(getattr(function, "__objclass__", None), "__module__", None)
     name = getattr(function, "__qualname__", None)
@@ -209,7 +214,10 @@ def _decode_lambda(data: dict[str, Any], path: str) -> Callable[[Any], Any]:
         if text.startswith("return "):  # 0.10 also wrote the body of a one-line def this way
             text = text[len("return "):]
         tree = ast.parse(text, mode="eval")
-        return compile_lambda_expression(ast.unparse(_rename(tree.body, _LEGACY_PARAMETER_NAMES)))
+        expression = ast.unparse(_rename(tree.body, _LEGACY_PARAMETER_NAMES))
+        function = compile_lambda_expression(expression)
+        setattr(function, _EXPRESSION_ATTRIBUTE, expression)
+        return function
     except (SyntaxError, ValueError) as exc:
         msg = f"{path}: cannot restore the lambda expression {expression!r}: {exc}"
         raise CallableSerializationError(msg, path) from exc
