@@ -52,9 +52,9 @@ BUILTIN_TRANSFORMATIONS: dict[str, Callable[[Any], Any]] = {
 
 def _with_builtins_named(data: dict[str, Any]) -> dict[str, Any]:
     config = data.get("_config")
-    mapping = config.get("transformation_map") if isinstance(config, dict) else None
-    if not isinstance(mapping, dict):
+    if not isinstance(config, dict) or not isinstance(config.get("transformation_map"), dict):
         return data
+    mapping: dict[str, Any] = config["transformation_map"]
     fixed = dict(mapping)
     for name, entry in mapping.items():
         if (name in BUILTIN_TRANSFORMATIONS and isinstance(entry, dict) and entry.get("module") == __name__
