@@ -176,3 +176,19 @@ def test_in_a_flow_each_route_reaches_its_sink_and_the_job_replays():
                    "other": [{"data": {"priority": "mid"}, "route": "other"}], "output": []}
     assert [name for name, _ in history(job)] == ["high", "low", "other"]
     assert_replays(job)
+
+
+def test_the_documented_usage_outside_a_flow():
+    """The 0.10 quickstart: define the route events, then ``input_slot.receive({"data": ...})``."""
+    from builtin_support import Sink
+
+    router = ConditionalRouter()
+    router.set_config(routes=[("high", "data.get('priority', 0) > 10"), ("normal", "data.get('priority', 0) <= 10")],
+                      default_route="normal")
+    high, normal = Sink(), Sink()
+    router.define_event("high").connect(high.get_slot("in"))
+    router.define_event("normal").connect(normal.get_slot("in"))
+    router.input_slot.receive({"data": {"priority": 15}})
+    router.input_slot.receive({"data": {"priority": 3}})
+    assert high.received == [{"data": {"priority": 15}, "route": "high"}]
+    assert normal.received == [{"data": {"priority": 3}, "route": "normal"}]

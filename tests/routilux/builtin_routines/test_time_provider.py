@@ -108,3 +108,14 @@ def test_in_a_flow_the_recorded_time_replays_not_the_clock(monkeypatch):
     assert [r.data["time_string"] for r in rebuilt.get_execution_history("builtin")] == [
         "Friday, December 04, 2026 09:30:15", "2026-12-04T09:30:15.123456"]
     assert_replays(job)
+
+
+def test_the_documented_trigger_outside_a_flow():
+    """``trigger_slot.receive({})`` (the 0.10 docs' usage) delivers the output to connected slots."""
+    from builtin_support import Sink
+
+    clock, sink = TimeProvider(), Sink()
+    clock.output_event.connect(sink.get_slot("in"))
+    clock.trigger_slot.receive({})
+    assert sink.received == [{"time_string": "2026-12-04T09:30:15.123456", "timestamp": FRIDAY.timestamp(),
+                              "datetime": "2026-12-04T09:30:15.123456", "formatted": "2026-12-04 09:30:15"}]
