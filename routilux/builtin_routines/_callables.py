@@ -23,12 +23,15 @@ missing when it ran); and the parameter names 0.10 wrote (``x``, ``item``, ``val
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import builtins
+import functools
 import importlib
 import inspect
 import linecache
+import operator
 from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import Any
@@ -43,6 +46,8 @@ __all__ = ["CallableConfigRoutine", "decode_callables", "encode_callables"]
 # Parameter names 0.10 left in the lambda expressions it wrote; its reader mapped them to ``data``.
 _LEGACY_PARAMETER_NAMES = frozenset({"x", "item", "value", "obj"})
 _ADVICE = "use a string expression or a function defined at module level instead"
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names), 0)
 # A lambda rebuilt from a flow dict remembers its expression here, so it can be written again.
 _EXPRESSION_ATTRIBUTE = "__lambda_expression__"
 
@@ -150,8 +155,11 @@ def _find_lambda(function: FunctionType) -> ast.Lambda | None:
 
 
 def _same_code(node: ast.Lambda, code: CodeType) -> bool:
+    # Compile with the lambda's own __future__ flags, not this module's: nested code objects
+    # (comprehensions) carry the flags, and code objects only compare equal when they match.
     try:
-        compiled = compile(ast.Expression(body=node), code.co_filename, "eval")
+        compiled = compile(ast.Expression(body=node), code.co_filename, "eval",
+                           flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True)
     except (SyntaxError, ValueError):
         return False
     inner = [c for c in compiled.co_consts if isinstance(c, CodeType)]

@@ -91,6 +91,19 @@ def test_conditions_of_every_kind_round_trip():
     assert [name for name, _ in outputs(again, [{"data": len}], as_json=False)[0]] == ["b"]
 
 
+def test_lambdas_with_comprehensions_and_inner_lambdas_round_trip():
+    """Nested code (a comprehension, an inner lambda) is found too, in a module with __future__ imports."""
+    router = ConditionalRouter()
+    router.set_config(routes=[("c", lambda d: [v for v in d if v] == d), ("n", lambda d: (lambda z: z)(d) == [0])],
+                      route_priority="all")
+    written = [condition["expression"] for _, condition in router.serialize()["_config"]["routes"]]
+    assert written == ["[v for v in data if v] == data", "(lambda z: z)(data) == [0]"]
+    again = ConditionalRouter()
+    again.deserialize(router.serialize())
+    assert [name for name, _ in outputs(again, [{"data": [1, 2]}, {"data": [0]}])[0]] == ["c"]
+    assert [name for name, _ in outputs(again, [{"data": [0]}])[0]] == ["n"]
+
+
 def test_methods_of_the_routine_itself_round_trip():
     """A condition that is a method of the router (a subclass) is written by name and found again."""
 
