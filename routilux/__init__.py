@@ -6,6 +6,16 @@ flows run unchanged and a durable job (``JobState.open(path)``) can be resumed a
 
 from __future__ import annotations
 
+from .builtin_routines import (
+    ConditionalRouter,
+    DataFlattener,
+    DataTransformer,
+    DataValidator,
+    ResultExtractor,
+    TextClipper,
+    TextRenderer,
+    TimeProvider,
+)
 from .connection import Connection
 from .error_handler import ErrorHandler, ErrorStrategy
 from .event import Event
@@ -20,7 +30,11 @@ __version__ = "0.10.0"
 
 __all__ = [
     "CallbackOutputHandler",
+    "ConditionalRouter",
     "Connection",
+    "DataFlattener",
+    "DataTransformer",
+    "DataValidator",
     "ErrorHandler",
     "ErrorStrategy",
     "Event",
@@ -32,7 +46,11 @@ __all__ = [
     "NullOutputHandler",
     "OutputHandler",
     "QueueOutputHandler",
+    "ResultExtractor",
     "Routine",
     "Slot",
+    "TextClipper",
+    "TextRenderer",
+    "TimeProvider",
     "__version__",
 ]
