@@ -28,10 +28,12 @@ import attrs
 from routilux import events as ev
 from routilux.job_state import JobEvent
 
+from ..diff import GROUPS, Difference
 from ..paths import MISSING, FieldPath
 from .rules import CompareRules, Rule
 
-__all__ = ["Comparison", "Divergence", "FieldChange", "IdMap", "compare_events", "field_changes", "lane_of"]
+__all__ = ["Comparison", "Divergence", "FieldChange", "IdMap", "compare_events", "field_changes", "lane_of",
+           "state_changes"]
 
 #: Kinds whose payload names the routine that wrote them.
 _ROUTINE_KINDS = frozenset({ev.EXECUTION_RECORDED, ev.ROUTINE_STATE_SET, ev.DEFERRED_EVENT_ADDED, ev.OUTPUT_SENT})
@@ -245,6 +247,24 @@ def field_changes(a: Any, b: Any) -> list[FieldChange]:
     """
     out: list[FieldChange] = []
     _diff(a, b, (), out)
+    return out
+
+
+def state_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Difference]:
+    """Leaf-level differences between two ``serialize()`` states, grouped like ``diff``.
+
+    Unlike :func:`replay_tools.diff_states` (which lists whole history entries added or
+    removed), list entries are compared index by index down to their fields, so one
+    changed value in an output shows as ``output_log.0.data.total: 50.5 -> 55.55``.
+    """
+    out = []
+    for change in field_changes({k: v for k, v in a.items() if k != "_type"},
+                                {k: v for k, v in b.items() if k != "_type"}):
+        top = change.path.split(".", 1)[0].split(" ", 1)[0]
+        group = top if top in GROUPS else "status"
+        kind = "added" if change.expected is MISSING else "removed" if change.actual is MISSING else "changed"
+        out.append(Difference(group, change.path, kind, None if change.expected is MISSING else change.expected,
+                              None if change.actual is MISSING else change.actual))
     return out
 
 

@@ -29,13 +29,13 @@ import attrs
 
 import eventlog
 from routilux import JobState
-from routilux import events as ev
 from routilux.errors import ReplayError as FoldError
 from routilux.flow import ENGINE_ROUTINE_ID
 from routilux.job_state import JobEvent
 
-from ..diff import Difference, diff_states
+from ..diff import Difference
 from ..source import open_job
+from .compare import state_changes
 from .errors import ForkSpecError
 from .script import DEFAULT_TIMEOUT, FlowFactory, build_flow
 
@@ -105,7 +105,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _prefix(source: Any, at: int) -> tuple[list[JobEvent], str, int]:
+def _prefix(source: Any, at: int, key: bytes | None) -> tuple[list[JobEvent], str, int]:
     """Events 1..at of the source, its link at ``at`` and its head."""
     if isinstance(source, JobState):
         head = source.version
@@ -113,7 +113,7 @@ def _prefix(source: Any, at: int) -> tuple[list[JobEvent], str, int]:
             raise ForkSpecError(f"--at {at} is outside the job's versions 1..{head}")
         return [JobEvent(e.seq, e.ts, e.kind, _plain(e.data)) for e in source.events(stop=at)], \
             source.log.link_at(at).hex(), head
-    with open_job(source) as job:
+    with open_job(source, key=key) as job:
         head = job.head
         if not 1 <= at <= head:
             raise ForkSpecError(f"--at {at} is outside the job's versions 1..{head}")
@@ -143,7 +143,7 @@ def _forked_events(prefix: Sequence[JobEvent], job_id: str, skip: set[int],
 
 def fork(source: Any, dest: str | os.PathLike[str], *, at: int, skip: Iterable[int] = (),
          edit: Mapping[int, Mapping[str, Any]] | None = None, job_id: str | None = None,
-         as_file: bool = False) -> ForkResult:
+         as_file: bool = False, key: bytes | None = None) -> ForkResult:
     """Write a new job at ``dest``: ``source``'s events 1..``at``, with skips and edits.
 
     Args:
@@ -155,6 +155,7 @@ def fork(source: Any, dest: str | os.PathLike[str], *, at: int, skip: Iterable[i
         edit: version -> payload fields to replace (a shallow merge over the payload).
         job_id: the new job's id (default: a new uuid4).
         as_file: write a saved job file (``JobState.save``) instead of a durable directory.
+        key: the hash-chain key of a keyed source log (the fork itself is not keyed).
 
     Raises:
         ForkSpecError: a bad point, a skip or edit outside 2..at, an existing ``dest``,
@@ -165,7 +166,7 @@ def fork(source: Any, dest: str | os.PathLike[str], *, at: int, skip: Iterable[i
         raise ForkSpecError(f"destination {dest!r} already exists; fork into a new path")
     edits = dict(edit or {})
     skips = set(skip)
-    prefix, link, _head = _prefix(source, at)
+    prefix, link, _head = _prefix(source, at, key)
     for seq in sorted(skips | set(edits)):
         if not 2 <= seq <= at:
             what = "skip" if seq in skips else "edit"
@@ -298,7 +299,7 @@ def _drop(state: Any, path: Sequence[str]) -> None:
 
 def comparable_state(state: Mapping[str, Any]) -> dict[str, Any]:
     """A ``serialize()`` dict without :data:`VOLATILE_STATE_FIELDS` and fork markers."""
-    out = json.loads(json.dumps(_plain(state), default=str))
+    out: dict[str, Any] = json.loads(json.dumps(_plain(state), default=str))
     out["execution_history"] = [r for r in out.get("execution_history", [])
                                 if not (r.get("routine_id") == ENGINE_ROUTINE_ID and r.get("event_name") == FORKED)]
     for path in VOLATILE_STATE_FIELDS:
@@ -308,12 +309,13 @@ def comparable_state(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def whatif(source: Any, factory: FlowFactory, *, at: int, skip: Iterable[int] = (),
            edit: Mapping[int, Mapping[str, Any]] | None = None, dest: str | os.PathLike[str] | None = None,
-           timeout: float = DEFAULT_TIMEOUT, sequential: bool = True) -> WhatIfResult:
+           timeout: float = DEFAULT_TIMEOUT, sequential: bool = True, key: bytes | None = None) -> WhatIfResult:
     """Fork ``source`` (see :func:`fork`), resume the fork with ``factory``'s flow, diff the finals.
 
     Args:
         dest: where to keep the fork (default: a temporary directory, removed afterwards).
         timeout: seconds to wait for the resumed fork to complete.
+        key: the hash-chain key of a keyed source log.
 
     Raises:
         ForkSpecError: see :func:`fork`.
@@ -325,8 +327,8 @@ def whatif(source: Any, factory: FlowFactory, *, at: int, skip: Iterable[int] = 
     keep = dest is not None
     where = os.fspath(dest) if dest is not None else os.path.join(tempfile.mkdtemp(prefix="routilux-whatif-"), "fork")
     try:
-        result = fork(source, where, at=at, skip=skip, edit=edit)
-        original = _final_state(source)
+        result = fork(source, where, at=at, skip=skip, edit=edit, key=key)
+        original = _final_state(source, key)
         flow = build_flow(factory, flow_id=str(original.get("flow_id")), sequential=sequential)
         job = JobState.open(where)
         try:
@@ -339,15 +341,15 @@ def whatif(source: Any, factory: FlowFactory, *, at: int, skip: Iterable[int] = 
             status = job.status
         finally:
             job.close()
-        diffs = diff_states(comparable_state(original), comparable_state(final))
+        diffs = state_changes(comparable_state(original), comparable_state(final))
         return WhatIfResult(result, status, tuple(diffs))
     finally:
         if not keep:
             shutil.rmtree(os.path.dirname(where), ignore_errors=True)
 
 
-def _final_state(source: Any) -> dict[str, Any]:
+def _final_state(source: Any, key: bytes | None) -> dict[str, Any]:
     if isinstance(source, JobState):
         return source.serialize()
-    with open_job(source) as job:
+    with open_job(source, key=key) as job:
         return job.job_state().serialize()  # type: ignore[no-any-return]

@@ -26,14 +26,13 @@ from routilux import events as ev
 from routilux.errors import ReplayError as FoldError
 from routilux.job_state import JobEvent
 
-from ..diff import GROUPS, Difference
-from ..paths import MISSING
+from ..diff import Difference
 from ..source import open_job
-from .compare import Comparison, Divergence, compare_events, field_changes
+from .compare import Comparison, Divergence, compare_events, state_changes
 from .rules import CompareRules
 from .script import DEFAULT_TIMEOUT, Action, FlowFactory, actions_of, flow_version_of, run_actions
 
-__all__ = ["RerunReport", "TaskRef", "explain", "producing_task", "read_events", "rerun", "state_changes"]
+__all__ = ["RerunReport", "TaskRef", "explain", "producing_task", "read_events", "rerun"]
 
 
 @attrs.frozen
@@ -154,7 +153,7 @@ class RerunReport:
         return rerun_text(self)
 
 
-def read_events(source: Any) -> tuple[list[JobEvent], str, str]:
+def read_events(source: Any, *, key: bytes | None = None) -> tuple[list[JobEvent], str, str]:
     """Return ``(events, job_id, flow_id)`` of a job given as a JobState, events or a path.
 
     A path is anything :func:`replay_tools.open_job` opens (a saved job file, a durable
@@ -163,7 +162,7 @@ def read_events(source: Any) -> tuple[list[JobEvent], str, str]:
     if isinstance(source, JobState):
         events = source.events()
     elif isinstance(source, (str, os.PathLike)):
-        with open_job(source) as job:
+        with open_job(source, key=key) as job:
             events = [JobEvent(r.seq, r.ts, r.kind, r.data) for r in job.read()]
     else:
         events = [e if isinstance(e, JobEvent) else JobEvent(*e) for e in source]
@@ -189,7 +188,7 @@ def producing_task(events: Sequence[JobEvent], version: int, routine_id: str | N
     for e in events:
         if e.seq >= version:
             break
-        tid = e.data.get("task_id") if isinstance(e.data, dict) else None
+        tid = str(e.data.get("task_id")) if isinstance(e.data, dict) else ""
         if e.kind == ev.TASK_QUEUED and (e.data.get("task") or {}).get("routine_id") == routine_id:
             open_tasks[tid] = (e, False)
             order.append(tid)
@@ -215,24 +214,6 @@ def _state(events: Sequence[JobEvent]) -> dict[str, Any]:
     return JobState.from_events(list(events)).serialize()
 
 
-def state_changes(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
-    """Leaf-level differences between two ``serialize()`` states, grouped like ``diff``.
-
-    Unlike :func:`replay_tools.diff_states` (which lists whole history entries added or
-    removed), list entries are compared index by index down to their fields, so one
-    changed value in an output shows as ``output_log.0.data.total: 50.5 -> 55.55``.
-    """
-    out = []
-    for change in field_changes({k: v for k, v in a.items() if k != "_type"},
-                                {k: v for k, v in b.items() if k != "_type"}):
-        top = change.path.split(".", 1)[0].split(" ", 1)[0]
-        group = top if top in GROUPS else "status"
-        kind = "added" if change.expected is MISSING else "removed" if change.actual is MISSING else "changed"
-        out.append(Difference(group, change.path, kind, None if change.expected is MISSING else change.expected,
-                              None if change.actual is MISSING else change.actual))
-    return out
-
-
 def explain(recorded: Sequence[JobEvent], div: Divergence) -> tuple[tuple[Difference, ...] | None, str | None]:
     """The state difference right after ``div`` (see the module docstring), or a note why not."""
     v = div.version
@@ -255,7 +236,7 @@ def explain(recorded: Sequence[JobEvent], div: Divergence) -> tuple[tuple[Differ
 
 
 def rerun(recorded: Any, factory: FlowFactory, *, rules: CompareRules | None = None,
-          timeout: float = DEFAULT_TIMEOUT, sequential: bool = True) -> RerunReport:
+          timeout: float = DEFAULT_TIMEOUT, sequential: bool = True, key: bytes | None = None) -> RerunReport:
     """Re-run a recorded job's inputs with ``factory``'s flow and compare the two runs.
 
     Args:
@@ -265,12 +246,13 @@ def rerun(recorded: Any, factory: FlowFactory, *, rules: CompareRules | None = N
         rules: what may differ between runs (default :class:`CompareRules`).
         timeout: seconds to wait for the new run to settle after each input.
         sequential: run one task at a time (see :func:`~.script.build_flow`).
+        key: the hash-chain key of a keyed recorded log.
 
     Raises:
         FlowFactoryError: the factory fails or builds another flow.
         RerunTimeoutError: the new run did not settle in time.
     """
-    events, job_id, flow_id = read_events(recorded)
+    events, job_id, flow_id = read_events(recorded, key=key)
     actions = actions_of(events)
     flow, job = run_actions(factory, actions, flow_id=flow_id, timeout=timeout, sequential=sequential)
     actual = job.events()

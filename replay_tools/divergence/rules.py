@@ -139,6 +139,10 @@ def parse_rule(text: str) -> Rule:
     return Rule(raw, m.group("kind").strip(), tuple(where), path)
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 def _rules(texts: Iterable[str]) -> tuple[Rule, ...]:
     return tuple(parse_rule(t) for t in texts)
 
@@ -157,8 +161,8 @@ class CompareRules:
             same time, where the interleaving of those writes is timing).
     """
 
-    ignore: tuple[str, ...] = attrs.field(default=DEFAULT_IGNORE, converter=tuple)
-    ids: tuple[str, ...] = attrs.field(default=DEFAULT_ID_FIELDS, converter=tuple)
+    ignore: tuple[str, ...] = attrs.field(default=DEFAULT_IGNORE, converter=_strings)
+    ids: tuple[str, ...] = attrs.field(default=DEFAULT_ID_FIELDS, converter=_strings)
     shared_data_by_key: bool = False
 
     def __attrs_post_init__(self) -> None:
@@ -167,7 +171,7 @@ class CompareRules:
 
     def ignoring(self, *rules: str) -> CompareRules:
         """Return these rules with ``rules`` ignored as well."""
-        return attrs.evolve(self, ignore=(*self.ignore, *rules))
+        return attrs.evolve(self, ignore=self.ignore + tuple(rules))
 
     def ignores_event(self, kind: str, data: Any) -> bool:
         """True if this event is left out of the comparison as a whole."""

@@ -18,7 +18,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -85,7 +85,8 @@ class Wait:
     """``JobState.wait_for_completion(flow, job)``: a running, idle job turns completed or failed."""
 
 
-Action = Union[Execute, Pause, Resume, Cancel, Wait]
+#: One input of a job.
+Action = Execute | Pause | Resume | Cancel | Wait
 
 
 def _plain(value: Any) -> Any:
@@ -195,7 +196,7 @@ def build_flow(factory: FlowFactory, *, flow_id: str | None = None, name: str | 
     Raises:
         FlowFactoryError: the factory failed or returned something else.
     """
-    label = name or getattr(factory, "__qualname__", repr(factory))
+    label = str(name or getattr(factory, "__qualname__", repr(factory)))
     try:
         flow = factory()
     except Exception as exc:
