@@ -19,10 +19,10 @@ from .compare import Divergence, FieldChange
 from .script import Action, Cancel, Execute, Pause, Resume, Wait
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .rerun import RerunReport
+    from .rerun import RerunReport, TaskRef
 
-__all__ = ["action_text", "divergence_json", "divergence_text", "event_json", "rerun_text", "state_diff_text",
-           "value_text"]
+__all__ = ["action_text", "divergence_json", "divergence_text", "event_json", "produced_by", "rerun_text",
+           "state_diff_text", "value_text"]
 
 _WIDTH = 44  # widest value shown in a side-by-side column
 
@@ -165,6 +165,15 @@ def state_diff_text(diffs: Iterable[Difference]) -> list[str]:
     return lines
 
 
+def produced_by(div: Divergence, task: TaskRef | None) -> str:
+    """``produced by: routine price, task price.accepted (queued at version 28 by ...)``."""
+    if div.routine_id is not None:
+        return f"produced by: routine {div.routine_id}" + (f", task {task.label()}" if task else "")
+    if task is not None:  # shared data and the shared log do not name their writer
+        return f"produced by: routine {task.routine_id} (inferred), task {task.label()}"
+    return f"produced by: no running task (the {div.lane} lane)"
+
+
 def rerun_text(report: RerunReport) -> str:
     """The whole ``routilux-replay rerun`` report."""
     lines = [
@@ -181,8 +190,7 @@ def rerun_text(report: RerunReport) -> str:
     lines.append("")
     lines.extend(divergence_text(div))
     lines.append("")
-    routine = div.routine_id or f"none (the {div.lane} lane)"
-    lines.append(f"produced by: routine {routine}" + (f", task {report.task.label()}" if report.task else ""))
+    lines.append(produced_by(div, report.task))
     lines.append("")
     where = f"after version {div.version}" if div.change != "extra" else f"after version {div.version} + the new event"
     if report.state_diff is None:

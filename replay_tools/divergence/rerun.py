@@ -45,9 +45,9 @@ class TaskRef:
         slot: the slot it delivered to (``trigger`` for an entry task).
         source: ``(routine id, event name)`` that queued it, or None for an entry task.
         queued_at: the version of its ``task_queued`` event.
-        candidates: how many tasks of that routine were open at that point (more than 1:
-            the log does not say which of them ran; this is the one started last, or
-            queued first).
+        candidates: how many candidate tasks were open at that point (more than 1: the
+            log does not say which of them ran; this is the one started last, or queued
+            first).
     """
 
     task_id: str
@@ -58,9 +58,9 @@ class TaskRef:
     candidates: int
 
     def label(self) -> str:
-        """``price.accepted (queued at version 28 by validate.validated)``."""
-        by = f" by {self.source[0]}.{self.source[1]}" if self.source else " (entry)"
-        more = f"; one of {self.candidates} open tasks of this routine" if self.candidates > 1 else ""
+        """``price.accepted (queued at version 28 by validate.validated)`` (``by execute`` for an entry)."""
+        by = f" by {self.source[0]}.{self.source[1]}" if self.source else " by execute"
+        more = f"; one of {self.candidates} open tasks" if self.candidates > 1 else ""
         return f"{self.routine_id}.{self.slot} (queued at version {self.queued_at}{by}{more})"
 
     def to_json(self) -> dict[str, Any]:
@@ -176,20 +176,20 @@ def read_events(source: Any, *, key: bytes | None = None) -> tuple[list[JobEvent
 def producing_task(events: Sequence[JobEvent], version: int, routine_id: str | None) -> TaskRef | None:
     """The task of ``routine_id`` that was running at ``version``, as far as the log says.
 
-    Candidates are the tasks aimed at the routine that were queued before ``version``
-    and not yet recorded as ended. Task starts and ends are recorded lazily (with the
+    Candidates are the tasks aimed at the routine (at any routine when ``routine_id`` is
+    None: shared data and the shared log do not name their writer) that were queued
+    before ``version`` and not yet recorded as ended. Task starts and ends are recorded lazily (with the
     job's next batch), so several may look open: the one recorded as started last wins,
     else the one queued first (the queue is FIFO).
     """
-    if routine_id is None:
-        return None
     open_tasks: dict[str, tuple[JobEvent, bool]] = {}
     order: list[str] = []
     for e in events:
         if e.seq >= version:
             break
         tid = str(e.data.get("task_id")) if isinstance(e.data, dict) else ""
-        if e.kind == ev.TASK_QUEUED and (e.data.get("task") or {}).get("routine_id") == routine_id:
+        target = (e.data.get("task") or {}).get("routine_id") if e.kind == ev.TASK_QUEUED else None
+        if e.kind == ev.TASK_QUEUED and (routine_id is None or target == routine_id):
             open_tasks[tid] = (e, False)
             order.append(tid)
         elif e.kind == ev.TASK_STARTED and tid in open_tasks:
