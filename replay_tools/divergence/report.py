@@ -1,7 +1,8 @@
 """Plain-text and JSON renderings of divergences (for the command line, pytest and the kit).
 
-The text has no colours, no timestamps and no terminal-width dependence, so the same
-divergence always prints the same lines (tests compare them exactly).
+The text has no colours, no timestamps, no terminal-width dependence and nothing of
+the new run's own numbering (its versions depend on thread timing; ``--json`` has
+them), so the same divergence always prints the same lines (tests compare them exactly).
 """
 
 from __future__ import annotations
@@ -129,14 +130,12 @@ def divergence_text(div: Divergence) -> list[str]:
     """The divergence as lines: a headline, the events side by side, the differing fields."""
     lines: list[str] = []
     if div.change == "extra":
-        lines.append(f"DIVERGED after version {div.version}: the new run adds "
-                     f"{_event_label(div.actual, div.routine_id)} (new run's version {div.actual.seq if div.actual else '?'})")
+        lines.append(f"DIVERGED after version {div.version}: the new run adds {_event_label(div.actual, div.routine_id)}")
     elif div.change == "missing":
         lines.append(f"DIVERGED at version {div.version}: the new run does not record "
                      f"{_event_label(div.expected, div.routine_id)}")
     else:
-        other = f" (new run's version {div.actual.seq})" if div.actual is not None else ""
-        lines.append(f"DIVERGED at version {div.version}: {_event_label(div.expected, div.routine_id)} differs{other}")
+        lines.append(f"DIVERGED at version {div.version}: {_event_label(div.expected, div.routine_id)} differs")
     lines.append("")
     lines.extend(_side_by_side(div.expected, div.actual, div.aligned, div.fields))
     if div.fields:
@@ -177,8 +176,7 @@ def produced_by(div: Divergence, task: TaskRef | None) -> str:
 def rerun_text(report: RerunReport) -> str:
     """The whole ``routilux-replay rerun`` report."""
     lines = [
-        f"job {report.job_id} of flow {report.flow_id}: {report.recorded_head} events recorded, "
-        f"{report.actual_head} in the new run",
+        f"job {report.job_id} of flow {report.flow_id}: {report.recorded_head} events recorded",
         report.version_line(),
         "inputs: " + ("; ".join(action_text(a) for a in report.actions) or "(none)"),
     ]

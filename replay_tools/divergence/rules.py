@@ -50,6 +50,9 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "execution_recorded[routine_id=_flow].data.rerun_tasks.*.state",
     # "file:line in function" of the frames of an error: moves whenever code is edited.
     "*.**.traceback",
+    # The flow version (compared and reported on its own) and a fork's own record.
+    "execution_recorded[routine_id=_flow,event_name=flow_version]",
+    "execution_recorded[routine_id=_flow,event_name=forked]",
 )
 
 #: Fields holding ids that are new in every run: compared up to a consistent renaming.
