@@ -267,7 +267,7 @@ class WhatIfResult:
         fork: the fork that was run.
         status: the fork's final status.
         differences: field-level differences from the original's final state to the
-            fork's (ids, times and the fork's own ``forked`` entry left out).
+            fork's (ids, times and the engine's own ``_flow`` history entries left out).
     """
 
     fork: ForkResult
@@ -298,10 +298,11 @@ def _drop(state: Any, path: Sequence[str]) -> None:
 
 
 def comparable_state(state: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``serialize()`` dict without :data:`VOLATILE_STATE_FIELDS` and fork markers."""
+    """A ``serialize()`` dict without :data:`VOLATILE_STATE_FIELDS` and the engine's ``_flow`` entries."""
     out: dict[str, Any] = json.loads(json.dumps(_plain(state), default=str))
-    out["execution_history"] = [r for r in out.get("execution_history", [])
-                                if not (r.get("routine_id") == ENGINE_ROUTINE_ID and r.get("event_name") == FORKED)]
+    # The engine's own entries (the fork record, a resume after interruption, the flow
+    # version) say how the run went, not what the flow did.
+    out["execution_history"] = [r for r in out.get("execution_history", []) if r.get("routine_id") != ENGINE_ROUTINE_ID]
     for path in VOLATILE_STATE_FIELDS:
         _drop(out, path.split("."))
     return out

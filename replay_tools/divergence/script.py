@@ -121,7 +121,7 @@ def actions_of(events: Sequence[JobEvent]) -> list[Action]:
             action = Execute(task.get("routine_id"), params)
         elif e.kind in (ev.PAUSED, ev.CANCELLED) and not _by_own_handler(events, i):
             if e.kind == ev.PAUSED:
-                action = Pause(e.data.get("reason") or "", _plain(e.data.get("checkpoint")))
+                action = Pause(e.data.get("reason") or "", _plain(_pause_checkpoint(events, i)))
             else:
                 action = Cancel(e.data.get("reason") or "")
         elif e.kind == ev.RESUMED:
@@ -139,6 +139,18 @@ def actions_of(events: Sequence[JobEvent]) -> list[Action]:
     if actions and status in ("completed", "failed"):
         actions.append(Wait())
     return actions
+
+
+def _pause_checkpoint(events: Sequence[JobEvent], i: int) -> Any:
+    # The `paused` event stores a missing checkpoint as {}; the pause point written in
+    # the same batch (same timestamp) keeps what flow.pause() was given (None or a dict).
+    for back in range(i - 1, -1, -1):
+        prev = events[back]
+        if prev.ts != events[i].ts:
+            break
+        if prev.kind == ev.PAUSE_POINT_ADDED:
+            return (prev.data.get("point") or {}).get("checkpoint")
+    return events[i].data.get("checkpoint")
 
 
 def _by_own_handler(events: Sequence[JobEvent], i: int) -> bool:

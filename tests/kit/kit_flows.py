@@ -230,3 +230,8 @@ def build_ledger_v1() -> Flow:
 def build_ledger_v2() -> Flow:
     """The ledger flow at version 2 (the total routine changed)."""
     return _ledger("2", DiscountedTotal())
+
+
+def build_ledger_v1_relabelled() -> Flow:
+    """Version 1's code declared as version 1.1 (same behaviour, another label)."""
+    return _ledger("1.1", Total())
