@@ -15,7 +15,17 @@ from typing import Any
 
 from routilux import JobState
 
-from ..divergence.script import Action, Cancel, Execute, Pause, Resume, Wait, build_flow, load_factory, perform
+from ..divergence.script import (
+    Action,
+    Cancel,
+    Execute,
+    Pause,
+    Resume,
+    Wait,
+    build_flow,
+    load_factory,
+    perform,
+)
 from ..jsonform import from_jsonable, to_jsonable
 
 __all__ = ["action_from_json", "action_to_json", "main"]

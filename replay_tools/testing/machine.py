@@ -39,7 +39,17 @@ from routilux import Flow, JobState
 
 from ..divergence.compare import field_changes
 from ..divergence.rules import CompareRules
-from ..divergence.script import DEFAULT_TIMEOUT, Action, Cancel, Execute, Pause, Resume, Wait, build_flow, perform
+from ..divergence.script import (
+    DEFAULT_TIMEOUT,
+    Action,
+    Cancel,
+    Execute,
+    Pause,
+    Resume,
+    Wait,
+    build_flow,
+    perform,
+)
 from .checks import assert_rebuilds_agree
 from .determinism import compare_runs, run_recorded
 from .errors import KitUsageError, ReplayDivergence

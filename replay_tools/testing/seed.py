@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import hypothesis
 
@@ -45,8 +45,8 @@ def kit_seed() -> int:
 
 def seeded(test: T) -> T:
     """Decorate a ``@given`` test (above ``@given``) so it runs with :func:`kit_seed`."""
-    apply: Callable[[T], T] = hypothesis.seed(kit_seed())
-    return apply(test)
+    apply: Callable[[Any], Any] = hypothesis.seed(kit_seed())
+    return apply(test)  # type: ignore[no-any-return]
 
 
 def current_seed() -> int | None:
