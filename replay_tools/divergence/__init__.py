@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .compare import Comparison, Divergence, FieldChange, compare_events
 from .errors import FlowFactoryError, ForkSpecError, RerunTimeoutError, RuleSyntaxError
-from .fork import FORKED, ForkResult, WhatIfResult, fork, parse_edit, whatif
+from .fork import FORKED, ForkResult, WhatIfResult, fork, parse_edit, verify_fork, whatif
 from .rerun import RerunReport, TaskRef, rerun
 from .rules import DEFAULT_ID_FIELDS, DEFAULT_IGNORE, CompareRules, parse_rule
 from .script import (
@@ -73,5 +73,6 @@ __all__ = [
     "perform",
     "rerun",
     "run_actions",
+    "verify_fork",
     "whatif",
 ]

@@ -4,8 +4,9 @@
 version, minus the skipped events and with the edited ones changed. The original is
 only read. The new job records what was done to it: its last event is a history entry
 ``forked`` of the pseudo routine ``_flow`` that names the source job, the fork point,
-the source's hash-chain link at that point (so the prefix can be checked against the
-source), every skipped event and every edited event with its original payload.
+the source's hash-chain link at that point, every skipped event and every edited event
+with its original payload; :func:`verify_fork` checks a fork against its source with
+them (the recorded link, then the prefix event by event).
 
 The fork is ready for ``flow.resume(JobState.open(path))`` with current code: the tasks
 that were queued and not finished at the fork point run again, deferred events are
@@ -39,7 +40,7 @@ from .compare import state_changes
 from .errors import ForkSpecError
 from .script import DEFAULT_TIMEOUT, FlowFactory, build_flow
 
-__all__ = ["FORKED", "ForkResult", "WhatIfResult", "fork", "parse_edit", "whatif"]
+__all__ = ["FORKED", "ForkResult", "WhatIfResult", "fork", "parse_edit", "verify_fork", "whatif"]
 
 #: History entry (of the pseudo routine ``_flow``) that a fork records as its last event.
 FORKED = "forked"
@@ -226,6 +227,47 @@ def fork(source: Any, dest: str | os.PathLike[str], *, at: int, skip: Iterable[i
         shutil.rmtree(tmp, ignore_errors=True)
     return ForkResult(dest, new_id, source_id, at, link, tuple(sorted(skips)), tuple(sorted(edits)), count,
                       head_hash)
+
+
+def verify_fork(forked: Any, source: Any, *, key: bytes | None = None) -> list[str]:
+    """Check a fork against its source; return the problems found (empty: it holds).
+
+    The fork's last event must be its ``forked`` record; the source's hash-chain link
+    at the fork point must be the one recorded (so the source's history up to there is
+    the one the fork was made from); and every event before the record must be the
+    source's event at that point, with the recorded skips left out and the recorded
+    edits applied, keeping its timestamp (only ``job_created`` names the new job id).
+    """
+    with open_job(os.fspath(forked)) as job:
+        events = [JobEvent(r.seq, r.ts, r.kind, _plain(r.data)) for r in job.read()]
+    last = events[-1]
+    data = last.data.get("data") if last.kind == "execution_recorded" else None
+    if not (isinstance(data, dict) and last.data.get("routine_id") == ENGINE_ROUTINE_ID
+            and last.data.get("event_name") == FORKED):
+        return [f"the last event (version {last.seq}, {last.kind}) is not a fork record"]
+    at = int(data.get("source_version", 0))
+    try:
+        prefix, link, _head = _prefix(source, at, key)
+    except ForkSpecError as exc:
+        return [f"the source has no version {at}: {exc}"]
+    problems = []
+    if link != data.get("source_link"):
+        problems.append(f"the source's hash-chain link at version {at} is {link}, the fork recorded "
+                        f"{data.get('source_link')}: the source's history changed, or it is another job")
+    skips = {int(item["seq"]) for item in data.get("skipped") or []}
+    edits = {int(item["seq"]): item["edited"] for item in data.get("edited") or []}
+    expected, _s, _e = _forked_events(prefix, str(events[0].data.get("job_id")), skips,
+                                      {seq: edited for seq, edited in edits.items()})
+    body = events[:-1]
+    if len(body) != len(expected):
+        problems.append(f"the fork holds {len(body)} events before its record, the source and the recorded "
+                        f"skips give {len(expected)}")
+    for mine, theirs in zip(body, expected, strict=False):
+        if (mine.ts, mine.kind, mine.data) != (theirs.ts, theirs.kind, theirs.data):
+            problems.append(f"version {mine.seq} of the fork ({mine.kind}) is not the source's event "
+                            f"{_original_seq(mine.seq, skips)} with the recorded edits")
+            break
+    return problems
 
 
 def _original_seq(new_seq: int, skips: set[int]) -> int:

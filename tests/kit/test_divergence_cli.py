@@ -271,3 +271,19 @@ def test_commands_have_help(run: Any) -> None:
     for name in ("rerun", "fork", "whatif"):
         result = run(name, "--help")
         assert result.exit_code == 0 and "Example:" in result.stdout
+
+
+def test_a_fork_verifies_against_its_source_and_not_against_another_job(demo_job: str, tmp_path: Path) -> None:
+    """verify_fork: the recorded link, skips and edits rebuild the fork's prefix from the source exactly."""
+    from replay_tools.demo import run_flow
+    from replay_tools.divergence import fork, verify_fork
+
+    paused, limit, log_entry = _demo_points(demo_job)
+    fork(demo_job, tmp_path / "f", at=paused, skip=[log_entry], edit={limit: {"value": 1}})
+    assert verify_fork(tmp_path / "f", demo_job) == []
+    other = str(tmp_path / "other")
+    run_flow(other)
+    problems = verify_fork(tmp_path / "f", other)
+    assert problems and problems[0].startswith(f"the source's hash-chain link at version {paused} is")
+    assert verify_fork(demo_job, demo_job) == [f"the last event (version {_events(demo_job)[-1].seq}, status_set) "
+                                               "is not a fork record"]
