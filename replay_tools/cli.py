@@ -823,5 +823,4 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="routilux-replay")
 
 
-
 from . import divergence_cli  # noqa: E402, F401 - registers rerun, fork and whatif (issue 16)
