@@ -822,3 +822,5 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (``routilux-replay``)."""
     cli.main(args=argv, prog_name="routilux-replay")
 
+
+from . import divergence_cli  # noqa: E402, F401 - registers rerun, fork and whatif (issue 16)

@@ -58,6 +58,9 @@ __all__ = ["Flow", "SlotActivationTask", "TaskPriority"]
 ENGINE_ROUTINE_ID = "_flow"
 #: History event recorded when a job is resumed after its process died mid-run.
 RESUMED_AFTER_INTERRUPTION = "resumed_after_interruption"
+#: History event recorded by ``execute`` when the flow declares a ``version`` (issue 16):
+#: the code version a job ran with, so a re-run with other code can say so.
+FLOW_VERSION = "flow_version"
 
 _STRATEGIES = ("sequential", "concurrent")
 
@@ -71,13 +74,17 @@ class Flow(Serializable):
             ``"concurrent"`` (up to ``max_workers`` handlers in parallel).
         max_workers: worker threads for the concurrent strategy (forced to 1 otherwise).
         execution_timeout: stored for compatibility; unused, as in the original.
+        version: the version of the flow's code (any string, e.g. ``"2"``); when set,
+            ``execute`` records it in the job (history entry ``flow_version`` of the pseudo
+            routine ``_flow``) so tools that re-run a job can tell which code recorded it.
     """
 
     def __init__(
         self, flow_id: str | None = None, execution_strategy: str = "sequential", max_workers: int = 5,
-        execution_timeout: float | None = None,
+        execution_timeout: float | None = None, *, version: str | None = None,
     ) -> None:
         self.flow_id: str = flow_id if flow_id is not None else str(uuid.uuid4())
+        self.version: str | None = version
         self.routines: dict[str, Routine] = {}
         self.connections: list[Connection] = []
         self.error_handler: ErrorHandler | None = None
@@ -352,6 +359,8 @@ class Flow(Serializable):
                 job.status = "running"
                 job.current_routine_id = entry_routine_id
                 job.record_execution(entry_routine_id, "start", entry_params)
+                if self.version is not None:
+                    job.record_execution(ENGINE_ROUTINE_ID, FLOW_VERSION, {"version": self.version})
                 job._task_queued(task.task_id, task.to_record(self))
                 job._task_started(task.task_id)
             self.execution_tracker.record_routine_start(entry_routine_id, entry_params)
@@ -692,7 +701,7 @@ class Flow(Serializable):
             "error_handler": self.error_handler.serialize() if self.error_handler else None,
             "routines": {rid: r.serialize() for rid, r in self.routines.items()},
             "connections": connections,
-        }
+        } | ({"version": self.version} if self.version is not None else {})
 
     def deserialize(self, data: dict[str, Any]) -> None:
         """Rebuild the structure written by :meth:`serialize` (routine classes are imported by name).
@@ -703,6 +712,7 @@ class Flow(Serializable):
         from ._structure import resolve_name
 
         self.flow_id = data.get("flow_id", self.flow_id)
+        self.version = data.get("version")
         self._paused = bool(data.get("_paused", False))
         self.execution_strategy = data.get("execution_strategy", "sequential")
         self.max_workers = data.get("max_workers", 1)
