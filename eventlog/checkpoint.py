@@ -64,7 +64,10 @@ def parse_time(text: str) -> int:
     if m is None:
         msg = f"time {text!r} is not YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
         raise ValueError(msg)
-    seconds = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    try:
+        seconds = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        seconds = -1
     ts = seconds * 1_000_000_000 + int(m.group(2))
     if ts < 0 or format_time(ts) != text:  # one spelling per instant: no leap seconds, no Feb 30
         msg = f"time {text!r} is not a valid UTC time"
