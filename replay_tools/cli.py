@@ -822,3 +822,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (``routilux-replay``)."""
     cli.main(args=argv, prog_name="routilux-replay")
 
+
+from .audit_cli import keygen, verify_proof  # noqa: E402 - audit proof commands (issue 14), own module
+
+cli.add_command(keygen)
+cli.add_command(verify_proof)
