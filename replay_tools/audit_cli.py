@@ -112,7 +112,7 @@ def verify_proof(proof_path: str, checkpoints: tuple[str, ...], key: str, as_jso
     that the later log extends the earlier one: nothing before it was changed.
 
     \b
-    Examples:
+    Example:
       routilux-replay verify-proof event-42.proof --checkpoint cp-100.txt --key audit.pub
       routilux-replay verify-proof grow.proof --checkpoint cp-100.txt --checkpoint cp-250.txt --key audit.pub
     """
