@@ -75,8 +75,8 @@ def leaf_hashes(datas: Iterable[bytes]) -> list[bytes]:
     """Return :func:`leaf_hash` of each item, in order.
 
     The same hashes as a loop over :func:`leaf_hash`, computed by a chain of C-level
-    ``map`` calls: no Python bytecode runs per leaf, which on CPython halves the cost of
-    hashing a batch of small leaves (see ``benchmarks/bench_merkle.py``).
+    ``map`` calls (no Python bytecode per leaf). Most of the cost is ``hashlib``'s own
+    per-call overhead either way (see ``benchmarks/bench_merkle.py``).
     """
     return list(map(_digest, map(_sha256, map(_add_leaf_prefix, datas))))
 
