@@ -87,7 +87,7 @@ def node_hashes(children: Sequence[bytes]) -> list[bytes]:
     ``children`` must have an even length. Batched like :func:`leaf_hashes`.
     """
     return list(map(_digest, map(_sha256, map(_add_node_prefix, map(_join, zip(children[0::2],
-                                                                                  children[1::2]))))))
+                                                                                  children[1::2], strict=True))))))
 
 
 def split_point(size: int) -> int:

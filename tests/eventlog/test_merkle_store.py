@@ -95,7 +95,7 @@ def test_file_store_agrees_with_memory_store(folder: str, leaves: list[bytes], e
                                      max_size=len(events)), label="cuts"))
     fed = 0
     committed = 0
-    for cut, event in zip(cuts, events):
+    for cut, event in zip(cuts, events, strict=True):
         tree.extend(leaves[fed:cut])
         fed = max(fed, cut)
         if event == "commit":
