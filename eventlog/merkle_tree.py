@@ -45,6 +45,8 @@ class MerkleTree:
     ``store`` defaults to a :class:`MemoryNodeStore`. A store that already holds leaves
     (a reopened :class:`~eventlog.merkle_store.FileNodeStore`) is continued: feed it the
     leaves from ``tree.size`` on.
+
+    Not thread-safe: one writer calls it, under the lock that orders its log's appends.
     """
 
     def __init__(self, store: NodeStore | None = None, *, batch: int = DEFAULT_BATCH) -> None:
