@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+import eventlog
 from eventlog._events import encode_event
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
 from eventlog.merkle import event_leaf
+from eventlog.merkle_log import catch_up, make_checkpoint, prove_event
 from eventlog.merkle_tree import MerkleTree
 from eventlog.proof import make_consistency_proof, make_inclusion_proof
 from eventlog.signing import KeyFileSigner, generate_key
@@ -172,3 +174,25 @@ def test_usage_and_missing_files(audit: Audit, run: Any) -> None:
     assert "one checkpoint" in err
     err = one_line_refusal(run("verify-proof", proof, "--key", audit.pub), EXIT_USAGE)
     assert "--checkpoint" in err
+
+
+def test_an_auditor_checks_an_event_of_a_real_job(flow_job: str, tmp_path: Path, run: Any) -> None:
+    """The whole flow on a routilux job directory: keys, a checkpoint of the job's log, a proof
+    of one event, and the auditor's offline check, which prints the event the job wrote."""
+    assert run("keygen", "ops", "--dir", str(tmp_path / "keys")).exit_code == 0
+    signer = KeyFileSigner.from_file(str(tmp_path / "keys" / "ops.key"))
+    log = eventlog.open_log(flow_job, readonly=True, create=False)
+    try:
+        tree = MerkleTree()
+        catch_up(tree, log)
+        cp, note = make_checkpoint(tree, "jobs.example/flow", signer)
+        (tmp_path / "cp.txt").write_text(note)
+        last = log.get(log.head_seq)
+        prove_event(tree, log, cp, last.seq).save(str(tmp_path / "last.proof"))
+    finally:
+        log.close()
+    result = run("verify-proof", str(tmp_path / "last.proof"), "--checkpoint", str(tmp_path / "cp.txt"),
+                 "--key", str(tmp_path / "keys" / "ops.pub"), "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["seq"], doc["kind"], doc["tree_size"]) == (last.seq, last.kind, cp.size)
