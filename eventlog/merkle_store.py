@@ -113,17 +113,19 @@ class NodeStore(abc.ABC):
             for level in range(size.bit_length())
         ]
 
-    def _check_add(self, level: int, first: int, nodes: Sequence[bytes], length: int) -> None:
+    def _joined(self, level: int, first: int, nodes: Sequence[bytes], length: int) -> bytes:
+        """Check an :meth:`add` and return its nodes joined (one join; no Python loop per node)."""
         if first != length:
             msg = f"nodes added at level {level} index {first}, but that level holds {length} nodes"
             raise NodeStoreError(msg)
         if level and (first + len(nodes)) << level > self.size:
             msg = f"level {level} would cover more leaves than level 0 holds"
             raise NodeStoreError(msg)
-        for node in nodes:
-            if len(node) != HASH_SIZE:
-                msg = f"a node hash at level {level} is {len(node)} bytes, not {HASH_SIZE}"
-                raise NodeStoreError(msg)
+        data = b"".join(nodes)
+        if len(data) != HASH_SIZE * len(nodes):
+            msg = f"the node hashes added at level {level} are not all {HASH_SIZE} bytes"
+            raise NodeStoreError(msg)
+        return data
 
 
 def _missing(level: int, start: int, count: int, have: int) -> NodeStoreError:
@@ -155,8 +157,7 @@ class MemoryNodeStore(NodeStore):
         while len(self._levels) <= level:
             self._levels.append(bytearray())
         row = self._levels[level]
-        self._check_add(level, first, nodes, len(row) // HASH_SIZE)
-        row += b"".join(nodes)
+        row += self._joined(level, first, nodes, len(row) // HASH_SIZE)
 
     def read(self, level: int, start: int, count: int) -> bytes:
         """Return stored hashes (see :meth:`NodeStore.read`)."""
@@ -413,10 +414,9 @@ class FileNodeStore(NodeStore):
     def add(self, level: int, first: int, nodes: list[bytes]) -> None:
         """Buffer nodes for a level (see :meth:`NodeStore.add`); written in batches."""
         self._check_writable()
-        self._check_add(level, first, nodes, self._length(level))
+        data = self._joined(level, first, nodes, self._length(level))
         while len(self._pending) <= level:
             self._pending.append(bytearray())
-        data = b"".join(nodes)
         self._pending[level] += data
         self._pending_bytes += len(data)
         if self._pending_bytes >= FLUSH_BYTES:

@@ -322,3 +322,5 @@ def test_memory_store_refuses_out_of_order_nodes() -> None:
         store.add(1, 0, [leaf_hash(b"c")])
     with pytest.raises(NodeStoreError, match="not stored"):
         store.get(0, 1)
+    with pytest.raises(NodeStoreError, match="not all 32 bytes"):
+        store.add(0, 1, [b"short"])
