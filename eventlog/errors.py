@@ -17,8 +17,13 @@ The tree::
     ├── BundleError (+ValueError)     not a bundle, truncated, damaged, or the wrong key
     ├── PostgresError             the database failed or the connection was lost (.committed)
     ├── LogNotFoundError (+FileNotFoundError)  no such log in the database
-    └── EventEncodingError (+TypeError, +ValueError)  a value that cannot be stored; names its path
-        └── RecordTooLargeError (+ValueError)         the encoded record exceeds the size limit
+    ├── EventEncodingError (+TypeError, +ValueError)  a value that cannot be stored; names its path
+    │   └── RecordTooLargeError (+ValueError)         the encoded record exceeds the size limit
+    ├── ProofError (+ValueError)          a Merkle proof (or proof file) that does not verify
+    ├── CheckpointError (+ValueError)     a checkpoint that is malformed or whose signature is refused
+    ├── SigningKeyError (+ValueError)     a signing or verifier key that cannot be used
+    ├── NodeStoreError                    a Merkle node store that failed a check; rebuild it
+    └── AuditUnavailableError (+ImportError)  signing needs the optional 'cryptography' package
 
 Every error keeps its context as attributes as well as in the message.
 """
@@ -26,6 +31,8 @@ Every error keeps its context as attributes as well as in the message.
 from __future__ import annotations
 
 __all__ = [
+    "AuditUnavailableError",
+    "CheckpointError",
     "ConcurrencyError",
     "CorruptionError",
     "EventEncodingError",
@@ -37,9 +44,12 @@ __all__ = [
     "LogNotFoundError",
     "LogReadOnlyError",
     "LogWriteError",
+    "NodeStoreError",
     "PostgresError",
+    "ProofError",
     "RecordDecodeError",
     "RecordTooLargeError",
+    "SigningKeyError",
     "SnapshotError",
     "UnsupportedFormatError",
     "WrongKeyError",
@@ -219,3 +229,49 @@ class LogNotFoundError(EventLogError, FileNotFoundError):
 
     A :class:`FileNotFoundError`, like a missing file log, so callers handle both alike.
     """
+
+
+# -- audit proofs (Merkle tree, checkpoints, proof files) --------------------------------------
+class ProofError(EventLogError, ValueError):
+    """A Merkle proof or proof file was refused; ``reason`` is one line saying why.
+
+    Raised by the verifiers in :mod:`eventlog.merkle` and :mod:`eventlog.proof`, and for
+    a proof file that is not one (malformed JSON, unknown version, a missing field).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class CheckpointError(EventLogError, ValueError):
+    """A checkpoint note was refused; ``reason`` is one line saying why.
+
+    Malformed text, a signature by another key or by no known key name, or a body changed
+    after signing (the signature does not verify).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class SigningKeyError(EventLogError, ValueError):
+    """A private key file or verifier key that is malformed, or a key name that is not allowed."""
+
+
+class NodeStoreError(EventLogError):
+    """A Merkle node store failed a check: its hashes disagree with each other or with the tree.
+
+    The store is derived data: rebuild it from the log's events. Nothing computed from the
+    damaged part was returned.
+    """
+
+
+class AuditUnavailableError(EventLogError, ImportError):
+    """Signing or checking a signature needs the optional ``cryptography`` package."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Ed25519 signatures need the 'cryptography' package: pip install 'routilux-es[audit]'"
+        )

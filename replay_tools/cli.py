@@ -824,3 +824,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 from . import divergence_cli  # noqa: E402, F401 - registers rerun, fork and whatif (issue 16)
+from .audit_cli import keygen, verify_proof  # noqa: E402 - audit proof commands (issue 14), own module
+
+cli.add_command(keygen)
+cli.add_command(verify_proof)

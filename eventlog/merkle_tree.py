@@ -1,0 +1,312 @@
+"""An append-only Merkle tree over a node store: roots, inclusion and consistency proofs.
+
+:class:`MerkleTree` joins a :class:`~eventlog.merkle.CompactRange` (the current root,
+kept in memory) and a :class:`~eventlog.merkle_store.NodeStore` (the perfect nodes
+proofs read). Appends are queued and hashed in batches; everything that reads the tree
+hashes the queue first, so the tree always answers for every leaf appended.
+
+Proofs follow RFC 6962 §2.1.1-2.1.2 (``PATH`` and ``PROOF``); each proof hash is one
+stored node, or the hash of the tree's ragged right edge folded from at most log2(n)
+stored nodes. Nothing a store returns is believed unchecked: every proof and every past
+root is verified against the current root (which was itself checked when the store was
+opened) before it is returned, and a failure raises
+:class:`~eventlog.errors.NodeStoreError` instead of answering wrongly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from .errors import NodeStoreError, ProofError
+from .merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    CompactRange,
+    leaf_hashes,
+    node_hash,
+    node_hashes,
+    split_point,
+    verify_consistency,
+    verify_inclusion,
+)
+from .merkle_store import MemoryNodeStore, NodeStore, StoreHead
+
+__all__ = ["MerkleTree"]
+
+#: Leaves queued before they are hashed in one batch.
+DEFAULT_BATCH = 256
+#: Nodes read at a time by :meth:`MerkleTree.check`.
+_CHECK_CHUNK = 1 << 14
+
+
+class MerkleTree:
+    """A Merkle tree that grows one leaf at a time and proves what it holds.
+
+    ``store`` defaults to a :class:`MemoryNodeStore`. A store that already holds leaves
+    (a reopened :class:`~eventlog.merkle_store.FileNodeStore`) is continued: feed it the
+    leaves from ``tree.size`` on.
+
+    Not thread-safe: one writer calls it, under the lock that orders its log's appends.
+    """
+
+    def __init__(self, store: NodeStore | None = None, *, batch: int = DEFAULT_BATCH) -> None:
+        """Open the tree held by ``store``.
+
+        Raises:
+            NodeStoreError: the store's frontier does not fold to the root its head records.
+        """
+        if batch < 1:
+            msg = f"batch must be >= 1, got {batch}"
+            raise ValueError(msg)
+        self._store = store if store is not None else MemoryNodeStore()
+        size = self._store.size
+        try:
+            self._range = CompactRange.from_frontier(size, self._store.frontier())
+        except ValueError as exc:
+            raise NodeStoreError(f"the node store's frontier is unusable: {exc}") from None
+        head = self._store.head
+        if head is not None and head.size == size and self._range.root() != head.root:
+            msg = f"the node store's nodes do not fold to the root its head records at size {size}"
+            raise NodeStoreError(msg)
+        self._pending: list[bytes] = []
+        self._batch = batch
+
+    # -- growing --------------------------------------------------------------------------------
+    @property
+    def store(self) -> NodeStore:
+        """The node store."""
+        return self._store
+
+    @property
+    def size(self) -> int:
+        """Leaves appended (hashed or still queued)."""
+        return self._range.size + len(self._pending)
+
+    def append(self, data: bytes) -> None:
+        """Append one leaf (its data, not its hash). O(1) now; hashed with its batch."""
+        pending = self._pending
+        pending.append(data)
+        if len(pending) >= self._batch:
+            self._hash_pending()
+
+    def extend(self, datas: Iterable[bytes]) -> None:
+        """Append many leaves, in order."""
+        self._pending.extend(datas)
+        if len(self._pending) >= self._batch:
+            self._hash_pending()
+
+    def append_hash(self, leaf: bytes) -> None:
+        """Append one leaf given by its hash (``merkle.leaf_hash`` of its data)."""
+        if len(leaf) != HASH_SIZE:
+            msg = f"a leaf hash is {HASH_SIZE} bytes, got {len(leaf)}"
+            raise ValueError(msg)
+        self._hash_pending()
+        self._range.append(leaf, self._store.add)
+
+    def _hash_pending(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._range.extend(leaf_hashes(batch), self._store.add)
+
+    def commit(self, anchor: bytes = b"") -> StoreHead:
+        """Hash the queue and make the store durable at the current size (see ``NodeStore.commit``)."""
+        self._hash_pending()
+        return self._store.commit(self._range.root(), anchor)
+
+    def truncate(self, size: int) -> None:
+        """Forget the leaves at and after index ``size`` (the log was cut back to ``size`` events)."""
+        self._hash_pending()
+        if not 0 <= size <= self.size:
+            msg = f"cannot truncate a tree of {self.size} leaves to {size}"
+            raise ValueError(msg)
+        self._store.truncate(size)
+        self._range = CompactRange.from_frontier(size, self._store.frontier())
+
+    def close(self) -> None:
+        """Hash the queue and close the store (without committing)."""
+        self._hash_pending()
+        self._store.close()
+
+    # -- reading --------------------------------------------------------------------------------
+    def root(self) -> bytes:
+        """The root at the current size."""
+        self._hash_pending()
+        return self._range.root()
+
+    def leaf_hash_at(self, index: int) -> bytes:
+        """The stored hash of leaf ``index`` (not checked: see :meth:`inclusion_proof`)."""
+        self._check_index(index, self.size)
+        self._hash_pending()
+        return self._store.get(0, index)
+
+    def root_at(self, size: int) -> bytes:
+        """The root the tree had at ``size`` leaves, checked against the current root."""
+        self._check_size(size)
+        self._hash_pending()
+        current = self._range.size
+        if size == current:
+            return self._range.root()
+        root = self._stored_root(size)
+        proof = self._consistency_path(size, current)
+        self._vouch(lambda: verify_consistency(size, current, root, self._range.root(), proof),
+                    f"the root at size {size}")
+        return root
+
+    def inclusion_proof(self, index: int, size: int | None = None, *, leaf_hash: bytes | None = None) -> list[bytes]:
+        """The RFC 6962 audit path of leaf ``index`` in the tree of ``size`` leaves (default: now).
+
+        The proof is verified against :meth:`root_at` before it is returned. With
+        ``leaf_hash``, the leaf must also be that one.
+
+        Raises:
+            ValueError: ``index``/``size`` out of range, or ``leaf_hash`` is not that leaf's.
+            NodeStoreError: the stored nodes do not give a proof that verifies.
+        """
+        self._hash_pending()
+        size = self._range.size if size is None else size
+        self._check_size(size)
+        self._check_index(index, size)
+        root = self.root_at(size)
+        stored_leaf = self._store.get(0, index)
+        path = self._inclusion_path(index, size)
+        self._vouch(lambda: verify_inclusion(stored_leaf, index, size, path, root),
+                    f"the inclusion proof of leaf {index} at size {size}")
+        if leaf_hash is not None and leaf_hash != stored_leaf:
+            msg = f"leaf {index} of the tree is not the leaf given (its hash differs)"
+            raise ValueError(msg)
+        return path
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """The RFC 6962 proof that the tree at ``size2`` (default: now) extends the one at ``size1``.
+
+        Verified against the checked roots at both sizes before it is returned.
+
+        Raises:
+            ValueError: the sizes are out of range or ``size1 > size2``.
+            NodeStoreError: the stored nodes do not give a proof that verifies.
+        """
+        self._hash_pending()
+        size2 = self._range.size if size2 is None else size2
+        self._check_size(size2)
+        if not 0 <= size1 <= size2:
+            msg = f"a consistency proof needs 0 <= size1 <= size2, got {size1} and {size2}"
+            raise ValueError(msg)
+        root1, root2 = self.root_at(size1), self.root_at(size2)
+        path = self._consistency_path(size1, size2)
+        self._vouch(lambda: verify_consistency(size1, size2, root1, root2, path),
+                    f"the consistency proof from {size1} to {size2}")
+        return path
+
+    def check(self, leaves: Iterable[bytes] | None = None) -> None:
+        """Re-hash the whole store: every node must equal the hash of its two children.
+
+        With ``leaves`` (the leaf hashes recomputed from the log, in order), level 0 must
+        also equal them, one for one. O(n) hashes; for ``verify``, not for every open.
+
+        Raises:
+            NodeStoreError: the first node that does not match, by level and index.
+        """
+        self._hash_pending()
+        size = self._range.size
+        if leaves is not None:
+            self._check_leaves(iter(leaves), size)
+        for level in range(1, size.bit_length()):
+            count = size >> level
+            for start in range(0, count, _CHECK_CHUNK):
+                n = min(_CHECK_CHUNK, count - start)
+                below = self._store.read(level - 1, 2 * start, 2 * n)
+                children = [below[i : i + HASH_SIZE] for i in range(0, len(below), HASH_SIZE)]
+                if b"".join(node_hashes(children)) != self._store.read(level, start, n):
+                    bad = next(i for i, h in enumerate(node_hashes(children))
+                               if h != self._store.get(level, start + i))
+                    msg = f"node {start + bad} of level {level} does not match its two children"
+                    raise NodeStoreError(msg)
+        if self._stored_root(size) != self._range.root():
+            msg = f"the stored nodes do not fold to the tree's root at size {size}"
+            raise NodeStoreError(msg)
+
+    def _check_leaves(self, leaves: Iterator[bytes], size: int) -> None:
+        for start in range(0, size, _CHECK_CHUNK):
+            n = min(_CHECK_CHUNK, size - start)
+            want = [next(leaves, b"") for _ in range(n)]
+            stored = self._store.read(0, start, n)
+            if b"".join(want) != stored:
+                bad = next(i for i, h in enumerate(want) if h != stored[i * HASH_SIZE : (i + 1) * HASH_SIZE])
+                msg = f"leaf {start + bad} of the node store is not the log's"
+                raise NodeStoreError(msg)
+        if next(leaves, None) is not None:
+            msg = f"the log has more leaves than the node store's {size}"
+            raise NodeStoreError(msg)
+
+    # -- the RFC 6962 recursions, iteratively, over stored nodes ------------------------------------
+    def _subtree(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]) for an RFC 6962 subtree (``lo`` a multiple of the power of two above ``hi - lo``)."""
+        nodes = []
+        pos = lo
+        while pos < hi:
+            level = (hi - pos).bit_length() - 1
+            if pos:
+                level = min(level, (pos & -pos).bit_length() - 1)
+            nodes.append(self._store.get(level, pos >> level))
+            pos += 1 << level
+        root = nodes.pop()
+        while nodes:
+            root = node_hash(nodes.pop(), root)
+        return root
+
+    def _stored_root(self, size: int) -> bytes:
+        return EMPTY_ROOT if size == 0 else self._subtree(0, size)
+
+    def _inclusion_path(self, index: int, size: int) -> list[bytes]:
+        path = []
+        lo, hi = 0, size
+        while hi - lo > 1:
+            mid = lo + split_point(hi - lo)
+            if index < mid:
+                path.append(self._subtree(mid, hi))
+                hi = mid
+            else:
+                path.append(self._subtree(lo, mid))
+                lo = mid
+        path.reverse()
+        return path
+
+    def _consistency_path(self, size1: int, size2: int) -> list[bytes]:
+        if size1 in (0, size2):
+            return []
+        path = []
+        lo, hi, m, whole = 0, size2, size1, True
+        while m != hi - lo:
+            k = split_point(hi - lo)
+            if m <= k:
+                path.append(self._subtree(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(self._subtree(lo, lo + k))
+                lo += k
+                m -= k
+                whole = False
+        if not whole:
+            path.append(self._subtree(lo, hi))
+        path.reverse()
+        return path
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _check_size(self, size: int) -> None:
+        if not 0 <= size <= self.size:
+            msg = f"tree size {size} is outside 0..{self.size}"
+            raise ValueError(msg)
+
+    @staticmethod
+    def _check_index(index: int, size: int) -> None:
+        if not 0 <= index < size:
+            msg = f"leaf index {index} is outside a tree of {size} leaves"
+            raise ValueError(msg)
+
+    @staticmethod
+    def _vouch(verify: Callable[[], None], what: str) -> None:
+        try:
+            verify()
+        except ProofError as exc:
+            msg = f"{what} built from the node store does not verify ({exc}); rebuild the store from the log"
+            raise NodeStoreError(msg) from None
