@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -82,6 +83,10 @@ def translate(exc: BaseException) -> Failure | None:
     from .source import damaged
 
     if isinstance(exc, ReplayError):
+        from .errors import DamagedLogError
+
+        if isinstance(exc, DamagedLogError) and os.path.isdir(exc.path):
+            return Failure(f"{exc} (`routilux-replay salvage {exc.path}` exports the intact part)", exc.exit_code)
         return Failure(str(exc), exc.exit_code)
     if type(exc).__name__ == "PostgresError":  # the server went away mid-command
         return Failure(str(exc), EXIT_UNAVAILABLE)
@@ -107,8 +112,6 @@ def reader_gone() -> click.exceptions.Exit:
     end with this instead. stdout is pointed at /dev/null first, so that the final flush
     at exit cannot fail again.
     """
-    import os
-
     with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -67,7 +67,7 @@ def info(path: str, key_file: str | None, printer: Printer) -> None:
         ("head hash", summary.head_hash + (" (keyed chain)" if summary.keyed else "")),
         ("stored as", summary.durability),
         ("path", summary.path),
-    ] + [("warning", text) for text in warnings])
+    ])
     printer.line()
     writer = printer.rows([Column("kind", lambda kv: kv[0], header="KIND"),
                            Column("events", lambda kv: kv[1], kind="num")])

@@ -69,6 +69,13 @@ _SORT_KEYS = {
 }
 
 
+def _store_name(path: str) -> str:
+    """A job's name in its store: its directory's name, or its name in the database."""
+    if "://" in path:
+        return path.rsplit("#", 1)[-1]
+    return os.path.basename(path.rstrip(os.sep))
+
+
 def _size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -96,8 +103,9 @@ def jobs(directory: str, statuses: tuple[str, ...], sort_by: str, reverse: bool,
     DIR may also be a PostgreSQL URL without a job id: every job in that database.
     An entry of DIR that is not a readable job (an empty folder, a git checkout, a
     damaged log) is skipped with a one-line warning on stderr; names starting with
-    '.' are not looked at. JOB is the job id, as `info` shows it; when a job's
-    directory has another name, a DIR column shows it.
+    '.' are not looked at. JOB is the job id, as `info` shows it; when a job is
+    stored under another name (its directory, or its name in the database), a NAME
+    column shows it (and PATH in JSON is where it is).
 
     \b
     Example:
@@ -117,7 +125,7 @@ def jobs(directory: str, statuses: tuple[str, ...], sort_by: str, reverse: bool,
     rows.sort(key=_SORT_KEYS[sort_by], reverse=reverse)
     if limit is not None:
         rows = rows[:limit]
-    renamed = any(os.path.basename(r.path) != r.job_id for r in rows if "://" not in r.path)
+    renamed = any(_store_name(r.path) != r.job_id for r in rows)
     columns = [
         Column("job_id", lambda r: r.job_id, header="JOB", priority=100, aliases=("job", "id")),
         Column("flow_id", lambda r: r.flow_id, header="FLOW", priority=60, aliases=("flow",)),
@@ -125,8 +133,8 @@ def jobs(directory: str, statuses: tuple[str, ...], sort_by: str, reverse: bool,
         Column("version", lambda r: r.version, kind="num", priority=50),
         Column("updated", lambda r: r.updated_ts, text=printer.time, json=printer.time_ns, priority=30),
         Column("size", lambda r: r.size, text=_size, kind="num", priority=20),
-        Column("path", lambda r: r.path if "://" in r.path else os.path.basename(r.path), header="DIR",
-               table=renamed, priority=40),
+        Column("name", lambda r: _store_name(r.path), table=renamed, priority=40),
+        Column("path", lambda r: r.path, table=False),
     ]
     writer = printer.rows(columns)
     writer.write_all(rows)

@@ -36,11 +36,11 @@ def verify(path: str, key_file: str | None, expect_head: str | None, full_replay
       routilux-replay verify ./jobs/1234
       routilux-replay verify saved.rjob --key-file key.bin --expect-head 3f2a9c1
     """
-    from .source import expect_head_matches, open_job, read_key_file
+    from .source import open_job, parse_hash_prefix, read_key_file
     from .verify import verify_job
 
     if expect_head is not None:
-        expect_head_matches(expect_head, "0" * 32)  # refuses a malformed hash before any work
+        parse_hash_prefix(expect_head)  # a malformed hash is refused before any work
     try:
         job = open_job(path, key=read_key_file(key_file))
     except DamagedLogError as exc:

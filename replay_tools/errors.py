@@ -132,7 +132,7 @@ class BadPointError(ReplayError, ValueError):
     def __init__(self, text: str, reason: str) -> None:
         self.text = text
         self.reason = reason
-        super().__init__(f"bad version or time {text!r}: {reason}")
+        super().__init__(f"bad point {text!r} (a version, hash or time): {reason}")
 
 
 class ConditionSyntaxError(ReplayError, ValueError):

@@ -35,7 +35,7 @@ from .errors import (
 )
 
 __all__ = ["BUNDLE_MAGIC", "MIN_HASH_PREFIX", "Job", "damaged", "expect_head_matches", "is_pg_location", "open_job",
-           "open_pg_job_log", "parse_time", "read_key_file", "tail_warnings"]
+           "open_pg_job_log", "parse_hash_prefix", "parse_time", "read_key_file", "tail_warnings"]
 
 #: The first bytes of a saved job file (an eventlog bundle; see eventlog/FORMAT.md).
 BUNDLE_MAGIC = b"EVBUNDLE"
@@ -255,10 +255,12 @@ def tail_warnings(job: Job) -> list[str]:
     try:
         strict = eventlog.open_log(job.path, readonly=True, strict=True, key=job.key, create=False)
     except CorruptionError as exc:
-        where = exc.segment + (f" at byte {exc.offset}" if exc.offset is not None else "")
+        reason = exc.reason.replace(" (strict mode refuses to truncate)", "")
+        reason = reason[len("torn write: "):] if reason.startswith("torn write: ") else reason
+        where = os.path.basename(exc.segment) + (f" at byte {exc.offset}" if exc.offset is not None else "")
         seq = f"version {exc.seq}" if exc.seq is not None else "the next version"
-        out.append(f"the log ends in a torn write ({exc.reason}) in {where}: {seq} was never completed and is "
-                   "ignored (a writer cuts it off when it reopens the job)")
+        out.append(f"the log ends in a torn write ({reason}, in {where}): {seq} was never completed and is "
+                   "ignored; a writer cuts it off when it reopens the job")
     except (EventLogError, OSError):
         pass  # anything worse was reported when the log was opened
     else:
@@ -266,19 +268,35 @@ def tail_warnings(job: Job) -> list[str]:
     return out
 
 
+def parse_hash_prefix(text: str, *, what: str = "--expect-head") -> str:
+    """A hash (or a prefix of at least :data:`MIN_HASH_PREFIX` hex digits), lower-cased.
+
+    Raises:
+        UsageError: not hex, or too short to mean anything.
+    """
+    from .errors import UsageError
+
+    want = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]+", want):
+        msg = f"{what} {text!r}: a hash is hex digits (as verify and info print it)"
+        raise UsageError(msg)
+    if len(want) < MIN_HASH_PREFIX:
+        msg = f"{what} {text!r}: give at least {MIN_HASH_PREFIX} hex digits of the hash"
+        raise UsageError(msg)
+    if len(want) > 2 * LINK_BYTES:
+        msg = f"{what} {text!r}: longer than a hash ({2 * LINK_BYTES} hex digits)"
+        raise UsageError(msg)
+    return want
+
+
 def expect_head_matches(expected: str, head_hash: str) -> bool:
-    """Whether a head hash written down (full, or a prefix of at least
+    """Whether a head hash written down (whole, or a prefix of at least
     :data:`MIN_HASH_PREFIX` hex digits) is ``head_hash``.
 
     Raises:
-        BadPointError: ``expected`` is not hex, or too short to mean anything.
+        UsageError: ``expected`` is not hex, or too short to mean anything.
     """
-    want = expected.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]+", want):
-        raise BadPointError(expected, "a head hash is hex digits (as verify and info print it)")
-    if len(want) < MIN_HASH_PREFIX:
-        raise BadPointError(expected, f"give at least {MIN_HASH_PREFIX} hex digits of the head hash")
-    return head_hash.lower().startswith(want) and len(want) <= len(head_hash)
+    return head_hash.lower().startswith(parse_hash_prefix(expected))
 
 
 def _open_directory(path: str, key: bytes | None) -> EventLog:
@@ -287,7 +305,8 @@ def _open_directory(path: str, key: bytes | None) -> EventLog:
         subjobs = [n for n in names if os.path.isdir(os.path.join(path, n))
                    and any(_SEGMENT.match(m) for m in os.listdir(os.path.join(path, n)))]
         if subjobs:
-            raise NotAJobLogError(path, f"it looks like a job store holding {len(subjobs)} jobs "
+            count = f"{len(subjobs)} job" + ("s" if len(subjobs) != 1 else "")
+            raise NotAJobLogError(path, f"it looks like a job store holding {count} "
                                         f"(list them with `routilux-replay jobs {path}`, "
                                         f"then give {os.path.join(path, subjobs[0])})")
         raise NotAJobLogError(path, "the directory holds no event log segments (*.seg files)")

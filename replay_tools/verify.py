@@ -473,7 +473,9 @@ def verify_job(job: Job, *, expect_head: str | None = None, determinism: bool = 
         storage_problems = replay_storage
     # else: the replay's read met the same damage eventlog.verify reported: say it once.
     snapshot_problems = [p for p in problems + storage_problems if p.kind == "snapshot"]
-    log_problems = [p for p in storage_problems if p.kind != "snapshot"]
+    # A torn tail is the unfinished last write of a crashed writer: reported, but the
+    # acknowledged history before it is whole, so the head hash is still known.
+    log_problems = [p for p in storage_problems if p.kind not in ("snapshot", "torn_tail")]
     checks["storage"] = not storage_problems and not snapshot_problems
     problems = storage_problems + problems + replay_problems
     if any(p.kind in ("snapshot_state", "replay") for p in replay_problems) or snapshot_problems:
