@@ -252,3 +252,35 @@ def test_tail_follow_on_postgresql_sees_new_events(run: Any, pg_flow: str) -> No
     lines = [json.loads(line) for line in _ok(res).splitlines()]
     assert [r["kind"] for r in lines] == ["shared_data_set"]
     assert lines[0]["data"] == {"key": "late", "value": 1}
+
+
+def test_a_refused_import_into_postgresql_leaves_no_job(run: Any, flow_job: str, pg: PgJobs, tmp_path: Path) -> None:
+    """An altered export imported into PostgreSQL: exit 4, and the job it created is gone again."""
+    trail = tmp_path / "trail.jsonl"
+    _ok(run("export", flow_job, "-o", str(trail)))
+    lines = trail.read_text().splitlines()
+    target = next(i for i, line in enumerate(lines) if '"limit"' in line and '"value":0' in line)
+    lines[target] = lines[target].replace('"value":0', '"value":1')
+    trail.write_text("\n".join(lines) + "\n")
+    dest = pg.location("refused")
+    res = run("import", str(trail), dest)
+    assert res.exit_code == 4 and "does not match the export" in res.stderr
+    name = dest.rsplit("#", 1)[1]
+    assert pg.sql("SELECT count(*) FROM eventlog_logs WHERE name = %s", name)[0][0] == 0
+    assert run("info", dest).exit_code == 3
+
+
+def test_a_failed_copy_into_postgresql_leaves_no_job(flow_job: str, pg: PgJobs,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy into a new PostgreSQL job that fails half-way deletes the job it created."""
+    import replay_tools.copying as copying
+
+    def failing(job: Any, dst: Any, *args: Any) -> Any:
+        dst.append_batch([(r.kind, r.data) for r in job.log.read(1, 10)])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(copying, "_append_all", failing)
+    dest = pg.location("failed")
+    with pytest.raises(OSError):
+        copy_job(flow_job, dest)
+    assert pg.sql("SELECT count(*) FROM eventlog_logs WHERE name = %s", dest.rsplit("#", 1)[1])[0][0] == 0
