@@ -130,3 +130,31 @@ def test_piped_output_honours_columns_and_ends_quietly(terminal: Any, flow_job: 
     assert all(not line.endswith(" ") for line in _table_lines(whole))
     piped = term.run(f"routilux-replay events {job} | head -1; echo status=${{PIPESTATUS[0]}}")
     assert "status=0" in piped and "rror" not in piped and "Traceback" not in piped
+
+
+def test_long_output_is_paged_and_quitting_the_pager_is_success(flow_job: str) -> None:
+    """More than a screen: less shows the first page (colours kept: -R); 'q' ends it with exit 0."""
+    term = Terminal(200, height=12)
+    try:
+        marker = "paged-done"
+        term._tmux("send-keys", "-t", "t", f"routilux-replay events {shlex.quote(flow_job)}; echo {marker}=$?",
+                   "Enter")
+        deadline = time.monotonic() + 30
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = term._tmux("capture-pane", "-p", "-e", "-t", "t")
+            if "\x1b[1mVERSION" in screen or "VERSION" in screen:
+                break
+            time.sleep(0.1)
+        assert f"{marker}=" not in screen.replace(f"echo {marker}=", "")  # still in the pager
+        assert "job_created" in screen and "status_set" in screen and "38  " not in screen
+        term._tmux("send-keys", "-t", "t", "q")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            screen = term._tmux("capture-pane", "-p", "-t", "t")
+            if f"{marker}=" in screen.replace(f"echo {marker}=", ""):
+                break
+            time.sleep(0.1)
+        assert f"{marker}=0" in screen
+    finally:
+        term.close()
