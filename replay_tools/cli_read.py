@@ -79,11 +79,11 @@ def info(path: str, key_file: str | None, printer: Printer) -> None:
 def event_columns(printer: Printer, head: int) -> list[Column]:
     """The columns of ``events`` and ``tail`` (the same fields as their JSON lines)."""
     return [
-        Column("seq", lambda r: r.seq, header="VERSION", kind="num", width=len(str(head)), priority=100,
+        Column("seq", lambda r: r.seq, text=str, header="VERSION", kind="num", width=len(str(head)), priority=100,
                aliases=("version",)),
-        Column("ts", lambda r: r.ts, table=False),
+        Column("ts", lambda r: r.ts, text=str, table=False),
         Column("time", lambda r: r.ts, text=printer.time, json=printer.time_ns, priority=20),
-        Column("kind", lambda r: r.kind, priority=90),
+        Column("kind", lambda r: r.kind, text=str, priority=90),
         Column("routine", lambda r: r.routine, text=lambda v: v or "-", priority=60),
         Column("data", lambda r: r.data, kind="data", json=_jsonable),
     ]

@@ -261,11 +261,16 @@ class _Table(RowWriter):
         self._layout: list[tuple[int, Column, int | None, int | None]] | None = None
 
     def write(self, item: Any) -> None:
-        cells = [c.text(c.get(item)) for c in self.columns]
         self.count += 1
-        if self._layout is not None:
+        layout = self._layout
+        if layout is not None:
+            # Only the columns shown are formatted (a hidden data column costs nothing).
+            cells = [""] * len(self.columns)
+            for i, c, _pad, _cut in layout:
+                cells[i] = c.text(c.get(item))
             self._print(cells)
             return
+        cells = [c.text(c.get(item)) for c in self.columns]
         self._pending.append(cells)
         now = time.monotonic()
         if self._started_at is None:
@@ -330,26 +335,19 @@ class _Table(RowWriter):
 
     def _join(self, cells: list[str]) -> str:
         assert self._layout is not None
-        parts = []
         last = len(self._layout) - 1
-        for n, ((_i, c, pad, _cut), text) in enumerate(zip(self._layout, cells, strict=True)):
-            if c.kind == "num":
-                text = text.rjust(pad or 0)
-            elif n < last:
-                text = text.ljust(pad or 0)  # no padding after the last column
-            parts.append(text)
-        return GAP.join(parts)
+        parts = [text.rjust(pad or 0) if c.kind == "num" else (text.ljust(pad or 0) if n < last else text)
+                 for n, ((_i, c, pad, _cut), text) in enumerate(zip(self._layout, cells, strict=True))]
+        return GAP.join(parts)  # no padding after the last column
 
     def _print_header(self) -> None:
         assert self._layout is not None
         self.out.line(self.out.style(self._join([c.title for _i, c, _p, _c in self._layout]).rstrip(), Style.BOLD))
 
     def _print(self, cells: list[str]) -> None:
-        assert self._layout is not None
-        shown = []
-        for i, c, _pad, width in self._layout:
-            text = cells[i]
-            shown.append(cut(text, width) if c.kind == "data" else text)
+        layout = self._layout
+        assert layout is not None
+        shown = [cut(cells[i], width) if c.kind == "data" else cells[i] for i, c, _pad, width in layout]
         self.out.line(self._join(shown))
 
 
