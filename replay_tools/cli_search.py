@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from .cli_common import Printer, handle_errors, key_option, open_for_reading, output_options, path_argument, progress
+from .cli_common import (
+    Printer,
+    handle_errors,
+    key_option,
+    open_for_reading,
+    output_options,
+    path_argument,
+    progress,
+)
 from .errors import EXIT_CHECK_FAILED
 from .paths import MISSING
 from .rows import Column, format_value

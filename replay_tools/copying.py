@@ -44,11 +44,12 @@ from typing import Any, NamedTuple
 import eventlog
 from eventlog import EventLog, InMemoryEventLog
 from eventlog.chain import GENESIS, next_link
+from eventlog.postgres import parse_pg_location
 
 from .errors import CopyMismatchError, DestinationError
 from .pgstore import job_location
+from .source import SEGMENT_NAME, Job, is_pg_location, open_job, open_pg_job_log
 from .staging import fsync_dir, staged
-from .source import _SEGMENT, Job, is_pg_location, open_job, open_pg_job_log, parse_pg_location
 
 __all__ = ["SAVED_FILE_SUFFIX", "CopyResult", "copy_job", "destination_kind"]
 
@@ -232,7 +233,7 @@ def _to_directory(job: Job, destination: str, force: bool, progress: Progress | 
             raise DestinationError(destination, "it is a file; pass --force to replace it, or copy with --file")
         return _replace(job, destination, progress, as_file=False)
     if os.path.isdir(destination) and os.listdir(destination):
-        if not any(_SEGMENT.match(name) for name in os.listdir(destination)):
+        if not any(SEGMENT_NAME.match(name) for name in os.listdir(destination)):
             if not force:
                 raise DestinationError(destination, "it is a non-empty directory that is not a job log; "
                                                     "choose a new destination or pass --force to replace it")

@@ -19,7 +19,7 @@ append-only history lists are read from the log only when a caller needs them.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -538,6 +538,14 @@ def _changed(prev: Any, cur: Any) -> bool:
     return not same_value(prev, cur)
 
 
+def _last_actor_finder(job: Job, seq: int) -> Callable[[Collection[str]], str | None]:
+    """Finds the last actor before ``seq`` only if attribution needs it (several open tasks)."""
+    def find(_candidates: Collection[str]) -> str | None:
+        return last_actor_before(job, seq)
+
+    return find
+
+
 def iter_blame(job: Job, field: str | FieldPath, *, start: int = 1, stop: int | None = None,
                progress: Progress | None = None, stats: ScanStats | None = None) -> Iterator[BlameEntry]:
     """Yield every event in ``start..stop`` that changed ``field``, oldest first, as found.
@@ -565,7 +573,7 @@ def iter_blame(job: Job, field: str | FieldPath, *, start: int = 1, stop: int | 
             seq, ts, kind, data = item
             # Judged before the event is applied: a task_finished closes the task whose
             # routine made the change.
-            routine = acting_routine(p, kind, data, lambda _c, s=seq: last_actor_before(job, s))
+            routine = acting_routine(p, kind, data, _last_actor_finder(job, seq))
             apply_sparse(p, item)
             if not changes.wants(kind, data):
                 continue

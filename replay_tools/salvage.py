@@ -27,7 +27,7 @@ from typing import IO, Any, NamedTuple
 import eventlog
 
 from .errors import JobNotFoundError, NotAJobLogError
-from .source import _SEGMENT
+from .source import SEGMENT_NAME
 
 __all__ = ["SalvageReport", "salvage"]
 
@@ -93,7 +93,7 @@ def salvage(path: str, out: IO[str], *, key: bytes | None = None,
     if not os.path.isdir(path):
         raise NotAJobLogError(path, "salvage reads a durable job directory (a saved job file is checked as a "
                                     "whole, and PostgreSQL checks every row: copy those instead)")
-    segments = sorted(name for name in os.listdir(path) if _SEGMENT.match(name))
+    segments = sorted(name for name in os.listdir(path) if SEGMENT_NAME.match(name))
     if not segments:
         raise NotAJobLogError(path, "the directory holds no event log segments (*.seg files)")
     report = eventlog.verify(path, key=key)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -209,7 +209,7 @@ def _ranges(job: Job, flt: EventFilter, start: int, stop: int, stats: ScanStats)
     counted: list[tuple[int, dict[str, int]]] = [(0, {})] + _counted_snapshots(job)
     kinds = [k for k in flt.kinds if k != ev.JOB_CREATED]
     edge = start
-    for (a, ca), (b, cb) in zip(counted, counted[1:]):
+    for (a, ca), (b, cb) in zip(counted, counted[1:], strict=False):
         if b < start or a >= stop:
             continue
         lo, hi = max(a + 1, start), min(b, stop)
@@ -249,7 +249,7 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
     plan = flt.raw_plan()
     every = flt.every
     wants = flt.wants
-    get = plan.get
+    get: Callable[[bytes, object], object] = plan.get
     skip = _SKIP
     from eventlog import CorruptionError
 
@@ -265,10 +265,11 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
                 if not every:
                     head = body[1]
                     if 0xA0 <= head <= 0xBF:  # a fixstr kind (every routilux kind is one)
-                        prefixes = get(body[: 2 + (head & 0x1F)], skip)
-                        if prefixes is skip:
+                        found = get(body[: 2 + (head & 0x1F)], skip)
+                        if found is skip:
                             continue
-                        if prefixes is not None:
+                        if found is not None:
+                            prefixes = cast("tuple[bytes, tuple[bytes, ...]]", found)
                             if body.startswith(prefixes[0]):
                                 if not body.startswith(prefixes[1]):
                                     continue  # the writer's shape, another key

@@ -34,12 +34,13 @@ from .errors import (
     StorageUnavailableError,
 )
 
-__all__ = ["BUNDLE_MAGIC", "MIN_HASH_PREFIX", "Job", "damaged", "expect_head_matches", "is_pg_location", "open_job",
+__all__ = ["BUNDLE_MAGIC", "MIN_HASH_PREFIX", "SEGMENT_NAME", "Job", "damaged", "expect_head_matches", "is_pg_location", "open_job",
            "open_pg_job_log", "parse_hash_prefix", "parse_time", "read_key_file", "tail_warnings"]
 
 #: The first bytes of a saved job file (an eventlog bundle; see eventlog/FORMAT.md).
 BUNDLE_MAGIC = b"EVBUNDLE"
-_SEGMENT = re.compile(r"^\d{20}\.seg$")
+#: The name of a segment file of a durable job directory (eventlog/FORMAT.md).
+SEGMENT_NAME = re.compile(r"^\d{20}\.seg$")
 #: The fewest hex digits accepted as a hash prefix (as git's short hashes).
 MIN_HASH_PREFIX = 7
 LINK_BYTES = 16
@@ -301,17 +302,16 @@ def expect_head_matches(expected: str, head_hash: str) -> bool:
 
 def _open_directory(path: str, key: bytes | None) -> EventLog:
     names = os.listdir(path)
-    if not any(_SEGMENT.match(n) for n in names):
+    if not any(SEGMENT_NAME.match(n) for n in names):
         subjobs = [n for n in names if os.path.isdir(os.path.join(path, n))
-                   and any(_SEGMENT.match(m) for m in os.listdir(os.path.join(path, n)))]
+                   and any(SEGMENT_NAME.match(m) for m in os.listdir(os.path.join(path, n)))]
         if subjobs:
             count = f"{len(subjobs)} job" + ("s" if len(subjobs) != 1 else "")
             raise NotAJobLogError(path, f"it looks like a job store holding {count} "
                                         f"(list them with `routilux-replay jobs {path}`, "
                                         f"then give {os.path.join(path, subjobs[0])})")
         raise NotAJobLogError(path, "the directory holds no event log segments (*.seg files)")
-    open_log = eventlog.open_log  # type: ignore[attr-defined]
-    return open_log(path, readonly=True, key=key, create=False)  # type: ignore[no-any-return]
+    return eventlog.open_log(path, readonly=True, key=key, create=False)
 
 
 def _open_file(path: str, key: bytes | None) -> EventLog:
@@ -322,9 +322,8 @@ def _open_file(path: str, key: bytes | None) -> EventLog:
         if magic[:1] in (b"{", b"["):
             hint = " (it looks like JSON: an export is turned back into a job with `routilux-replay import`)"
         raise NotAJobLogError(path, f"it is not a saved job file (no {BUNDLE_MAGIC.decode()} header){hint}")
-    read_bundle = eventlog.read_bundle  # type: ignore[attr-defined]
-    log, _snapshot = read_bundle(path, key=key)
-    return log  # type: ignore[no-any-return]
+    log, _snapshot = eventlog.read_bundle(path, key=key)
+    return log
 
 
 def _pg_failure(location: str, exc: BaseException) -> StorageUnavailableError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -386,7 +386,7 @@ def list_jobs(directory: str, *, on_skip: Callable[[Skipped], None] | None = Non
         StorageUnavailableError: the database cannot be reached.
     """
     from .errors import JobNotFoundError, ReplayError
-    from .source import _SEGMENT, is_pg_location, open_job
+    from .source import SEGMENT_NAME, is_pg_location, open_job
 
     if is_pg_location(directory):
         from .pgstore import list_pg_jobs
@@ -398,7 +398,7 @@ def list_jobs(directory: str, *, on_skip: Callable[[Skipped], None] | None = Non
     if not os.path.isdir(directory):
         raise NotAJobLogError(directory, "a job store is a directory, this is a file", what="a job store")
     names = sorted(os.listdir(directory))
-    if any(_SEGMENT.match(name) for name in names):
+    if any(SEGMENT_NAME.match(name) for name in names):
         raise NotAJobLogError(directory, "it is a single job (use `routilux-replay info` on it)",
                               what="a job store")
     out = []

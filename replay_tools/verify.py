@@ -167,7 +167,7 @@ def _storage_now(job: Job) -> tuple[list[Problem], str | None, int | None]:
         # read_bundle (in open_job) already checked every frame's CRC, the seq order and
         # every link against the recomputed chain; a bad bundle never opens.
         return [], job.log.head_hash.hex(), job.log.head_seq
-    report = eventlog.verify(job.path, key=job.key)  # type: ignore[attr-defined]
+    report = eventlog.verify(job.path, key=job.key)
     return _convert(report.ok, report.head_hash, report.records,
                     [(p.kind, p.file, p.offset, p.seq, p.message) for p in report.problems])
 

@@ -142,7 +142,6 @@ def test_an_event_that_cannot_be_replayed_is_refused(run: Any, trail: Path, tmp_
     """A well-linked export whose event is malformed for routilux (a status that does not exist)
     is refused: the import folds every event before anything appears."""
     from eventlog import InMemoryEventLog
-
     from replay_tools.exporting import export_log
     from replay_tools.jsonform import record_from_json
 

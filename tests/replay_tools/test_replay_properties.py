@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 import replay_tools.replay as replay_module
 from replay_tools import bisect, blame, diff, parse_condition, projection_at, state_at, state_dict
-from replay_tools.errors import ConditionTypeError, UnknownFieldError
-from replay_tools.replay import transitions
 from replay_tools.diff import Difference, diff_states, same_value
+from replay_tools.errors import ConditionTypeError, UnknownFieldError
 from replay_tools.paths import MISSING, parse_path, resolve
+from replay_tools.replay import transitions
 from replay_tools.source import Job
 from routilux.job_state import JobState
 
