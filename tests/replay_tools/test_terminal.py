@@ -29,7 +29,7 @@ BIN = os.path.dirname(sys.executable)
 class Terminal:
     """One tmux session of a given size on a private server, running bash."""
 
-    def __init__(self, width: int, height: int = 50) -> None:
+    def __init__(self, width: int, height: int = 60) -> None:
         self.socket = f"replay-test-{uuid.uuid4().hex[:8]}"
         self.width = width
         env = dict(os.environ)
@@ -47,11 +47,14 @@ class Terminal:
     def run(self, command: str, timeout: float = 60) -> str:
         """Type ``command`` into the shell and return the screen once it has finished."""
         marker = f"done-{uuid.uuid4().hex[:6]}"
-        self._tmux("send-keys", "-t", "t", "clear; " + command + f"; echo {marker}=$?", "Enter")
+        # The typed line holds "done-x $?", never "done-x=": only the output matches (even
+        # where the typed line wraps).
+        self._tmux("send-keys", "-t", "t", "clear; " + command + f"; printf '%s=%s\\n' {marker} $?", "Enter")
         deadline = time.monotonic() + timeout
+        screen = ""
         while time.monotonic() < deadline:
             screen = self._tmux("capture-pane", "-p", "-e", "-t", "t")
-            if f"{marker}=" in screen.replace(f"echo {marker}=", ""):
+            if f"{marker}=" in screen:
                 return screen
             time.sleep(0.1)
         pytest.fail(f"{command!r} did not finish: {screen!r}")
@@ -137,8 +140,8 @@ def test_long_output_is_paged_and_quitting_the_pager_is_success(flow_job: str) -
     term = Terminal(200, height=12)
     try:
         marker = "paged-done"
-        term._tmux("send-keys", "-t", "t", f"routilux-replay events {shlex.quote(flow_job)}; echo {marker}=$?",
-                   "Enter")
+        term._tmux("send-keys", "-t", "t", f"routilux-replay events {shlex.quote(flow_job)}; "
+                   f"printf '%s=%s\\n' {marker} $?", "Enter")
         deadline = time.monotonic() + 30
         screen = ""
         while time.monotonic() < deadline:
@@ -146,13 +149,13 @@ def test_long_output_is_paged_and_quitting_the_pager_is_success(flow_job: str) -
             if "\x1b[1mVERSION" in screen or "VERSION" in screen:
                 break
             time.sleep(0.1)
-        assert f"{marker}=" not in screen.replace(f"echo {marker}=", "")  # still in the pager
+        assert f"{marker}=" not in screen  # still in the pager
         assert "job_created" in screen and "status_set" in screen and "38  " not in screen
         term._tmux("send-keys", "-t", "t", "q")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             screen = term._tmux("capture-pane", "-p", "-t", "t")
-            if f"{marker}=" in screen.replace(f"echo {marker}=", ""):
+            if f"{marker}=" in screen:
                 break
             time.sleep(0.1)
         assert f"{marker}=0" in screen
