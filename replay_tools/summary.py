@@ -198,6 +198,11 @@ class EventRow(NamedTuple):
     data: Any
     routine: str | None
 
+    @property
+    def time(self) -> _dt.datetime:
+        """When it happened: an aware UTC datetime (microseconds; ``ts`` has the nanoseconds)."""
+        return _EPOCH + _dt.timedelta(microseconds=self.ts // 1000)
+
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -262,22 +267,29 @@ def _attributed_reversed(job: Job, start: int, stop: int) -> Iterator[EventRow]:
 
 
 def timeline(job: Job, *, kinds: Sequence[str] = (), routine: str | None = None, start: int = 1,
-             stop: int | None = None, since: _dt.datetime | None = None, until: _dt.datetime | None = None,
-             where: Condition | None = None, limit: int | None = None, reverse: bool = False) -> Iterator[EventRow]:
+             stop: int | None = None, since: _dt.datetime | str | None = None,
+             until: _dt.datetime | str | None = None, where: Condition | None = None, limit: int | None = None,
+             reverse: bool = False) -> Iterator[EventRow]:
     """Yield the job's events, filtered, each with the routine it belongs to.
 
     Args:
         kinds: keep only these kinds (empty: all).
         routine: keep only events that belong to this routine.
         start, stop: version range, inclusive.
-        since, until: time range, inclusive, compared as users see timestamps (microseconds,
-            naive = local time).
+        since, until: time range, inclusive, compared as users see timestamps (microseconds):
+            datetimes (naive = local time) or text: ISO, or relative to now (``"10m"``).
         where: keep only events for which this condition (:func:`~replay_tools.condition.parse_event_condition`)
             holds.
         limit: stop after this many matching events.
         reverse: newest first (``limit`` then counts from the end).
     """
+    from .timefmt import parse_time
+
     stop = job.head if stop is None else min(stop, job.head)
+    if isinstance(since, str):
+        since = parse_time(since)
+    if isinstance(until, str):
+        until = parse_time(until)
     if since is not None:
         # The first version strictly after "just before since" is the first at/after it.
         start = max(start, _first_at_or_after(job, since))
