@@ -97,14 +97,16 @@ def ensure_job(base: str, events: int) -> str:
 _WRAPPER = """
 import resource, subprocess, sys
 code = subprocess.call(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as fh:
-    fh.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    fh.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(code)
 """
 
 
-def run_cli(args: list[str], *, first_line: int) -> tuple[float, float, float]:
-    """Run ``routilux-replay ARGS``; return (seconds to line ``first_line``, total seconds, max RSS MiB).
+def run_cli(args: list[str], *, first_line: int) -> tuple[float, float, float, float]:
+    """Run ``routilux-replay ARGS``; return (seconds to line ``first_line``, total seconds,
+    max RSS MiB, CPU seconds).
 
     ``first_line`` is 1-based: 2 for a table (its header comes first), 1 for JSON Lines.
     """
@@ -132,11 +134,11 @@ def run_cli(args: list[str], *, first_line: int) -> tuple[float, float, float]:
     code = proc.wait()
     total = time.perf_counter() - t0
     with open(rss_file.name) as fh:
-        rss_kib = int(fh.read() or 0)
+        rss_kib, cpu = fh.read().split()
     os.unlink(rss_file.name)
     if code not in (0, 1):
         raise RuntimeError(f"routilux-replay {' '.join(args)} exited {code}")
-    return first, total, rss_kib / 1024
+    return first, total, int(rss_kib) / 1024, float(cpu)
 
 
 def median(values: list[float]) -> float:
@@ -151,18 +153,19 @@ def bench_listings(path: str, runs: int) -> list[tuple[str, ...]]:
         "blame shared_data.counter (text)": (["blame", path, "shared_data.counter"], 2),
         "blame shared_data.counter --json": (["blame", path, "shared_data.counter", "--format", "jsonl"], 1),
     }
-    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in cases}
     for _ in range(runs):
         for name, (args, line) in cases.items():
             results[name].append(run_cli(args, first_line=line))
     rows = []
     for name, samples in results.items():
         rows.append((name, f"{median([s[0] for s in samples]):.2f} s", f"{median([s[1] for s in samples]):.2f} s",
-                     f"{max(s[2] for s in samples):.0f} MiB"))
+                     f"{median([s[3] for s in samples]):.2f} s", f"{max(s[2] for s in samples):.0f} MiB"))
     for kind in ("events", "blame shared_data.counter"):
-        text = median([s[1] for s in results[f"{kind} (text)"]])
-        js = median([s[1] for s in results[next(n for n in cases if n.startswith(kind) and "json" in n)]])
-        rows.append((f"{kind}: text / json total", "", f"{text / js:.2f}x", ""))
+        text = results[f"{kind} (text)"]
+        js = results[next(n for n in cases if n.startswith(kind) and "json" in n)]
+        rows.append((f"{kind}: text / json", "", f"{median([s[1] for s in text]) / median([s[1] for s in js]):.2f}x",
+                     f"{median([s[3] for s in text]) / median([s[3] for s in js]):.2f}x", ""))
     return rows
 
 
@@ -182,16 +185,22 @@ def bench_bisect(path: str, runs: int) -> list[tuple[str, ...]]:
     rows = []
     for cond in CONDITIONS:
         cli_times = []
+        cli_cpu = []
         lib_times = []
+        lib_cpu = []
         found: Any = None
         for _ in range(runs):
-            cli_times.append(run_cli(["bisect", path, "--where", cond, "--json"], first_line=1)[1])
+            _first, total, _rss, cpu = run_cli(["bisect", path, "--where", cond, "--json"], first_line=1)
+            cli_times.append(total)
+            cli_cpu.append(cpu)
             with open_job(path) as job:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 found = bisect(job, parse_condition(cond), allow_missing=True)
                 lib_times.append(time.perf_counter() - t0)
+                lib_cpu.append(time.process_time() - c0)
         rows.append((f"bisect --where '{cond}'", str(found.version), f"{found.events_read:,}",
-                     f"{median(lib_times):.2f} s", f"{median(cli_times):.2f} s"))
+                     f"{median(lib_times):.2f} s ({median(lib_cpu):.2f} s CPU)",
+                     f"{median(cli_times):.2f} s ({median(cli_cpu):.2f} s CPU)"))
     return rows
 
 
@@ -208,6 +217,7 @@ def main() -> None:
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "routilux-bench-cli"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--small", action="store_true", help="30k and 100k events instead of 300k and 1M")
+    parser.add_argument("--only", choices=["listings", "bisect"], help="run one part only")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     listing_events, bisect_events = (30_000, 100_000) if args.small else (300_000, 1_000_000)
@@ -215,10 +225,13 @@ def main() -> None:
     bisect_job = ensure_job(args.dir, bisect_events)
     print(f"\nload average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"({os.cpu_count()} cores; the machine is shared: figures drift between runs)")
-    print(f"\n{listing_events:,}-event job, medians of {args.runs} interleaved runs (subprocess, start-up included):\n")
-    print(table(("command", "first row", "total", "peak RSS"), bench_listings(listing_job, args.runs)))
-    print(f"\n{bisect_events:,}-event job, medians of {args.runs} runs:\n")
-    print(table(("command", "version", "events read", "library", "command"), bench_bisect(bisect_job, args.runs)))
+    if args.only in (None, "listings"):
+        print(f"\n{listing_events:,}-event job, medians of {args.runs} interleaved runs "
+              "(subprocess, start-up included; CPU = user + system time of the command):\n")
+        print(table(("command", "first row", "total", "CPU", "peak RSS"), bench_listings(listing_job, args.runs)))
+    if args.only in (None, "bisect"):
+        print(f"\n{bisect_events:,}-event job, medians of {args.runs} runs:\n")
+        print(table(("command", "version", "events read", "library", "command"), bench_bisect(bisect_job, args.runs)))
     print(f"\nload average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -237,6 +237,8 @@ def _time_literal(lit: _Literal, operand: _Operand, value: Any) -> _dt.datetime:
 
 
 def _same_kind(value: Any, lit: _Literal, operand: _Operand, what: str) -> None:
+    if type(value) is type(lit.value):
+        return  # the common case, decided without naming types
     kind = type_name(value)
     if kind == lit.kind:
         return

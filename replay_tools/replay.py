@@ -305,6 +305,7 @@ class _Watch:
 
     def __init__(self, cond: Condition) -> None:
         self.cond = cond
+        self.evaluate = cond.evaluate
         self.pending: list[FieldUse] = [u for u in cond.uses if u.needs_existence]
         self.seen: set[FieldPath] = set()
         self.probes = 0
@@ -312,11 +313,14 @@ class _Watch:
     def __call__(self, state: Any, version: int) -> bool:
         self.probes += 1
         if self.pending:
-            for use in list(self.pending):
-                if resolve(state, use.path) is not MISSING:
-                    self.seen.add(use.path)
-                    self.pending.remove(use)
-        return self.cond.evaluate(state, version)
+            self._see(state)
+        return self.evaluate(state, version)
+
+    def _see(self, state: Any) -> None:
+        for use in list(self.pending):
+            if resolve(state, use.path) is not MISSING:
+                self.seen.add(use.path)
+                self.pending.remove(use)
 
     def check_known(self, job: Job) -> None:
         """Raise UnknownFieldError for a field seen at no version (the head counts too)."""
