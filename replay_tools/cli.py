@@ -29,15 +29,36 @@ from typing import Any
 
 import click
 
-from .cli_common import Failure, handle_errors, reader_gone, translate
+from .cli_common import (
+    Failure,
+    handle_errors,
+    key_option,
+    open_for_reading,
+    path_argument,
+    reader_gone,
+    translate,
+)
 from .errors import EXIT_USAGE
 
 __all__ = ["cli", "main"]
 
-#: Kept for callers of the old module layout (see :mod:`replay_tools.cli_store`).
+# The helpers command modules used before the conventions moved to cli_common, kept under
+# their old names so that modules written against them still register and run. New code
+# imports cli_common (output_options, Printer, handle_errors, ...) instead.
 _Failure = Failure
 _errors = handle_errors
 _translate = translate
+_job = open_for_reading
+_path_arg = path_argument
+_key_opt = key_option
+_json_opt = click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")
+
+
+def _out() -> Any:
+    """A rich console on stdout (old helper; new commands print through a Printer)."""
+    from .render import console
+
+    return console(sys.stdout)
 
 _warned: set[str] = set()
 
