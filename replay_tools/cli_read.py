@@ -78,12 +78,15 @@ def info(path: str, key_file: str | None, printer: Printer) -> None:
 # -- events -------------------------------------------------------------------------------
 def event_columns(printer: Printer, head: int) -> list[Column]:
     """The columns of ``events`` and ``tail`` (the same fields as their JSON lines)."""
+    from routilux.events import KINDS
+
     return [
         Column("seq", lambda r: r.seq, text=str, header="VERSION", kind="num", width=len(str(head)), priority=100,
                aliases=("version",)),
         Column("ts", lambda r: r.ts, text=str, table=False),
         Column("time", lambda r: r.ts, text=printer.time, json=printer.time_ns, priority=20),
-        Column("kind", lambda r: r.kind, text=str, priority=90),
+        # Every kind fits the kind column, also the ones that come after the look-ahead.
+        Column("kind", lambda r: r.kind, text=str, width=max(len(k) for k in KINDS), priority=90),
         Column("routine", lambda r: r.routine, text=lambda v: v or "-", priority=60),
         Column("data", lambda r: r.data, kind="data", json=_jsonable),
     ]

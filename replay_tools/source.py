@@ -175,8 +175,8 @@ class Job:
         m = re.fullmatch(r"head\s*[-~]\s*(\d+)", low)
         if m:
             return self.check_version(self.head - int(m.group(1)), text)
-        if re.fullmatch(r"[0-9a-f]+", low) and re.search(r"[a-f]", low):
-            return self.version_of_hash(low, text)
+        if len(low) >= MIN_HASH_PREFIX and re.fullmatch(r"[0-9a-f]+", low) and re.search(r"[a-f]", low):
+            return self.version_of_hash(low, text)  # (shorter: "1d" is a day ago, not a hash)
         return self.version_at(parse_time(text), text)
 
     def version_of_hash(self, prefix: str, text: str | None = None) -> int:

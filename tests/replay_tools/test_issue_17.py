@@ -281,6 +281,9 @@ def test_relative_and_iso_times_are_accepted(run: Any, tmp_path: Path) -> None:
     job.close()
     assert len(ok(run("events", path, "--since", "10m", "--json")).splitlines()) == 2
     assert ok(run("events", path, "--until", "10m ago")) == "no matching events\n"
+    assert json.loads(ok(run("state", path, "--at", "0s", "--json")))["version"] == 2
+    early = run("state", path, "--at", "1d")  # a day ago: before the job (not a hash prefix "1d")
+    assert early.exit_code == EXIT_USAGE and "before the job's first event" in one_line_error(early)
     bad = run("events", path, "--since", "10 parsecs")
     assert bad.exit_code == EXIT_USAGE and "relative to now" in one_line_error(bad)
 
