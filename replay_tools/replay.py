@@ -38,8 +38,6 @@ from .paths import MISSING, FieldPath, resolve
 from .scan import EventFilter, ScanStats, apply_sparse, no_gc, relevant_events
 from .source import Job, damaged
 
-_no_gc = no_gc  # the name verify and older callers use
-
 __all__ = [
     "HISTORY_FIELDS",
     "BisectResult",
@@ -126,7 +124,7 @@ def projection_at(job: Job, version: int | None = None, *, history: bool = False
         snap = job.log.latest_snapshot(max_seq=version, schema_version=SCHEMA_VERSION)
     except EventLogError:
         snap = None  # an unreadable snapshot store only costs a longer replay
-    with _no_gc():
+    with no_gc():
         p = None
         if snap is not None and snap.seq > 0:
             try:

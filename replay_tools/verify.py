@@ -41,7 +41,8 @@ from routilux.projection import JobProjection, apply, from_snapshot, snapshot_st
 
 from .diff import diff_states, same_value
 from .errors import DamagedLogError
-from .replay import HISTORY_FIELDS, _no_gc, fast_tuples
+from .replay import HISTORY_FIELDS, fast_tuples
+from .scan import no_gc
 from .source import Job
 
 __all__ = ["Problem", "VerifyResult", "verify_job"]
@@ -224,7 +225,7 @@ def _replay(job: Job, snapshots: dict[int, Any], progress: Progress | None, *,
     if p.version == mark:
         lengths = {name: len(getattr(p, name)) for name in HISTORY_FIELDS}
     try:
-        with _no_gc():
+        with no_gc():
             get = snapshots.get
             for item in fast_tuples(job, p.version + 1, stop):
                 apply(p, item)
@@ -365,7 +366,7 @@ def _determinism(job: Job, first: _Folded, snap: Any, full: bool) -> Problem | N
             second = from_snapshot(snap.state, snap.seq)
         else:
             second = JobProjection()
-        with _no_gc():
+        with no_gc():
             for item in fast_tuples(job, second.version + 1, job.head):
                 apply(second, item)
     except (RoutiluxReplayError, CorruptionError, DamagedLogError) as exc:
