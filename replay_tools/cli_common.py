@@ -290,6 +290,7 @@ def progress(printer: Printer | None, total: int | None, description: str) -> It
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=Console(file=sys.stderr), transient=True) as bar:
+                  TimeRemainingColumn(), console=Console(file=sys.stderr, no_color=bool(os.environ.get("NO_COLOR"))),
+                  transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=done)
