@@ -8,6 +8,7 @@ reader of a pipe goes away. Skipped (with that reason) where tmux is not install
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -61,6 +62,10 @@ class Terminal:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        # tmux leaves its socket file behind: remove it (nothing else uses this name).
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(base, f"tmux-{os.getuid()}", self.socket))
 
 
 @pytest.fixture
