@@ -61,6 +61,7 @@ def test_readme_commands_succeed_on_a_fresh_clone(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "COLUMNS")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if not p.startswith(str(ROOT)))  # no way to reach this checkout's .venv
+    env["TMPDIR"] = str(tmp_path)  # the demo's job (in a new temp directory) goes with the test's files
     done = subprocess.run(["bash", "-c", script], cwd=clone, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, f"README command failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "first version where 'shared_data.count == 3' holds" in done.stdout
