@@ -11,15 +11,20 @@ Destinations:
 * a PostgreSQL URL ``postgresql://user@host:port/db#<job_id>`` (without ``#<job_id>``
   the source's job id is used);
 * a directory path (default): a durable job directory, as ``JobState.open`` writes;
-* a saved job file (``as_file=True``), as ``JobState.save`` writes: one file, written
-  atomically, with a snapshot at its head.
+* a saved job file (``as_file=True``, or a path ending in ``.rjob``), as ``JobState.save``
+  writes: one file, written atomically, with a snapshot at its head.
 
 What happens when the destination exists (the rules are the same for every storage):
 
-* missing or empty: the job is copied;
+* missing or empty: the job is copied, all or nothing: a new directory or file is built
+  in a hidden staging place beside the destination and renamed into place once its
+  head hash is checked (:mod:`replay_tools.staging`); a new PostgreSQL job that fails
+  half-way is deleted again. A failed copy leaves nothing behind;
 * it holds a *prefix of the same history* (its head hash equals the source's hash at
   that version): the copy continues from there. So an interrupted copy is finished by
-  running the same command again, and copying a job that grew copies only the new events;
+  running the same command again, and copying a job that grew copies only the new events
+  (an interruption then leaves a longer prefix of the same history, which the next run
+  continues: never anything else);
 * it holds anything else: refused with :class:`~replay_tools.errors.DestinationError`,
   unless ``force=True``, which replaces a destination *directory or file* (the new copy
   is built beside it and renamed into place, so the old job is never half-overwritten).
@@ -39,12 +44,14 @@ from typing import Any, NamedTuple
 import eventlog
 from eventlog import EventLog, InMemoryEventLog
 from eventlog.chain import GENESIS, next_link
+from eventlog.postgres import parse_pg_location
 
 from .errors import CopyMismatchError, DestinationError
 from .pgstore import job_location
-from .source import _SEGMENT, Job, is_pg_location, open_job, open_pg_job_log, parse_pg_location
+from .source import SEGMENT_NAME, Job, is_pg_location, open_job, open_pg_job_log
+from .staging import fsync_dir, staged
 
-__all__ = ["CopyResult", "copy_job", "destination_kind"]
+__all__ = ["SAVED_FILE_SUFFIX", "CopyResult", "copy_job", "destination_kind"]
 
 Progress = Callable[[int], None]
 
@@ -77,11 +84,21 @@ class CopyResult(NamedTuple):
         return self._asdict()
 
 
+#: A destination path ending in this is written as a saved job file (as with ``--file``).
+SAVED_FILE_SUFFIX = ".rjob"
+
+
 def destination_kind(destination: str, *, as_file: bool = False) -> str:
-    """``"postgres"``, ``"file"`` or ``"directory"``: how ``destination`` is written."""
+    """``"postgres"``, ``"file"`` or ``"directory"``: how ``destination`` is written.
+
+    A path ending in :data:`SAVED_FILE_SUFFIX` (``.rjob``) is a saved job file, like
+    ``as_file=True``, unless a directory already exists there.
+    """
     if is_pg_location(destination):
         return "postgres"
-    return "file" if as_file else "directory"
+    if as_file or (destination.endswith(SAVED_FILE_SUFFIX) and not os.path.isdir(destination)):
+        return "file"
+    return "directory"
 
 
 def _linked_raw(job: Job, start: int) -> Iterator[tuple[int, int, bytes, bytes]]:
@@ -194,10 +211,20 @@ def _to_postgres(job: Job, destination: str, force: bool, progress: Progress | N
         destination = job_location(destination, job.job_id)
     dst = open_pg_job_log(destination, key=job.key, create=True, readonly=False)
     del force  # never replaces a PostgreSQL log (see the module doc): a prefix is resumed, else refused
+    fresh = dst.head_seq == 0
     try:
         return _copy_to_log(job, dst, dst.location, "postgres", progress)
+    except BaseException:
+        if fresh:
+            # A job this copy created: remove it again, so a failed copy leaves nothing.
+            dst.close()
+            from .exporting import _delete_pg_job
+
+            _delete_pg_job(destination)
+        raise
     finally:
-        dst.close()
+        if not dst.closed:
+            dst.close()
 
 
 def _to_directory(job: Job, destination: str, force: bool, progress: Progress | None) -> CopyResult:
@@ -206,7 +233,7 @@ def _to_directory(job: Job, destination: str, force: bool, progress: Progress | 
             raise DestinationError(destination, "it is a file; pass --force to replace it, or copy with --file")
         return _replace(job, destination, progress, as_file=False)
     if os.path.isdir(destination) and os.listdir(destination):
-        if not any(_SEGMENT.match(name) for name in os.listdir(destination)):
+        if not any(SEGMENT_NAME.match(name) for name in os.listdir(destination)):
             if not force:
                 raise DestinationError(destination, "it is a non-empty directory that is not a job log; "
                                                     "choose a new destination or pass --force to replace it")
@@ -230,11 +257,16 @@ def _to_directory(job: Job, destination: str, force: bool, progress: Progress | 
         finally:
             dst.close()
         return _replace(job, destination, progress, as_file=False)
-    dst = eventlog.open_log(destination, key=job.key, durability="batch")
-    try:
-        return _copy_to_log(job, dst, destination, "directory", progress)
-    finally:
-        dst.close()
+    # A new job: built in a staging directory beside the destination and renamed into
+    # place once its head hash is checked, so a failed copy leaves nothing behind.
+    with staged(destination) as stage:
+        dst = eventlog.open_log(stage.path, key=job.key, durability="batch")
+        try:
+            result = _copy_to_log(job, dst, destination, "directory", progress)
+        finally:
+            dst.close()
+        stage.commit()
+    return result
 
 
 def _replace(job: Job, destination: str, progress: Progress | None, *, as_file: bool) -> CopyResult:
@@ -267,12 +299,7 @@ def _replace(job: Job, destination: str, progress: Progress | None, *, as_file: 
 
 def _fsync_dir(path: str) -> None:
     # The renames above are durable only once the directory itself is flushed.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_dir(path)
 
 
 def _to_file(job: Job, destination: str, force: bool, progress: Progress | None) -> CopyResult:

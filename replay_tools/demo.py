@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 import tempfile
 from typing import Any
 
-from rich.console import Console
-
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
 
-__all__ = ["build_flow", "run_demo", "run_flow"]
+__all__ = ["build_flow", "run_demo", "run_flow", "run_flow_into"]
 
 ORDERS = [
     {"id": "A-100", "sku": "widget", "qty": 2, "unit_price": 4.5},
@@ -156,48 +155,73 @@ def run_flow(path: str, *, timeout: float = 30.0) -> str:
     return job_id
 
 
-def _show(con: Console, title: str, argv: list[str]) -> None:
+def _show(printer: Any, title: str, argv: list[str]) -> None:
     from .cli import cli
 
-    con.print()
-    con.print(f"── {title} " + "─" * max(4, 72 - len(title)), style="bold", markup=False, highlight=False)
-    con.print("$ routilux-replay " + " ".join(shlex.quote(a) for a in argv), style="bold", markup=False,
-              highlight=False)
+    printer.line()
+    printer.line(printer.bold(f"── {title} " + "─" * max(4, 72 - len(title))))
+    printer.line(printer.bold("$ routilux-replay " + " ".join(shlex.quote(a) for a in argv)))
+    printer.out.flush()
+    # The step prints straight to stdout, after what the demo printed so far; it follows
+    # the demo's colour choice and never starts a pager of its own.
+    extra = ["--no-pager", "--color", "always" if printer.out.color else "never"]
     try:
-        cli.main(args=argv, prog_name="routilux-replay", standalone_mode=False)
+        cli.main(args=argv + extra, prog_name="routilux-replay", standalone_mode=False)
     except SystemExit:
         pass  # e.g. bisect exits 1 when a condition never holds; the demo goes on
+    sys.stdout.flush()
 
 
-def run_demo(directory: str | None, *, out: Console, quiet: bool = False) -> str:
-    """Run the flow into ``directory`` (default: a new temp dir), then show the commands."""
+def run_flow_into(directory: str | None) -> str:
+    """Run the demo flow into ``directory`` (default: a new temp dir); return its path.
+
+    Raises:
+        DestinationError: ``directory`` already holds files (a demo never overwrites a job).
+    """
+    from .errors import DestinationError
+
     if directory is None:
         directory = os.path.join(tempfile.mkdtemp(prefix="routilux-demo-"), "job")
     if os.path.exists(directory) and os.listdir(directory):
-        msg = f"demo directory {directory!r} already holds files; give a new or empty directory"
-        raise ValueError(msg)
-    job_id = run_flow(directory)
+        raise DestinationError(directory, "it already holds files; give a new or empty directory for the demo")
+    run_flow(directory)
+    return directory
+
+
+def run_demo(directory: str | None, *, printer: Any, quiet: bool = False) -> str:
+    """Run the flow into ``directory`` (default: a new temp dir), then show the commands.
+
+    ``printer`` is the command's :class:`~replay_tools.cli_common.Printer`.
+    """
+    printer.out.disable_pager()  # the steps print to stdout themselves
+    directory = run_flow_into(directory)
     if quiet:
-        out.print(directory, markup=False, highlight=False)
+        printer.line(directory)
         return directory
-    out.print(f"Ran the example flow 'order-batch' as job {job_id}.", markup=False)
-    out.print(f"Its durable log is in {directory}", markup=False, highlight=False)
-    _show(out, "What is this job?", ["info", directory])
-    _show(out, "The whole story, event by event", ["events", directory])
-    _show(out, "Only the status changes and the pause", ["events", directory, "--kind", "status_set",
-                                                         "--kind", "paused"])
-    _show(out, "Which event first set shared_data.limit to 0?", ["bisect", directory, "--where",
-                                                                  "shared_data.limit == 0"])
-    _show(out, "Who changed the limit, and when?", ["blame", directory, "shared_data.limit"])
-    _show(out, "The state while the job was paused", ["state", directory, "--at", _paused_version(directory)])
-    _show(out, "What changed between the pause and the end?", ["diff", directory,
-                                                               _paused_version(directory), "head"])
-    _show(out, "Is the trail intact, and does it replay to the same state?", ["verify", directory])
-    out.print()
-    out.print("Next: export the trail with "
-              f"`routilux-replay export {shlex.quote(directory)} > trail.jsonl`, "
-              "or follow a running job with `routilux-replay tail DIR --follow`.", markup=False,
-              highlight=False)
+    from .source import open_job
+
+    with open_job(directory) as job:
+        job_id = job.job_id
+    paused = _paused_version(directory)
+    printer.line(f"Ran the example flow 'order-batch' as job {job_id}.")
+    printer.line(f"Its durable log is in {directory}")
+    _show(printer, "What is this job?", ["info", directory])
+    _show(printer, "The whole story, event by event", ["events", directory])
+    _show(printer, "Only the status changes and the pause", ["events", directory, "--kind", "status_set",
+                                                             "--kind", "paused"])
+    _show(printer, "Which event first set shared_data.limit to 0?", ["bisect", directory, "--where",
+                                                                      "shared_data.limit == 0"])
+    _show(printer, "When was the job paused, and when did that end?", ["bisect", directory, "--where",
+                                                                       "status == paused", "--all"])
+    _show(printer, "Who changed the limit, and when?", ["blame", directory, "shared_data.limit"])
+    _show(printer, "What did the validate routine do?", ["events", directory, "--routine", "validate"])
+    _show(printer, "The state while the job was paused", ["state", directory, "--at", paused])
+    _show(printer, "What changed between the pause and the end?", ["diff", directory, paused, "head"])
+    _show(printer, "Is the trail intact, and does it replay to the same state?", ["verify", directory])
+    printer.line()
+    printer.line("Next: export the trail with "
+                 f"`routilux-replay export {shlex.quote(directory)} > trail.jsonl`, "
+                 "or follow a running job with `routilux-replay tail DIR --follow`.")
     return directory
 
 

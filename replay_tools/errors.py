@@ -9,8 +9,14 @@ The tree::
     ├── BadPointError (+ValueError)             exit 2: a version or time that does not parse
     │                                                   or lies outside the log
     ├── ConditionSyntaxError (+ValueError)      exit 2: a --where condition that does not parse;
-    │                                                   names the bad token and its column
+    │   │                                               names the bad token and its column
+    │   ├── ConditionTypeError                  exit 2: a comparison of a number with text (or
+    │   │                                               other mismatched types); points at the token
+    │   └── UnknownFieldError                   exit 2: a field the job never had; lists the
+    │                                                   nearest known names
     ├── FieldPathError (+ValueError)            exit 2: a field path that does not parse
+    ├── UsageError (+ValueError)                exit 2: options that do not fit together, an
+    │                                                   unknown --fields name, an ambiguous hash
     ├── KeyMismatchError (+ValueError)          exit 2: the hash-chain key is wrong or missing
     ├── ImportFormatError (+ValueError)         exit 4: an export file that cannot be imported
     ├── DestinationError (+ValueError)          exit 2: a copy/import destination that holds
@@ -36,6 +42,7 @@ __all__ = [
     "EXIT_USAGE",
     "BadPointError",
     "ConditionSyntaxError",
+    "ConditionTypeError",
     "CopyMismatchError",
     "DamagedLogError",
     "DestinationError",
@@ -46,6 +53,8 @@ __all__ = [
     "NotAJobLogError",
     "ReplayError",
     "StorageUnavailableError",
+    "UnknownFieldError",
+    "UsageError",
 ]
 
 #: Everything held.
@@ -123,7 +132,7 @@ class BadPointError(ReplayError, ValueError):
     def __init__(self, text: str, reason: str) -> None:
         self.text = text
         self.reason = reason
-        super().__init__(f"bad version or time {text!r}: {reason}")
+        super().__init__(f"bad point {text!r} (a version, hash or time): {reason}")
 
 
 class ConditionSyntaxError(ReplayError, ValueError):
@@ -131,13 +140,43 @@ class ConditionSyntaxError(ReplayError, ValueError):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, text: str, column: int, token: str, reason: str) -> None:
+    def __init__(self, text: str, column: int, token: str, reason: str, *, what: str = "condition") -> None:
         self.text = text
         self.column = column
         self.token = token
         self.reason = reason
         at = f"{token!r}" if token else "end of input"
-        super().__init__(f"bad condition {text!r}: {reason} at column {column} ({at})")
+        super().__init__(f"bad {what} {text!r}: {reason} at column {column} ({at})")
+
+
+class ConditionTypeError(ConditionSyntaxError):
+    """A comparison between values of different types (a number with text, ...).
+
+    ``column`` points at the literal; ``field`` names the path and ``version`` the
+    version at which the field held the mismatching ``value`` (when known).
+    """
+
+    def __init__(self, text: str, column: int, token: str, reason: str, *, field: str = "",
+                 value: object = None, version: int | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.version = version
+        super().__init__(text, column, token, reason)
+
+
+class UnknownFieldError(ConditionSyntaxError):
+    """A condition names a field that does not exist (``nearest`` holds likely meant names)."""
+
+    def __init__(self, text: str, column: int, token: str, reason: str, *,
+                 nearest: tuple[str, ...] = (), what: str = "condition") -> None:
+        self.nearest = nearest
+        super().__init__(text, column, token, reason, what=what)
+
+
+class UsageError(ReplayError, ValueError):
+    """Options or arguments that do not fit together (one line saying what to give instead)."""
+
+    exit_code = EXIT_USAGE
 
 
 class FieldPathError(ReplayError, ValueError):

@@ -100,21 +100,31 @@ def parse_path(text: str) -> FieldPath:
 
 
 def _step(obj: Any, seg: str) -> Any:
+    # dict and list first (the read-only containers subclass them): conditions resolve a
+    # path at every version a scan evaluates, and the ABC checks below cost more.
+    if isinstance(obj, dict):
+        return obj.get(seg, MISSING)
+    if isinstance(obj, list):
+        return _index(obj, seg)
     if isinstance(obj, Mapping):
         return obj.get(seg, MISSING) if seg in obj else MISSING
     if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes, bytearray)):
-        try:
-            index = int(seg)
-        except ValueError:
-            return MISSING
-        if -len(obj) <= index < len(obj):
-            return obj[index]
-        return MISSING
+        return _index(obj, seg)
     if isinstance(obj, (str, bytes, bytearray, int, float, bool)) or obj is None or obj is MISSING:
         return MISSING
     if seg.startswith("_"):
         return MISSING  # private attributes are not part of the state a user queries
     return getattr(obj, seg, MISSING)
+
+
+def _index(obj: Sequence[Any], seg: str) -> Any:
+    try:
+        index = int(seg)
+    except ValueError:
+        return MISSING
+    if -len(obj) <= index < len(obj):
+        return obj[index]
+    return MISSING
 
 
 def resolve(obj: Any, path: Sequence[str]) -> Any:

@@ -68,9 +68,8 @@ def pg_job_names(url: str) -> list[tuple[str, int]]:
 def list_pg_jobs(url: str, *, key: bytes | None = None) -> list[Any]:
     """One :class:`~replay_tools.summary.JobRow` per job in the database at ``url``."""
     from .errors import NotAJobLogError
-    from .replay import projection_at
     from .source import open_job
-    from .summary import JobRow, _as_text
+    from .summary import job_row
 
     out = []
     for name, size in pg_job_names(url):
@@ -80,7 +79,5 @@ def list_pg_jobs(url: str, *, key: bytes | None = None) -> list[Any]:
             # The database may hold other eventlog logs (not routilux jobs): not listed.
             continue
         with job_cm as job:
-            p = projection_at(job, job.head, history=False)
-            out.append(JobRow(job_id=name, flow_id=job.flow_id, status=str(p.status),
-                              version=job.head, updated=_as_text(p.updated_at), size=size))
+            out.append(job_row(job, size))
     return out

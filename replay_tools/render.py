@@ -1,9 +1,12 @@
-"""Text and JSON output for the command line (used only by :mod:`replay_tools.cli`).
+"""The first output helpers of the command line, kept for command modules written
+against them.
 
-Tables are aligned columns drawn with ``rich``; colour and progress bars appear only
-when the stream is a terminal, so piped output and ``--json`` stay plain. JSON output
-is stable for scripts: sorted keys where the order carries no meaning, one object per
-line for streams of events.
+New commands use :mod:`replay_tools.cli_common` (the :class:`~replay_tools.cli_common.Printer`
+and its streaming listings), which follows every convention: ``--color`` and
+``NO_COLOR``, the pager, ``COLUMNS``, ``--utc/--local``, ``--format``. These helpers
+follow the ones they can: colour only on a terminal without ``NO_COLOR``, times in
+UTC with ``Z``. Their tables are built whole by ``rich`` before printing: fine for a
+few rows, not for listings of events.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .diff import GROUP_TITLES, Difference, group_differences
-from .jsonform import iso_local, to_jsonable
+from .jsonform import to_jsonable
 
 __all__ = [
     "console",
@@ -35,9 +38,11 @@ __all__ = [
 
 
 def console(file: IO[str] | None = None) -> Console:
-    """Return a console on ``file`` (stdout); colour only when it is a terminal."""
+    """Return a console on ``file`` (stdout); styles only on a terminal without ``NO_COLOR``."""
+    import os
+
     stream = file if file is not None else sys.stdout
-    tty = hasattr(stream, "isatty") and stream.isatty()
+    tty = hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
     # Off a terminal rich would wrap at 80 columns; a wide virtual width keeps one row
     # per line so output piped to grep stays greppable.
     return Console(file=stream, force_terminal=tty, no_color=not tty, highlight=False,
@@ -108,8 +113,10 @@ def print_kv(con: Console, items: Iterable[tuple[str, Any]]) -> None:
 
 
 def time_label(ts: int) -> str:
-    """The local ISO time users see in a JobState for an event ``ts``."""
-    return iso_local(ts) if ts else "-"
+    """An event's ``ts`` as shown in text: ISO, UTC with ``Z`` (see :mod:`replay_tools.timefmt`)."""
+    from .timefmt import format_time
+
+    return format_time(ts)
 
 
 def print_diff(con: Console, diffs: list[Difference], label_a: str, label_b: str) -> None:

@@ -8,16 +8,18 @@ append-only history lists are read from the log only when a caller needs them.
 * :func:`projection_at`: the projection at a version (the fast building block);
 * :func:`state_dict`: a projection as the ``JobState.serialize()`` dict;
 * :func:`diff`: field-level differences between two versions;
-* :func:`bisect`: the first version where a predicate holds, in O(log n) rebuilds;
-* :func:`blame`: every event that changed a field, found by one incremental scan.
+* :func:`bisect`: the first version where a condition holds, by an incremental scan of
+  the events that can change the fields it reads (:mod:`replay_tools.scan`), or by
+  binary search when the caller knows it stays true once true;
+* :func:`transitions`: every version where a condition becomes true or false;
+* :func:`blame` / :func:`iter_blame`: every event that changed a field, with the routine
+  that made the change (:mod:`replay_tools.attribution`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -29,9 +31,11 @@ from routilux.events import SCHEMA_VERSION
 from routilux.frozen import thaw
 from routilux.projection import JobProjection, apply, complete_history, from_snapshot, snapshot_state
 
-from .condition import Condition
+from .attribution import ATTRIBUTION_KINDS, acting_routine, last_actor_before
+from .condition import Condition, FieldUse, parse_field, unknown_field
 from .diff import Difference, diff_states, same_value
-from .paths import MISSING, FieldPath, parse_path, resolve
+from .paths import MISSING, FieldPath, resolve
+from .scan import EventFilter, ScanStats, apply_sparse, no_gc, relevant_events
 from .source import Job, damaged
 
 __all__ = [
@@ -39,12 +43,16 @@ __all__ = [
     "BisectResult",
     "BlameEntry",
     "ListSummary",
+    "Transition",
     "bisect",
     "blame",
+    "decode_raw",
     "diff",
+    "iter_blame",
     "projection_at",
     "state_at",
     "state_dict",
+    "transitions",
 ]
 
 #: The append-only lists that snapshots do not hold (rebuilt from the log on demand).
@@ -53,25 +61,21 @@ HISTORY_FIELDS = ("execution_history", "shared_log", "output_log", "pause_points
 Progress = Callable[[int], None]
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk fold.
-
-    A fold allocates many small containers and no cycles; with the collector on,
-    replay runs at less than half the speed (DESIGN.md, "Performance facts").
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _refuse_ext(code: int, data: bytes) -> Any:
     msg = f"unknown msgpack extension type {code}"
     raise ValueError(msg)
+
+
+def decode_raw(job: Job, seq: int, event_bytes: bytes) -> tuple[str, Any]:
+    """Decode one event's raw bytes into ``(kind, data)`` (fast; the hardened decoder on doubt)."""
+    try:
+        kind, data = msgpack.unpackb(event_bytes, raw=False, strict_map_key=True, timestamp=3,
+                                     ext_hook=_refuse_ext)
+        if type(kind) is not str or type(data) is not dict:
+            raise ValueError(kind)
+    except Exception:
+        kind, data = decode_event(event_bytes, where=job.path, seq=seq)
+    return kind, data
 
 
 def fast_tuples(job: Job, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, str, Any]]:
@@ -120,7 +124,7 @@ def projection_at(job: Job, version: int | None = None, *, history: bool = False
         snap = job.log.latest_snapshot(max_seq=version, schema_version=SCHEMA_VERSION)
     except EventLogError:
         snap = None  # an unreadable snapshot store only costs a longer replay
-    with _no_gc():
+    with no_gc():
         p = None
         if snap is not None and snap.seq > 0:
             try:
@@ -202,12 +206,17 @@ class BisectResult(NamedTuple):
     """The outcome of :func:`bisect`.
 
     Attributes:
-        version: the first version where the predicate holds (``None``: never, at head).
+        version: the first version where the condition holds (``None``: at no version).
         ts: that event's timestamp (ns), or ``None``.
         kind: that event's kind, or ``None``.
         data: that event's payload, or ``None``.
-        probes: how many states were rebuilt and tested.
-        exhaustive: True when every version was tested (an exact "first").
+        probes: how many states the condition was evaluated on.
+        exhaustive: True when the answer is exact for any condition (the default scan);
+            False for the binary search of ``assume_monotonic``.
+        events_read: events the scan read (0 for a binary search); the rest of the log
+            was passed over thanks to snapshot counters.
+        lo: the first version searched.
+        hi: the last version searched.
     """
 
     version: int | None
@@ -216,6 +225,24 @@ class BisectResult(NamedTuple):
     data: Any
     probes: int
     exhaustive: bool
+    events_read: int = 0
+    lo: int = 1
+    hi: int = 0
+
+
+class Transition(NamedTuple):
+    """A version where a condition changes: ``holds`` is its value from that version on.
+
+    Attributes:
+        version: the event's seq; ts, kind, data: that event's.
+        holds: True where the condition becomes true, False where it becomes false.
+    """
+
+    version: int
+    ts: int
+    kind: str
+    data: Any
+    holds: bool
 
 
 #: How often (in events) :class:`_Rebuilder` keeps an in-memory checkpoint while folding.
@@ -228,7 +255,7 @@ class _Rebuilder:
     A log may keep only its newest few snapshots; then every probe below them would
     replay from the first event. While folding, this keeps a copy of the current state
     every ``every`` events, so a later probe starts from the nearest stored snapshot or
-    checkpoint, and over a whole bisect each event is folded about once.
+    checkpoint, and over a whole binary search each event is folded about once.
     """
 
     def __init__(self, job: Job, every: int | None = None) -> None:
@@ -244,7 +271,7 @@ class _Rebuilder:
             snap = None
         base = snap.seq if snap is not None else 0
         mine = max((seq for seq in self.checkpoints if base < seq <= version), default=0)
-        with _no_gc():
+        with no_gc():
             p = None
             try:
                 if mine:
@@ -266,51 +293,170 @@ class _Rebuilder:
         return p
 
 
-def _evaluator(job: Job, predicate: Callable[[Any], bool]) -> Callable[[int], bool]:
-    """Return ``test(version)``: conditions run on the projection, callables on a JobState."""
-    if isinstance(predicate, Condition):
-        history = _needs_history(predicate.paths)
-        rebuild = _Rebuilder(job)
-
-        def test(version: int) -> bool:
-            return predicate(rebuild.at(version, history=history))
-
-        return test
-
-    def test_state(version: int) -> bool:
-        return bool(predicate(_job_state_at(job, version)))
-
-    return test_state
-
-
 def _job_state_at(job: Job, version: int) -> Any:
     """A read-only JobState at ``version`` for user callables (snapshot + tail)."""
     return job.job_state().at(version=version)
 
 
+class _Watch:
+    """Evaluates a condition at versions and remembers which of its fields ever existed."""
+
+    def __init__(self, cond: Condition) -> None:
+        self.cond = cond
+        self.evaluate = cond.evaluate
+        self.pending: list[FieldUse] = [u for u in cond.uses if u.needs_existence]
+        self.seen: set[FieldPath] = set()
+        self.probes = 0
+
+    def __call__(self, state: Any, version: int) -> bool:
+        self.probes += 1
+        if self.pending:
+            self._see(state)
+        return self.evaluate(state, version)
+
+    def _see(self, state: Any) -> None:
+        for use in list(self.pending):
+            if resolve(state, use.path) is not MISSING:
+                self.seen.add(use.path)
+                self.pending.remove(use)
+
+    def check_known(self, job: Job) -> None:
+        """Raise UnknownFieldError for a field seen at no version (the head counts too)."""
+        if not self.pending:
+            return
+        head = projection_at(job, job.head, history=_needs_history([u.path for u in self.pending]))
+        self.cond.check_known(self.seen, known_at=head)
+
+
+def _start_state(job: Job, lo: int, history: bool) -> JobProjection:
+    """The projection just before version ``lo`` (empty before version 1)."""
+    return JobProjection() if lo <= 1 else projection_at(job, lo - 1, history=history)
+
+
+def transitions(job: Job, cond: Condition, *, lo: int = 1, hi: int | None = None, allow_missing: bool = False,
+                progress: Progress | None = None, stats: ScanStats | None = None) -> Iterator[Transition]:
+    """Yield every version in ``lo..hi`` where ``cond`` becomes true or false, in order.
+
+    The first transition is where it first holds (a condition that holds at ``lo``
+    yields a transition at ``lo``); then each flip. One incremental scan (see
+    :mod:`replay_tools.scan`), exact for any condition.
+
+    Raises:
+        ConditionTypeError: a comparison of mismatched types at some version.
+        UnknownFieldError: a field that exists at no version (unless ``allow_missing``).
+    """
+    hi = job.head if hi is None else job.check_version(hi)
+    lo = job.check_version(lo)
+    stats = stats if stats is not None else ScanStats()
+    watch = _Watch(cond)
+    flt = EventFilter(cond.paths)
+    p = _start_state(job, lo, _needs_history(cond.paths))
+    held = False
+    pending_lo = True
+    with no_gc():
+        for item in relevant_events(job, flt, lo, hi, stats, progress=progress):
+            seq, ts, kind, data = item
+            if pending_lo and seq > lo:
+                held = watch(p, lo)  # the state before `seq` (unchanged since lo)
+                if held:
+                    rec = job.log.get(lo)
+                    yield Transition(lo, rec.ts, rec.kind, rec.data, True)
+            pending_lo = False
+            apply_sparse(p, item)
+            now = watch(p, seq)
+            if now != held:
+                held = now
+                yield Transition(seq, ts, kind, data, now)
+        if pending_lo and watch(p, lo):
+            rec = job.log.get(lo)
+            yield Transition(lo, rec.ts, rec.kind, rec.data, True)
+    if not allow_missing:
+        watch.check_known(job)
+
+
 def bisect(job: Job, predicate: Callable[[Any], bool], *, lo: int = 1, hi: int | None = None,
-           exhaustive: bool = False, progress: Progress | None = None) -> BisectResult:
+           assume_monotonic: bool = False, allow_missing: bool = False, exhaustive: bool | None = None,
+           progress: Progress | None = None) -> BisectResult:
     """Find the first version in ``lo..hi`` at which ``predicate`` holds.
 
     ``predicate`` is a :class:`~replay_tools.condition.Condition` (evaluated on the
     projection: fast) or any callable taking a read-only ``JobState``.
 
-    Binary search (the default) assumes the predicate stays true once it becomes true
-    (like ``git bisect``): it rebuilds O(log n) states and returns a version ``v`` with
-    ``predicate(v - 1)`` false and ``predicate(v)`` true. If the predicate flips back and
-    forth, ``exhaustive=True`` folds every event once and returns the exact first version.
+    By default the answer is exact for every condition, also one that becomes true and
+    later false again: an incremental scan evaluates a Condition at every version where
+    one of its fields can change (a callable at every version). With
+    ``assume_monotonic=True`` a binary search (like ``git bisect``) rebuilds O(log n)
+    states instead; it is right only if the predicate stays true once it holds.
+    ``exhaustive`` is accepted for compatibility (the default scan is exhaustive).
+
+    Raises:
+        ConditionTypeError, UnknownFieldError: see :func:`transitions`.
     """
+    del exhaustive  # the scan is always exact; kept so older callers keep working
     hi = job.head if hi is None else job.check_version(hi)
     lo = job.check_version(lo)
-    probes = 0
-    if exhaustive:
-        found, probes = _linear_first(job, predicate, lo, hi, progress)
+    if assume_monotonic:
+        return _binary(job, predicate, lo, hi, allow_missing, progress)
+    if not isinstance(predicate, Condition):
+        for version in range(lo, hi + 1):
+            if progress is not None and version % 4096 == 0:
+                progress(version)
+            if predicate(_job_state_at(job, version)):
+                return _found(job, version, version - lo + 1, True, version - lo + 1, lo, hi)
+        return BisectResult(None, None, None, None, hi - lo + 1, True, hi - lo + 1, lo, hi)
+    stats = ScanStats()
+    watch = _Watch(predicate)
+    flt = EventFilter(predicate.paths)
+    p = _start_state(job, lo, _needs_history(predicate.paths))
+    found: int | None = None
+    with no_gc():
+        pending_lo = True
+        for item in relevant_events(job, flt, lo, hi, stats, progress=progress):
+            seq = item[0]
+            if pending_lo and seq > lo and watch(p, lo):
+                found = lo
+                break
+            pending_lo = False
+            apply_sparse(p, item)
+            if watch(p, seq):
+                found = seq
+                break
+        else:
+            if pending_lo and watch(p, lo):
+                found = lo
+    if not allow_missing:
+        watch.check_known(job)
+    if found is None:
+        return BisectResult(None, None, None, None, watch.probes, True, stats.read, lo, hi)
+    return _found(job, found, watch.probes, True, stats.read, lo, hi)
+
+
+def _found(job: Job, version: int, probes: int, exhaustive: bool, read: int, lo: int, hi: int) -> BisectResult:
+    rec = job.log.get(version)
+    return BisectResult(version, rec.ts, rec.kind, rec.data, probes, exhaustive, read, lo, hi)
+
+
+def _binary(job: Job, predicate: Callable[[Any], bool], lo: int, hi: int, allow_missing: bool,
+            progress: Progress | None) -> BisectResult:
+    """Binary search, assuming the predicate stays true once true (O(log n) rebuilds)."""
+    first = lo
+    if isinstance(predicate, Condition):
+        watch = _Watch(predicate)
+        history = _needs_history(predicate.paths)
+        rebuild = _Rebuilder(job)
+
+        def test(version: int) -> bool:
+            return watch(rebuild.at(version, history=history), version)
     else:
-        test = _evaluator(job, predicate)
-        probes = 1
-        if not test(hi):
-            return BisectResult(None, None, None, None, probes, False)
-        # Invariant: predicate(hi) is true; everything below lo is unknown or false.
+        watch = None
+
+        def test(version: int) -> bool:
+            return bool(predicate(_job_state_at(job, version)))
+
+    probes = 1
+    holds = test(hi)
+    if holds:
+        # Invariant: the predicate holds at hi; below lo it is false or unknown.
         while lo < hi:
             mid = (lo + hi) // 2
             probes += 1
@@ -320,35 +466,11 @@ def bisect(job: Job, predicate: Callable[[Any], bool], *, lo: int = 1, hi: int |
                 lo = mid + 1
             if progress is not None:
                 progress(probes)
-        found = hi
-    if found is None:
-        return BisectResult(None, None, None, None, probes, exhaustive)
-    rec = job.log.get(found)
-    return BisectResult(found, rec.ts, rec.kind, rec.data, probes, exhaustive)
-
-
-def _linear_first(job: Job, predicate: Callable[[Any], bool], lo: int, hi: int,
-                  progress: Progress | None) -> tuple[int | None, int]:
-    if not isinstance(predicate, Condition):
-        test = _evaluator(job, predicate)
-        for version in range(lo, hi + 1):
-            if test(version):
-                return version, version - lo + 1
-        return None, hi - lo + 1
-    history = _needs_history(predicate.paths)
-    p = projection_at(job, lo, history=history)
-    probes = 1
-    if predicate(p):
-        return lo, probes
-    with _no_gc():
-        for rec in fast_read(job, lo + 1, hi):
-            apply(p, rec)
-            probes += 1
-            if predicate(p):
-                return rec.seq, probes
-            if progress is not None and probes % 4096 == 0:
-                progress(rec.seq)
-    return None, probes
+    if watch is not None and not allow_missing:
+        watch.check_known(job)
+    if not holds:
+        return BisectResult(None, None, None, None, probes, False, 0, first, hi)
+    return _found(job, hi, probes, False, 0, first, job.head)
 
 
 # -- blame ----------------------------------------------------------------------------
@@ -359,9 +481,8 @@ class BlameEntry(NamedTuple):
         version: the event's seq.
         ts: its timestamp (ns).
         kind: its kind.
-        routine_id: the routine that made the change: the event's own ``routine_id``,
-            else the one task running at the time (or, when none is marked started yet,
-            the one open task), else the job's current routine (``None`` if none is known).
+        routine_id: the routine the event belongs to (:func:`~replay_tools.attribution.acting_routine`:
+            the one rule every command uses), or ``None``.
         old: the field's value before (:data:`~replay_tools.paths.MISSING` if absent), as
             plain data (a list longer than :data:`LONG_LIST` as a :class:`ListSummary`).
         new: the value after (:data:`~replay_tools.paths.MISSING` if removed).
@@ -419,63 +540,57 @@ def _changed(prev: Any, cur: Any) -> bool:
     return not same_value(prev, cur)
 
 
-def _task_routine(task: Any) -> str | None:
-    if isinstance(task, dict):
-        for key in ("routine_id", "slot_routine_id", "target_routine_id", "connection_target_routine_id"):
-            value = task.get(key)
-            if isinstance(value, str):
-                return value
-    return None
+def _last_actor_finder(job: Job, seq: int) -> Callable[[Collection[str]], str | None]:
+    """Finds the last actor before ``seq`` only if attribution needs it (several open tasks)."""
+    def find(_candidates: Collection[str]) -> str | None:
+        return last_actor_before(job, seq)
+
+    return find
 
 
-def _acting_routine(p: JobProjection, data: Any) -> str | None:
-    if isinstance(data, dict) and isinstance(data.get("routine_id"), str):
-        return data["routine_id"]  # type: ignore[no-any-return]
-    open_tasks = list(p.open_tasks.values())
-    started = [entry for entry in open_tasks if entry.get("state") == "started"]
-    # The engine records a task's start lazily, in the job's next batch (routilux
-    # _scheduler: "task lifecycle marks"), so a running task's first changes can come
-    # before its task_started record. With no task marked started, the only open task
-    # is the one running.
-    candidates = started if started else open_tasks
-    if len(candidates) == 1:
-        routine = _task_routine(candidates[0].get("task"))
-        if routine is not None:
-            return routine
-    return p.current_routine_id
+def iter_blame(job: Job, field: str | FieldPath, *, start: int = 1, stop: int | None = None,
+               progress: Progress | None = None, stats: ScanStats | None = None) -> Iterator[BlameEntry]:
+    """Yield every event in ``start..stop`` that changed ``field``, oldest first, as found.
+
+    One incremental scan (:mod:`replay_tools.scan`): only the events that can change the
+    field (and the task events the routine attribution needs) are decoded and folded.
+
+    Raises:
+        FieldPathError, UnknownFieldError: ``field`` does not parse, or names no field
+            of a job's state; after the scan, a field that exists at no version.
+    """
+    text = str(field)
+    path = field if isinstance(field, FieldPath) else parse_field(field)
+    stop = job.head if stop is None else job.check_version(stop)
+    start = job.check_version(start)
+    history = _needs_history([path])
+    p = _start_state(job, start, history)
+    prev = MISSING if start <= 1 else _copy(resolve(p, path))
+    changes = EventFilter([path])
+    flt = EventFilter([path], extra_kinds=ATTRIBUTION_KINDS)
+    stats = stats if stats is not None else ScanStats()
+    existed = prev is not MISSING
+    with no_gc():
+        for item in relevant_events(job, flt, start, stop, stats, progress=progress):
+            seq, ts, kind, data = item
+            # Judged before the event is applied: a task_finished closes the task whose
+            # routine made the change.
+            routine = acting_routine(p, kind, data, _last_actor_finder(job, seq))
+            apply_sparse(p, item)
+            if not changes.wants(kind, data):
+                continue
+            cur = resolve(p, path)
+            if _changed(prev, cur):
+                new = _copy(cur)
+                yield BlameEntry(seq, ts, kind, routine, prev, new)
+                prev = new
+                existed = True
+    if not existed and resolve(projection_at(job, job.head, history=history), path) is MISSING:
+        use = FieldUse(path, 1, text, True)
+        raise unknown_field(text, use, projection_at(job, job.head, history=history), what="field path")
 
 
 def blame(job: Job, field: str | FieldPath, *, start: int = 1, stop: int | None = None,
           progress: Progress | None = None) -> list[BlameEntry]:
-    """Return every event in ``start..stop`` that changed ``field``, oldest first.
-
-    One incremental scan: the projection before ``start`` is rebuilt (from a snapshot),
-    then each event is applied with ``routilux.projection.apply`` and the field's value
-    is compared before and after it.
-    """
-    path = field if isinstance(field, FieldPath) else parse_path(field)
-    stop = job.head if stop is None else job.check_version(stop)
-    start = job.check_version(start)
-    history = _needs_history([path])
-    if start > 1:
-        p = projection_at(job, start - 1, history=history)
-        prev = _copy(resolve(p, path))
-    else:
-        # Before job_created nothing exists: the job's creation sets its first values.
-        p = JobProjection()
-        prev = MISSING
-    out: list[BlameEntry] = []
-    with _no_gc():
-        for rec in fast_read(job, start, stop):
-            # The routine is read before the event is applied: a task_finished event
-            # closes the task whose routine made the change.
-            routine = _acting_routine(p, rec.data)
-            apply(p, rec)
-            cur = resolve(p, path)
-            if _changed(prev, cur):
-                new = _copy(cur)
-                out.append(BlameEntry(rec.seq, rec.ts, rec.kind, routine, prev, new))
-                prev = new
-            if progress is not None and rec.seq % 4096 == 0:
-                progress(rec.seq)
-    return out
+    """Every event in ``start..stop`` that changed ``field``, oldest first (see :func:`iter_blame`)."""
+    return list(iter_blame(job, field, start=start, stop=stop, progress=progress))

@@ -34,12 +34,16 @@ from .errors import (
     StorageUnavailableError,
 )
 
-__all__ = ["BUNDLE_MAGIC", "Job", "damaged", "is_pg_location", "open_job", "open_pg_job_log", "parse_time",
-           "read_key_file"]
+__all__ = ["BUNDLE_MAGIC", "MIN_HASH_PREFIX", "SEGMENT_NAME", "Job", "damaged", "expect_head_matches", "is_pg_location", "open_job",
+           "open_pg_job_log", "parse_hash_prefix", "parse_time", "read_key_file", "tail_warnings"]
 
 #: The first bytes of a saved job file (an eventlog bundle; see eventlog/FORMAT.md).
 BUNDLE_MAGIC = b"EVBUNDLE"
-_SEGMENT = re.compile(r"^\d{20}\.seg$")
+#: The name of a segment file of a durable job directory (eventlog/FORMAT.md).
+SEGMENT_NAME = re.compile(r"^\d{20}\.seg$")
+#: The fewest hex digits accepted as a hash prefix (as git's short hashes).
+MIN_HASH_PREFIX = 7
+LINK_BYTES = 16
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
@@ -144,15 +148,23 @@ class Job:
         micros = (aware - _EPOCH) // _dt.timedelta(microseconds=1)
         version = self.log.seq_at_time(micros * 1000 + 999)
         if version < 1:
-            first = _dt.datetime.fromtimestamp(self.first_ts // 1000 / 1e6).isoformat()
-            raise BadPointError(label, f"it is before the job's first event ({first})")
+            from .timefmt import format_time
+
+            raise BadPointError(label, f"it is before the job's first event ({format_time(self.first_ts)})")
         return version
 
     def resolve_point(self, text: str) -> int:
         """Parse a point given on the command line into a version.
 
-        Accepts a version number (``42``), ``head``, ``head-N``, or an ISO time
-        (``2026-11-28T07:13:04.123456``, naive = local time, or with an offset / ``Z``).
+        Accepts a version number (``42``), ``head``, ``head-N``, a prefix of at least
+        :data:`MIN_HASH_PREFIX` hex digits of a version's chain link (as ``export``
+        shows them; the head hash is the last one), an ISO time
+        (``2026-11-28T07:13:04.123456Z``; naive = local time) or a time relative to now
+        (``10m``, ``2h ago``).
+
+        Raises:
+            BadPointError: it does not parse, lies outside the log, or a hash prefix
+                matches no version or several.
         """
         raw = text.strip()
         low = raw.lower()
@@ -160,10 +172,48 @@ class Job:
             return self.check_version(int(raw), text)
         if low == "head":
             return self.check_version(self.head, text)
-        m = re.fullmatch(r"head\s*-\s*(\d+)", low)
+        m = re.fullmatch(r"head\s*[-~]\s*(\d+)", low)
         if m:
             return self.check_version(self.head - int(m.group(1)), text)
+        if len(low) >= MIN_HASH_PREFIX and re.fullmatch(r"[0-9a-f]+", low) and re.search(r"[a-f]", low):
+            return self.version_of_hash(low, text)  # (shorter: "1d" is a day ago, not a hash)
         return self.version_at(parse_time(text), text)
+
+    def version_of_hash(self, prefix: str, text: str | None = None) -> int:
+        """The version whose chain link (hex) starts with ``prefix``.
+
+        Raises:
+            BadPointError: the prefix is too short, matches no version, or several
+                (ambiguous: the message lists them).
+        """
+        from eventlog.chain import GENESIS, next_link
+
+        label = text if text is not None else prefix
+        prefix = prefix.lower()
+        if len(prefix) < MIN_HASH_PREFIX:
+            raise BadPointError(label, f"a hash prefix needs at least {MIN_HASH_PREFIX} hex digits")
+        if self.log.head_hash.hex().startswith(prefix) and len(prefix) >= 2 * LINK_BYTES:
+            return self.head
+        if getattr(self.log, "keyed", False) and not self.key:
+            raise BadPointError(label, "the job has a keyed hash chain: give its key (--key-file) to find a hash")
+        matches: list[int] = []
+        link = GENESIS
+        key = self.key or b""
+        try:
+            for seq, ts, body in self.log.read_raw(1):
+                link = next_link(link, seq, ts, body, key)
+                if link.hex().startswith(prefix):
+                    matches.append(seq)
+                    if len(matches) > 5:
+                        break
+        except CorruptionError as exc:
+            raise damaged(self.path, exc) from None
+        if not matches:
+            raise BadPointError(label, "no version of this job has a chain link starting with it")
+        if len(matches) > 1:
+            shown = ", ".join(str(v) for v in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise BadPointError(label, f"ambiguous hash prefix: versions {shown} match (give more digits)")
+        return matches[0]
 
     # -- reading ----------------------------------------------------------------------
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Any]:
@@ -175,39 +225,93 @@ class Job:
 
 
 def parse_time(text: str) -> _dt.datetime:
-    """Parse an ISO time; a trailing ``Z`` means UTC.
+    """Parse a time given by a user: ISO (naive = local), or relative (``10m``, ``2h ago``).
+
+    See :mod:`replay_tools.timefmt`.
 
     Raises:
-        BadPointError: it is not an ISO time (names the expected forms).
+        BadPointError: not a time in any accepted form.
     """
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    # Exports carry nanoseconds; datetimes hold microseconds (and Python 3.10 parses
-    # only 3 or 6 fraction digits): keep the first six, padded.
-    raw = re.sub(r"\.(\d+)", lambda m: "." + m.group(1)[:6].ljust(6, "0"), raw, count=1)
+    from .timefmt import parse_time as _parse
+
+    return _parse(text)
+
+
+def tail_warnings(job: Job) -> list[str]:
+    """Warnings about the end of a durable job's log that a read-only open passes over.
+
+    A reader stops quietly at a torn tail (the unfinished last write of a process that
+    crashed); the next writer cuts it off and keeps a ``*.torn-<offset>`` backup. Both
+    are worth telling a user who asks what a job is: the log is readable, and its last
+    write was lost. Opening once more in strict mode reveals a torn tail (nothing is
+    modified); backups are found by name.
+    """
+    if job.form != "directory":
+        return []
+    out = []
+    for name in sorted(os.listdir(job.path)):
+        if ".seg.torn-" in name:
+            size = os.path.getsize(os.path.join(job.path, name))
+            out.append(f"a torn tail of {size} bytes was cut off this log after a crash (backup kept in {name})")
     try:
-        return _dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadPointError(
-            text,
-            "expected a version number (e.g. 42), 'head', 'head-N', or an ISO time "
-            "(e.g. 2026-11-28T07:13:04.123456, local time unless it ends in Z or +HH:MM)",
-        ) from None
+        strict = eventlog.open_log(job.path, readonly=True, strict=True, key=job.key, create=False)
+    except CorruptionError as exc:
+        reason = exc.reason.replace(" (strict mode refuses to truncate)", "")
+        reason = reason[len("torn write: "):] if reason.startswith("torn write: ") else reason
+        where = os.path.basename(exc.segment) + (f" at byte {exc.offset}" if exc.offset is not None else "")
+        seq = f"version {exc.seq}" if exc.seq is not None else "the next version"
+        out.append(f"the log ends in a torn write ({reason}, in {where}): {seq} was never completed and is "
+                   "ignored; a writer cuts it off when it reopens the job")
+    except (EventLogError, OSError):
+        pass  # anything worse was reported when the log was opened
+    else:
+        strict.close()
+    return out
+
+
+def parse_hash_prefix(text: str, *, what: str = "--expect-head") -> str:
+    """A hash (or a prefix of at least :data:`MIN_HASH_PREFIX` hex digits), lower-cased.
+
+    Raises:
+        UsageError: not hex, or too short to mean anything.
+    """
+    from .errors import UsageError
+
+    want = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]+", want):
+        msg = f"{what} {text!r}: a hash is hex digits (as verify and info print it)"
+        raise UsageError(msg)
+    if len(want) < MIN_HASH_PREFIX:
+        msg = f"{what} {text!r}: give at least {MIN_HASH_PREFIX} hex digits of the hash"
+        raise UsageError(msg)
+    if len(want) > 2 * LINK_BYTES:
+        msg = f"{what} {text!r}: longer than a hash ({2 * LINK_BYTES} hex digits)"
+        raise UsageError(msg)
+    return want
+
+
+def expect_head_matches(expected: str, head_hash: str) -> bool:
+    """Whether a head hash written down (whole, or a prefix of at least
+    :data:`MIN_HASH_PREFIX` hex digits) is ``head_hash``.
+
+    Raises:
+        UsageError: ``expected`` is not hex, or too short to mean anything.
+    """
+    return head_hash.lower().startswith(parse_hash_prefix(expected))
 
 
 def _open_directory(path: str, key: bytes | None) -> EventLog:
     names = os.listdir(path)
-    if not any(_SEGMENT.match(n) for n in names):
+    if not any(SEGMENT_NAME.match(n) for n in names):
         subjobs = [n for n in names if os.path.isdir(os.path.join(path, n))
-                   and any(_SEGMENT.match(m) for m in os.listdir(os.path.join(path, n)))]
+                   and any(SEGMENT_NAME.match(m) for m in os.listdir(os.path.join(path, n)))]
         if subjobs:
-            raise NotAJobLogError(path, f"it looks like a job store holding {len(subjobs)} jobs "
+            count = f"{len(subjobs)} job" + ("s" if len(subjobs) != 1 else "")
+            raise NotAJobLogError(path, f"it looks like a job store holding {count} "
                                         f"(list them with `routilux-replay jobs {path}`, "
                                         f"then give {os.path.join(path, subjobs[0])})")
         raise NotAJobLogError(path, "the directory holds no event log segments (*.seg files)")
-    open_log = eventlog.open_log  # type: ignore[attr-defined]
-    return open_log(path, readonly=True, key=key, create=False)  # type: ignore[no-any-return]
+    return eventlog.open_log(path, readonly=True, key=key, create=False)
 
 
 def _open_file(path: str, key: bytes | None) -> EventLog:
@@ -218,9 +322,8 @@ def _open_file(path: str, key: bytes | None) -> EventLog:
         if magic[:1] in (b"{", b"["):
             hint = " (it looks like JSON: an export is turned back into a job with `routilux-replay import`)"
         raise NotAJobLogError(path, f"it is not a saved job file (no {BUNDLE_MAGIC.decode()} header){hint}")
-    read_bundle = eventlog.read_bundle  # type: ignore[attr-defined]
-    log, _snapshot = read_bundle(path, key=key)
-    return log  # type: ignore[no-any-return]
+    log, _snapshot = eventlog.read_bundle(path, key=key)
+    return log
 
 
 def _pg_failure(location: str, exc: BaseException) -> StorageUnavailableError:

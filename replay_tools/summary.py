@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
 
 from eventlog import CorruptionError, EventLogError, Record
 
+from .attribution import Attributor, task_routine
+from .condition import Condition
 from .errors import NotAJobLogError
-from .replay import projection_at
+from .replay import fast_tuples, projection_at
+from .scan import no_gc
 from .source import Job, damaged
 
-__all__ = ["JobInfo", "JobRow", "count_kinds", "info", "list_jobs", "record_routine", "snapshot_seqs", "timeline"]
+__all__ = ["EventRow", "JobInfo", "JobRow", "Skipped", "count_kinds", "info", "list_jobs", "record_routine",
+           "snapshot_seqs", "timeline"]
 
 Progress = Callable[[int], None]
 
@@ -165,36 +169,127 @@ def info(job: Job, *, counts: bool = True, progress: Progress | None = None) -> 
 
 
 def record_routine(rec: Record) -> str | None:
-    """The routine an event is about: its ``routine_id``, or its task's target routine."""
+    """The routine named in an event's own payload (its ``routine_id`` or its task's).
+
+    Only what the event says about itself; the routine shown for an event everywhere
+    (:class:`EventRow`) follows :func:`~replay_tools.attribution.acting_routine`, which
+    also knows which task was running.
+    """
     data = rec.data
     if not isinstance(data, dict):
         return None
     rid = data.get("routine_id")
     if isinstance(rid, str):
         return rid
-    task = data.get("task")
-    if isinstance(task, dict):
-        for key in ("routine_id", "slot_routine_id", "target_routine_id", "connection_target_routine_id"):
-            value = task.get(key)
-            if isinstance(value, str):
-                return value
-    return None
+    return task_routine(data.get("task"))
+
+
+class EventRow(NamedTuple):
+    """One event of a timeline, with the routine it belongs to.
+
+    Attributes:
+        seq: its version. ts: its timestamp (ns). kind, data: the event.
+        routine: the routine it belongs to (:func:`~replay_tools.attribution.acting_routine`).
+    """
+
+    seq: int
+    ts: int
+    kind: str
+    data: Any
+    routine: str | None
+
+    @property
+    def time(self) -> _dt.datetime:
+        """When it happened: an aware UTC datetime (microseconds; ``ts`` has the nanoseconds)."""
+        return _EPOCH + _dt.timedelta(microseconds=self.ts // 1000)
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+class _EventView(Mapping[str, Any]):
+    """An event as ``events --where`` sees it (``time`` is built only when asked for)."""
+
+    __slots__ = ("_row",)
+    _KEYS = ("version", "seq", "ts", "time", "kind", "routine", "data")
+
+    def __init__(self, row: EventRow) -> None:
+        self._row = row
+
+    def __getitem__(self, key: str) -> Any:
+        row = self._row
+        if key in ("version", "seq"):
+            return row.seq
+        if key == "ts":
+            return row.ts
+        if key == "time":
+            return _EPOCH + _dt.timedelta(microseconds=row.ts // 1000)
+        if key == "kind":
+            return row.kind
+        if key == "routine":
+            return row.routine
+        if key == "data":
+            return row.data
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._KEYS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+
+def _attributed(job: Job, start: int, stop: int) -> Iterator[EventRow]:
+    """Every event in ``start..stop`` with its routine, oldest first."""
+    who = Attributor.at(job, start)
+    for item in fast_tuples(job, start, stop):
+        seq, ts, kind, data = item
+        routine = who.routine(kind, data)
+        who.observe(item)
+        yield EventRow(seq, ts, kind, data, routine)
+
+
+#: Versions read per step when a timeline is read newest first.
+REVERSE_CHUNK = 4096
+
+
+def _attributed_reversed(job: Job, start: int, stop: int) -> Iterator[EventRow]:
+    """Like :func:`_attributed`, newest first, reading the log in chunks from the end."""
+    hi = stop
+    while hi >= start:
+        lo = max(start, hi - REVERSE_CHUNK + 1)
+        chunk = list(_attributed(job, lo, hi))
+        yield from reversed(chunk)
+        hi = lo - 1
 
 
 def timeline(job: Job, *, kinds: Sequence[str] = (), routine: str | None = None, start: int = 1,
-             stop: int | None = None, since: _dt.datetime | None = None,
-             until: _dt.datetime | None = None, limit: int | None = None) -> Iterator[Record]:
-    """Yield the job's events, filtered.
+             stop: int | None = None, since: _dt.datetime | str | None = None,
+             until: _dt.datetime | str | None = None, where: Condition | None = None, limit: int | None = None,
+             reverse: bool = False) -> Iterator[EventRow]:
+    """Yield the job's events, filtered, each with the routine it belongs to.
 
     Args:
         kinds: keep only these kinds (empty: all).
-        routine: keep only events about this routine (see :func:`record_routine`).
+        routine: keep only events that belong to this routine.
         start, stop: version range, inclusive.
-        since, until: time range, inclusive, compared as users see timestamps (microseconds,
-            naive = local time).
+        since, until: time range, inclusive, compared as users see timestamps (microseconds):
+            datetimes (naive = local time) or text: ISO, or relative to now (``"10m"``).
+        where: keep only events for which this condition (:func:`~replay_tools.condition.parse_event_condition`)
+            holds.
         limit: stop after this many matching events.
+        reverse: newest first (``limit`` then counts from the end).
     """
+    from .timefmt import parse_time
+
     stop = job.head if stop is None else min(stop, job.head)
+    if isinstance(since, str):
+        since = parse_time(since)
+    if isinstance(until, str):
+        until = parse_time(until)
     if since is not None:
         # The first version strictly after "just before since" is the first at/after it.
         start = max(start, _first_at_or_after(job, since))
@@ -202,17 +297,21 @@ def timeline(job: Job, *, kinds: Sequence[str] = (), routine: str | None = None,
         stop = min(stop, _last_at_or_before(job, until))
     wanted = set(kinds)
     n = 0
-    if start > stop:
+    if start > stop or limit == 0:
         return
-    for rec in job.read(start, stop):
-        if wanted and rec.kind not in wanted:
-            continue
-        if routine is not None and record_routine(rec) != routine:
-            continue
-        yield rec
-        n += 1
-        if limit is not None and n >= limit:
-            return
+    rows = _attributed_reversed(job, start, stop) if reverse else _attributed(job, start, stop)
+    with no_gc():
+        for row in rows:
+            if wanted and row.kind not in wanted:
+                continue
+            if routine is not None and row.routine != routine:
+                continue
+            if where is not None and not where.evaluate(_EventView(row), row.seq):
+                continue
+            yield row
+            n += 1
+            if limit is not None and n >= limit:
+                return
 
 
 def _micros(when: _dt.datetime) -> int:
@@ -229,7 +328,16 @@ def _first_at_or_after(job: Job, when: _dt.datetime) -> int:
 
 
 class JobRow(NamedTuple):
-    """One job of a job store (``routilux-replay jobs``)."""
+    """One job of a job store (``routilux-replay jobs``).
+
+    Attributes:
+        job_id: the job's id (from its ``job_created`` event, as ``info`` shows it).
+        flow_id, status, version: as ``info`` shows them.
+        updated: when it last changed (ISO, UTC with ``Z``), or ``None``.
+        size: bytes stored.
+        path: where it is (its directory, or its PostgreSQL location).
+        updated_ts: the timestamp (ns) of its last event.
+    """
 
     job_id: str
     flow_id: str
@@ -237,10 +345,19 @@ class JobRow(NamedTuple):
     version: int
     updated: str | None
     size: int
+    path: str = ""
+    updated_ts: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape."""
         return self._asdict()
+
+
+class Skipped(NamedTuple):
+    """An entry of a job store directory that is not a readable job: ``name`` and ``reason``."""
+
+    name: str
+    reason: str
 
 
 def _dir_size(path: str) -> int:
@@ -254,42 +371,34 @@ def _dir_size(path: str) -> int:
     return total
 
 
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, int):
-        from routilux.projection import ts_to_iso
+def job_row(job: Job, size: int) -> JobRow:
+    """The :class:`JobRow` of an open job (newest snapshot plus the tail: no full replay)."""
+    from .timefmt import format_time
 
-        return ts_to_iso(value)
-    return str(value)
+    p = projection_at(job, job.head, history=False)
+    return JobRow(job_id=job.job_id, flow_id=job.flow_id, status=str(p.status), version=job.head,
+                  updated=format_time(p.last_ts) if p.last_ts else None, size=size, path=job.path,
+                  updated_ts=p.last_ts)
 
 
-def _field(row: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(row, dict) and name in row:
-            return row[name]
-        if hasattr(row, name):
-            return getattr(row, name)
-    return None
-
-
-def list_jobs(directory: str) -> list[JobRow]:
+def list_jobs(directory: str, *, on_skip: Callable[[Skipped], None] | None = None) -> list[JobRow]:
     """One row per job in a ``JobStore`` directory or a PostgreSQL database, without
-    replaying whole logs.
+    replaying whole logs, sorted by job id.
 
-    ``directory`` may be a PostgreSQL URL without a job id
-    (``postgresql://user@host:5432/db``): every job log in that database is listed;
-    ``size`` is then the bytes of its stored events.
+    An entry of the directory that is not a readable job (an empty folder, a git
+    checkout, a stray file, a damaged log) is left out and passed to ``on_skip`` with
+    the reason; entries whose names start with ``.`` are hidden and not reported (a
+    copy or import in progress stages its work in one). ``directory`` may be a
+    PostgreSQL URL without a job id (``postgresql://user@host:5432/db``): every job log
+    in that database is listed; ``size`` is then the bytes of its stored events.
 
     Raises:
         JobNotFoundError: the directory does not exist.
-        NotAJobLogError: it is not a job store.
+        NotAJobLogError: it is not a job store (a file, or a single job's directory).
         StorageUnavailableError: the database cannot be reached.
     """
-    from .errors import JobNotFoundError
-    from .source import is_pg_location
+    from .errors import JobNotFoundError, ReplayError
+    from .source import SEGMENT_NAME, is_pg_location, open_job
 
     if is_pg_location(directory):
         from .pgstore import list_pg_jobs
@@ -300,30 +409,24 @@ def list_jobs(directory: str) -> list[JobRow]:
         raise JobNotFoundError(directory, f"no such job store directory: {directory!r}")
     if not os.path.isdir(directory):
         raise NotAJobLogError(directory, "a job store is a directory, this is a file", what="a job store")
-    if any(name.endswith(".seg") for name in os.listdir(directory)):
+    names = sorted(os.listdir(directory))
+    if any(SEGMENT_NAME.match(name) for name in names):
         raise NotAJobLogError(directory, "it is a single job (use `routilux-replay info` on it)",
                               what="a job store")
-    from routilux.job_store import JobStore
-
-    store = JobStore(directory)
-    try:
-        rows: Iterable[Any] = store.list()
-    except CorruptionError as exc:
-        raise damaged(directory, exc) from None
-    except ValueError as exc:
-        from .errors import DamagedLogError
-
-        raise DamagedLogError(directory, str(exc)) from None
     out = []
-    for row in rows:
-        job_id = str(_field(row, "job_id"))
-        size = _dir_size(os.path.join(directory, job_id)) if os.path.isdir(os.path.join(directory, job_id)) else 0
-        out.append(JobRow(
-            job_id=job_id,
-            flow_id=str(_field(row, "flow_id") or ""),
-            status=str(_field(row, "status") or ""),
-            version=int(_field(row, "version") or 0),
-            updated=_as_text(_field(row, "updated_at", "last_update", "updated", "last_updated")),
-            size=size,
-        ))
-    return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if not os.path.isdir(path):
+                raise NotAJobLogError(path, "a file, not a job directory")
+            with open_job(path) as job:
+                out.append(job_row(job, _dir_size(path)))
+        except FileNotFoundError:
+            continue  # deleted while listing
+        except (ReplayError, EventLogError) as exc:
+            reason = f"not a job: {exc.reason}" if isinstance(exc, NotAJobLogError) else str(exc)
+            if on_skip is not None:
+                on_skip(Skipped(name, reason))
+    return sorted(out, key=lambda row: row.job_id)

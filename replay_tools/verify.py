@@ -41,7 +41,8 @@ from routilux.projection import JobProjection, apply, from_snapshot, snapshot_st
 
 from .diff import diff_states, same_value
 from .errors import DamagedLogError
-from .replay import HISTORY_FIELDS, _no_gc, fast_tuples
+from .replay import HISTORY_FIELDS, fast_tuples
+from .scan import no_gc
 from .source import Job
 
 __all__ = ["Problem", "VerifyResult", "verify_job"]
@@ -94,16 +95,23 @@ class VerifyResult(NamedTuple):
         records: events checked.
         snapshots_checked: snapshots compared with the replay.
         problems: everything that failed, storage problems first.
-        checks: the name of each check and whether it held (``None``: not run).
+        checks: the name of each check and whether it held (``None``: not run, or
+            nothing to check, e.g. ``snapshots`` on a job without snapshots).
+        intact_seq: the last version up to which the bytes and the chain were checked
+            intact (``head_seq`` when the storage check passed).
+        intact_hash: the chain link at ``intact_seq`` (hex). ``head_hash`` is ``None``
+            when the chain could not be checked up to the head.
     """
 
     ok: bool
     head_seq: int
-    head_hash: str
+    head_hash: str | None
     records: int
     snapshots_checked: int
     problems: list[Problem]
     checks: dict[str, bool | None]
+    intact_seq: int = 0
+    intact_hash: str | None = None
 
     @property
     def first_problem(self) -> Problem | None:
@@ -120,6 +128,8 @@ class VerifyResult(NamedTuple):
             "snapshots_checked": self.snapshots_checked,
             "checks": self.checks,
             "problems": [p.to_json() for p in self.problems],
+            "intact_seq": self.intact_seq,
+            "intact_hash": self.intact_hash,
         }
 
 
@@ -134,7 +144,7 @@ import json, sys
 import eventlog
 key = sys.stdin.buffer.read() or None
 report = eventlog.verify(sys.argv[1], key=key)
-json.dump({"ok": report.ok, "head_hash": report.head_hash, "records": report.records,
+json.dump({"ok": report.ok, "head_hash": report.head_hash, "records": report.records, "head_seq": report.head_seq,
            "problems": [[p.kind, p.file, p.offset, p.seq, p.message] for p in report.problems]}, sys.stdout)
 """
 
@@ -158,7 +168,7 @@ def _storage_now(job: Job) -> tuple[list[Problem], str | None, int | None]:
         # read_bundle (in open_job) already checked every frame's CRC, the seq order and
         # every link against the recomputed chain; a bad bundle never opens.
         return [], job.log.head_hash.hex(), job.log.head_seq
-    report = eventlog.verify(job.path, key=job.key)  # type: ignore[attr-defined]
+    report = eventlog.verify(job.path, key=job.key)
     return _convert(report.ok, report.head_hash, report.records,
                     [(p.kind, p.file, p.offset, p.seq, p.message) for p in report.problems])
 
@@ -215,7 +225,7 @@ def _replay(job: Job, snapshots: dict[int, Any], progress: Progress | None, *,
     if p.version == mark:
         lengths = {name: len(getattr(p, name)) for name in HISTORY_FIELDS}
     try:
-        with _no_gc():
+        with no_gc():
             get = snapshots.get
             for item in fast_tuples(job, p.version + 1, stop):
                 apply(p, item)
@@ -356,7 +366,7 @@ def _determinism(job: Job, first: _Folded, snap: Any, full: bool) -> Problem | N
             second = from_snapshot(snap.state, snap.seq)
         else:
             second = JobProjection()
-        with _no_gc():
+        with no_gc():
             for item in fast_tuples(job, second.version + 1, job.head):
                 apply(second, item)
     except (RoutiluxReplayError, CorruptionError, DamagedLogError) as exc:
@@ -457,27 +467,58 @@ def verify_job(job: Job, *, expect_head: str | None = None, determinism: bool = 
                 p = None
     if first is None and p is not None:
         first = _folded(p, lengths if mark >= 0 else {})
-    storage_problems, head_hash, records = storage()
-    storage_problems = storage_problems + [p for p in replay_problems if p.kind == "storage"]
+    storage_problems, checked_hash, records = storage()
+    replay_storage = [p for p in replay_problems if p.kind == "storage"]
     replay_problems = [p for p in replay_problems if p.kind != "storage"]
-    checks["storage"] = not storage_problems and not any(p.kind == "snapshot" for p in problems)
+    if not storage_problems:
+        storage_problems = replay_storage
+    # else: the replay's read met the same damage eventlog.verify reported: say it once.
+    snapshot_problems = [p for p in problems + storage_problems if p.kind == "snapshot"]
+    # A torn tail is the unfinished last write of a crashed writer: reported, but the
+    # acknowledged history before it is whole, so the head hash is still known.
+    log_problems = [p for p in storage_problems if p.kind not in ("snapshot", "torn_tail")]
+    checks["storage"] = not storage_problems and not snapshot_problems
     problems = storage_problems + problems + replay_problems
-    checks["snapshots"] = not any(p.kind in ("snapshot_state", "replay") for p in replay_problems) and first is not None
-    if determinism and first is not None:
+    if any(p.kind in ("snapshot_state", "replay") for p in replay_problems) or snapshot_problems:
+        checks["snapshots"] = False
+    elif first is not None and (checked or not snapshots):
+        checks["snapshots"] = True if checked else None  # None: the job has no snapshot to check
+    else:
+        checks["snapshots"] = None  # the replay stopped (damage) before reaching them
+    if determinism and first is not None and not log_problems:
         problem = _determinism(job, first, newest, full_determinism)
         checks["determinism"] = problem is None
         if problem is not None:
             problems.append(problem)
-    if head_hash is None:
-        head_hash = job.log.head_hash.hex()
+    intact_seq = job.head
+    bad_seqs = [p.seq for p in log_problems if p.seq is not None]
+    if log_problems:
+        intact_seq = min([records if records is not None else job.head] + [s - 1 for s in bad_seqs])
+        intact_seq = max(0, min(intact_seq, job.head))
+    intact_hash: str | None
+    if not log_problems:
+        intact_hash = checked_hash if checked_hash is not None else job.log.head_hash.hex()
+    elif checked_hash is not None and records == intact_seq:
+        intact_hash = checked_hash
+    else:
+        try:
+            intact_hash = job.log.link_at(intact_seq).hex()
+        except (EventLogError, KeyError, DamagedLogError):
+            intact_hash = None
+    head_hash = intact_hash if not log_problems else None
     if expect_head is not None:
-        want = expect_head.strip().lower()
-        held = want == head_hash.lower()
+        from .source import expect_head_matches
+
+        shown = head_hash or job.log.head_hash.hex()
+        held = head_hash is not None and expect_head_matches(expect_head, head_hash)
         checks["head"] = held
         if not held:
-            problems.append(Problem("head", None, None, job.head,
-                                    f"head hash is {head_hash}, expected {want}: the history differs "
-                                    "from the one whose head was written down"))
+            if head_hash is None:
+                why = (f"the head hash cannot be checked: the chain is intact only up to version {intact_seq}")
+            else:
+                why = (f"head hash is {shown}, expected {expect_head.strip().lower()}: the history differs "
+                       "from the one whose head was written down")
+            problems.append(Problem("head", None, None, job.head, why))
     ok = not problems
     return VerifyResult(ok, job.head, head_hash, records if records is not None else job.head, checked,
-                        problems, checks)
+                        problems, checks, intact_seq, intact_hash)

@@ -44,3 +44,24 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         report.sections.append(
             ("random seed", f"EVENTLOG_TEST_SEED={SEED} (rerun with this value to reproduce)")
         )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    """Summarise skipped tests by reason: one line per reason with a count.
+
+    ``-ra`` printed one line per skipped test (about 60 PostgreSQL tests without a
+    server); this keeps every reason visible without the noise. ``-rs`` still lists
+    each skip when wanted.
+    """
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped or "s" in (config.option.reportchars or "").replace("a", ""):
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    terminalreporter.section("skipped tests, by reason", sep="-")
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        terminalreporter.line(f"{count:4d} skipped: {reason}")

@@ -26,6 +26,13 @@ class Run:
         return self.runner.invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact-output tests see what a script sees: no width, colour or pager settings inherited."""
+    for name in ("COLUMNS", "NO_COLOR", "PAGER", "LESS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def run() -> Run:
     """Run ``routilux-replay ARGS`` through the click entry point."""

@@ -101,11 +101,15 @@ def test_events_filters_by_kind_routine_and_range(run: Any, flow_job: str) -> No
     assert result.exit_code == 0
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["seq"] for e in lines] == [r.seq for r in recs if r.kind == "shared_data_set"]
-    assert set(lines[0]) == {"seq", "ts", "time", "kind", "data"}
+    assert set(lines[0]) == {"seq", "ts", "time", "kind", "routine", "data"}
     by_routine = run("events", flow_job, "--routine", "validate", "--json")
-    seqs = [json.loads(line)["seq"] for line in by_routine.stdout.splitlines()]
-    assert seqs == [r.seq for r in recs if about(r) == "validate"]
-    assert {recs[s - 1].kind for s in seqs} >= {"task_queued", "execution_recorded"}
+    rows = [json.loads(line) for line in by_routine.stdout.splitlines()]
+    assert {r["routine"] for r in rows} == {"validate"}
+    # Every event that names validate, and the limit changes validate made before its
+    # task_started was recorded (the same routine blame gives them).
+    assert {r.seq for r in recs if about(r) == "validate"} <= {r["seq"] for r in rows}
+    blamed = json.loads(run("blame", flow_job, "shared_data.limit", "--json").stdout)["changes"]
+    assert {c["version"] for c in blamed if c["routine_id"] == "validate"} <= {r["seq"] for r in rows}
     ranged = run("events", flow_job, "--from", "3", "--to", "5", "--json")
     assert [json.loads(line)["seq"] for line in ranged.stdout.splitlines()] == [3, 4, 5]
     table = run("events", flow_job, "--kind", "paused")
@@ -151,7 +155,9 @@ def test_state_by_time_and_text(run: Any, flow_job: str) -> None:
     expected = max(r.seq for r in recs if ts_to_datetime(r.ts) <= ts_to_datetime(paused.ts))
     assert data["version"] == expected
     assert data["state"]["status"] == "paused"
-    assert "execution_history" not in data["state"]  # only with --full
+    assert len(data["state"]["execution_history"]) == 2  # every list is included
+    light = json.loads(run("state", flow_job, "--time", when, "--json", "--no-history").stdout)
+    assert "execution_history" not in light["state"] and light["state"]["status"] == "paused"
     exported = json.loads(run("events", flow_job, "--kind", "paused", "--json").stdout.splitlines()[0])
     by_utc = run("state", flow_job, "--time", exported["time"], "--json")  # ISO, nanoseconds, Z
     assert json.loads(by_utc.stdout)["version"] == expected
@@ -194,7 +200,7 @@ def test_bisect_finds_first_version(run: Any, flow_job: str) -> None:
     assert json.loads(exhaustive.stdout)["version"] == next(r.seq for r in recs if r.kind == "paused")
     never = run("bisect", flow_job, "--where", "shared_data.limit < 0")
     assert never.exit_code == EXIT_CHECK_FAILED
-    assert "does not hold" in never.stdout
+    assert "holds at no version" in never.stdout
 
 
 def test_blame_lists_every_change_with_routine(run: Any, flow_job: str) -> None:
@@ -211,18 +217,22 @@ def test_blame_lists_every_change_with_routine(run: Any, flow_job: str) -> None:
     status = run("blame", flow_job, "routine_states.fetch.status")
     assert status.exit_code == 0 and "completed" in status.stdout
     nothing = run("blame", flow_job, "shared_data.never_set")
-    assert "no event changed" in nothing.stdout
+    assert nothing.exit_code == EXIT_USAGE
+    assert "no version of this job has shared_data.never_set" in one_line_error(nothing)
+    later = run("blame", flow_job, "shared_data.limit", "--from", "30")
+    assert later.exit_code == 0 and "no event changed shared_data.limit in versions 30.." in later.stdout
 
 
 # -- verify ----------------------------------------------------------------------------------
 def test_verify_passes_on_intact_logs(run: Any, flow_job: str, saved_job: str, snap_job: str) -> None:
     """verify exits 0 on intact logs and prints the head hash; --expect-head is checked."""
-    for path in (flow_job, saved_job, snap_job):
+    for path, snapshots in ((flow_job, None), (saved_job, True), (snap_job, True)):
         result = run("verify", path, "--json")
         assert result.exit_code == 0, result.stdout + result.stderr
         data = json.loads(result.stdout)
         assert data["ok"] is True and data["problems"] == []
-        assert data["checks"] == {"storage": True, "snapshots": True, "determinism": True, "head": None}
+        # "snapshots": None when the job has none to check (the flow job takes none).
+        assert data["checks"] == {"storage": True, "snapshots": snapshots, "determinism": True, "head": None}
     snap = json.loads(run("verify", snap_job, "--json").stdout)
     assert snap["snapshots_checked"] >= 2
     expected = head_hash(flow_job)
@@ -489,9 +499,9 @@ def test_damaged_snapshot_is_skipped_by_reads_and_reported_by_verify(run: Any, s
 def test_import_takes_snapshots_like_jobstate(run: Any, snap_job: str, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """An imported durable job gets snapshots, and verify checks them against its events."""
-    import replay_tools.cli as cli_module
+    import replay_tools.exporting as exporting
 
-    monkeypatch.setattr(cli_module, "SNAPSHOT_EVERY", 5)
+    monkeypatch.setattr(exporting, "_snapshot_every", lambda: 5)
     trail = tmp_path / "trail.jsonl"
     assert run("export", snap_job, "-o", str(trail)).exit_code == 0
     dest = str(tmp_path / "imported")

@@ -119,7 +119,8 @@ def test_info_and_verify_on_postgresql(run: Any, flow_job: str, pg_flow: str) ->
     res = run("verify", pg_flow, "--expect-head", file_info["head_hash"], "--json")
     report = json.loads(_ok(res))
     assert report["ok"] and report["head_hash"] == file_info["head_hash"]
-    assert report["checks"] == {"storage": True, "snapshots": True, "determinism": True, "head": True}
+    # "snapshots": None: the flow job has no snapshot to check.
+    assert report["checks"] == {"storage": True, "snapshots": None, "determinism": True, "head": True}
 
 
 def test_verify_checks_postgresql_snapshots_against_the_replay(run: Any, snap_job: str, pg_snap: str,
@@ -151,10 +152,13 @@ def test_verify_names_the_first_damaged_version_in_postgresql(run: Any, pg_flow:
 
 def test_jobs_lists_the_database(run: Any, pg_flow: str, pg_snap: str, flow_job: str) -> None:
     rows = json.loads(_ok(run("jobs", PG_URL, "--json")))
-    mine = {r["job_id"]: r for r in rows if r["job_id"] in (pg_flow.rsplit("#", 1)[1], pg_snap.rsplit("#", 1)[1])}
+    names = (pg_flow.rsplit("#", 1)[1], pg_snap.rsplit("#", 1)[1])
+    # The PostgreSQL log name is in "path" (the job's location); job_id is the job's own id.
+    mine = {r["path"].rsplit("#", 1)[1]: r for r in rows if r["path"].rsplit("#", 1)[1] in names}
     assert len(mine) == 2
     flow = mine[pg_flow.rsplit("#", 1)[1]]
     file_info = json.loads(_ok(run("info", flow_job, "--json")))
+    assert flow["job_id"] == file_info["job_id"]
     assert flow["status"] == file_info["status"] and flow["version"] == file_info["head_version"]
     assert flow["flow_id"] == file_info["flow_id"] and flow["size"] > 0
     assert pg_flow.rsplit("#", 1)[1] in _ok(run("jobs", PG_URL))
@@ -248,3 +252,35 @@ def test_tail_follow_on_postgresql_sees_new_events(run: Any, pg_flow: str) -> No
     lines = [json.loads(line) for line in _ok(res).splitlines()]
     assert [r["kind"] for r in lines] == ["shared_data_set"]
     assert lines[0]["data"] == {"key": "late", "value": 1}
+
+
+def test_a_refused_import_into_postgresql_leaves_no_job(run: Any, flow_job: str, pg: PgJobs, tmp_path: Path) -> None:
+    """An altered export imported into PostgreSQL: exit 4, and the job it created is gone again."""
+    trail = tmp_path / "trail.jsonl"
+    _ok(run("export", flow_job, "-o", str(trail)))
+    lines = trail.read_text().splitlines()
+    target = next(i for i, line in enumerate(lines) if '"limit"' in line and '"value":0' in line)
+    lines[target] = lines[target].replace('"value":0', '"value":1')
+    trail.write_text("\n".join(lines) + "\n")
+    dest = pg.location("refused")
+    res = run("import", str(trail), dest)
+    assert res.exit_code == 4 and "does not match the export" in res.stderr
+    name = dest.rsplit("#", 1)[1]
+    assert pg.sql("SELECT count(*) FROM eventlog_logs WHERE name = %s", name)[0][0] == 0
+    assert run("info", dest).exit_code == 3
+
+
+def test_a_failed_copy_into_postgresql_leaves_no_job(flow_job: str, pg: PgJobs,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy into a new PostgreSQL job that fails half-way deletes the job it created."""
+    import replay_tools.copying as copying
+
+    def failing(job: Any, dst: Any, *args: Any) -> Any:
+        dst.append_batch([(r.kind, r.data) for r in job.log.read(1, 10)])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(copying, "_append_all", failing)
+    dest = pg.location("failed")
+    with pytest.raises(OSError):
+        copy_job(flow_job, dest)
+    assert pg.sql("SELECT count(*) FROM eventlog_logs WHERE name = %s", dest.rsplit("#", 1)[1])[0][0] == 0

@@ -7,15 +7,18 @@ oracle: ``JobState.from_events(events[:v]).serialize()`` for each version ``v``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import replay_tools.replay as replay_module
 from replay_tools import bisect, blame, diff, parse_condition, projection_at, state_at, state_dict
 from replay_tools.diff import Difference, diff_states, same_value
+from replay_tools.errors import ConditionTypeError, UnknownFieldError
 from replay_tools.paths import MISSING, parse_path, resolve
+from replay_tools.replay import transitions
 from replay_tools.source import Job
 from routilux.job_state import JobState
 
@@ -142,47 +145,129 @@ def test_diff_matches_full_replay_and_is_complete(program: list[tuple[Any, ...]]
     assert (got == []) == (states[a] == states[b])
 
 
-conditions = st.one_of(
+def _value() -> st.SearchStrategy[str]:
+    return st.sampled_from(["0", "1", "3", "-1", "a", "'b'", "null", "true"])
+
+
+atoms = st.one_of(
     st.builds(lambda s: f"status == {s}", st.sampled_from(STATUSES)),
-    st.builds(lambda k, v: f"shared_data.{k} == {v}", st.sampled_from(KEYS), st.sampled_from(["0", "a", "3"])),
-    st.builds(lambda r: f"routine_states.{r}.status in failed,error", st.sampled_from(ROUTINES)),
+    st.builds(lambda s, t: f"status in [{s}, {t}]", st.sampled_from(STATUSES), st.sampled_from(STATUSES)),
+    st.builds(lambda k, op, v: f"shared_data.{k} {op} {v}", st.sampled_from(KEYS),
+              st.sampled_from(["==", "!=", "<", ">="]), _value()),
+    st.builds(lambda k: f"shared_data.{k} in [0, 1, 3]", st.sampled_from(KEYS)),
+    st.builds(lambda r: f"routine_states.{r}.status in [failed, error]", st.sampled_from(ROUTINES)),
+    st.builds(lambda r, n: f"routine_states.{r}.n == {n}", st.sampled_from(ROUTINES), st.integers(0, 2)),
     st.builds(lambda n: f"len(execution_history) >= {n}", st.integers(0, 4)),
-    st.builds(lambda n: f"len(output_log) > {n} and status != cancelled", st.integers(0, 2)),
+    st.builds(lambda n: f"len(output_log) > {n}", st.integers(0, 2)),
+    st.builds(lambda n: f"len(deferred_events) == {n}", st.integers(0, 2)),
+    st.builds(lambda n: f"len(pause_points) >= {n}", st.integers(1, 2)),
     st.builds(lambda k: f"shared_data.{k} exists", st.sampled_from(KEYS)),
+    st.builds(lambda k: f"shared_data.{k} missing", st.sampled_from([*KEYS, "never"])),
+    st.just("current_routine_id == fetch"),
     st.just("not current_routine_id"),
+    st.just("shared_data.never == 1"),
+    st.just("version >= 4"),
 )
+conditions = st.recursive(
+    atoms,
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a}) and ({b})", inner, inner),
+        st.builds(lambda a, b: f"({a}) or ({b})", inner, inner),
+        st.builds(lambda a: f"not ({a})", inner),
+    ),
+    max_leaves=3,
+)
+
+
+class Brute(NamedTuple):
+    """What a full replay at every version says about a condition."""
+
+    truth: list[bool]  # truth[v] for v in 1..head (index 0 unused); cut short at an error
+    error_at: int | None  # the first version where evaluating it is a type error
+    known: bool  # every field it needs exists at some version (or at the head)
+
+
+def brute(job: Job, cond: Any, states: list[Any]) -> Brute:
+    """Evaluate ``cond`` on the full replay of every version, in order."""
+    truth = [False]
+    error_at = None
+    for v in range(1, job.head + 1):
+        try:
+            truth.append(cond.evaluate(states[v], v))
+        except ConditionTypeError:
+            error_at = v
+            break
+    return Brute(truth, error_at, True)
+
+
+def known_through(cond: Any, states: list[Any], upto: int, head: int) -> bool:
+    """Whether every field ``cond`` needs exists at some version <= upto, or at the head."""
+    for use in cond.uses:
+        if not use.needs_existence:
+            continue
+        if not any(resolve(states[v], use.path) is not MISSING for v in [*range(1, upto + 1), head]):
+            return False
+    return True
 
 
 @given(programs, conditions)
 def test_bisect_agrees_with_brute_force(program: list[tuple[Any, ...]], text: str) -> None:
-    """Exhaustive bisect finds the brute-force first version; binary bisect finds a true edge,
-    and the first one whenever the condition stays true once it holds."""
+    """Default bisect (incremental scan) returns exactly the brute-force first version for any
+    condition, and the same errors; --all lists exactly the brute-force flips; with
+    assume_monotonic, the binary search agrees whenever the condition is monotonic."""
+    job = build(program)
+    # A projection also has its version; serialize() leaves it out.
+    states = [None] + [{**state, "version": v} for v, state in enumerate(oracle(job)) if state is not None]
+    cond = parse_condition(text)
+    seen = brute(job, cond, states)
+    first = next((v for v in range(1, len(seen.truth)) if seen.truth[v]), None)
+    if seen.error_at is not None and (first is None or seen.error_at < first):
+        with pytest.raises(ConditionTypeError) as info:
+            bisect(job, cond)
+        assert info.value.version == seen.error_at
+        with pytest.raises(ConditionTypeError):
+            list(transitions(job, cond))
+        return
+    if not known_through(cond, states, first or job.head, job.head):
+        with pytest.raises(UnknownFieldError):
+            bisect(job, cond)
+        assert bisect(job, cond, allow_missing=True).version == first
+        return
+    found = bisect(job, cond)
+    assert found.version == first and found.exhaustive
+    if first is not None:
+        rec = job.log.get(first)
+        assert (found.kind, found.ts, found.data) == (rec.kind, rec.ts, rec.data)
+    if seen.error_at is None:
+        flips = [v for v in range(1, job.head + 1) if seen.truth[v] != seen.truth[v - 1]]
+        got = list(transitions(job, cond))
+        assert [t.version for t in got] == flips
+        assert [t.holds for t in got] == [seen.truth[v] for v in flips]
+        monotonic = all(seen.truth[v] for v in range(first or job.head + 1, job.head + 1))
+        if monotonic:
+            binary = bisect(job, cond, assume_monotonic=True)
+            assert binary.version == first and not binary.exhaustive
+            assert binary.probes <= 2 + job.head.bit_length()
+            # In-memory checkpoints (taken every 2 events here) must not change any answer.
+            saved = replay_module.CHECKPOINT_EVERY
+            replay_module.CHECKPOINT_EVERY = 2
+            try:
+                assert bisect(job, cond, assume_monotonic=True).version == first
+            finally:
+                replay_module.CHECKPOINT_EVERY = saved
+
+
+@given(programs, st.data())
+def test_bisect_within_a_range_agrees_with_brute_force(program: list[tuple[Any, ...]], data: st.DataObject) -> None:
+    """bisect(lo=, hi=) finds the first version in lo..hi where a condition holds."""
     job = build(program)
     states = oracle(job)
-    cond = parse_condition(text)
-    truth = [False] + [cond(states[v]) for v in range(1, job.head + 1)]
-    first = next((v for v in range(1, job.head + 1) if truth[v]), None)
-    exhaustive = bisect(job, cond, exhaustive=True)
-    assert exhaustive.version == first
-    found = bisect(job, cond)
-    if not truth[job.head]:
-        assert found.version is None
-        return
-    assert found.version is not None and truth[found.version]
-    assert found.version == 1 or not truth[found.version - 1]
-    monotone = all(truth[v] for v in range(first or 1, job.head + 1))
-    if monotone:
-        assert found.version == first
-    # In-memory checkpoints (taken every 2 events here) must not change any answer.
-    saved = replay_module.CHECKPOINT_EVERY
-    replay_module.CHECKPOINT_EVERY = 2
-    try:
-        assert bisect(job, cond) == found
-    finally:
-        replay_module.CHECKPOINT_EVERY = saved
-    assert found.probes <= 2 + job.head.bit_length()
-    rec = job.log.get(found.version)
-    assert (found.kind, found.ts) == (rec.kind, rec.ts)
+    lo = data.draw(st.integers(1, job.head))
+    hi = data.draw(st.integers(lo, job.head))
+    cond = parse_condition(data.draw(st.sampled_from(["status == paused", "shared_data.limit exists",
+                                                      "len(output_log) >= 1", "current_routine_id == parse"])))
+    first = next((v for v in range(lo, hi + 1) if cond(states[v])), None)
+    assert bisect(job, cond, lo=lo, hi=hi, allow_missing=True).version == first
 
 
 fields = st.sampled_from(["status", "current_routine_id", "shared_data.limit", "shared_data.mode", "shared_data",
@@ -204,6 +289,10 @@ def test_blame_agrees_with_brute_force(program: list[tuple[Any, ...]], field: st
                                                         or not same_value(prev, cur)):
             expected.append((version, prev, cur))
         prev = cur
+    if all(resolve(states[v], path) is MISSING for v in range(1, job.head + 1)):
+        with pytest.raises(UnknownFieldError):  # a field no version has: a typo, not "no change"
+            blame(job, field)
+        return
     got = blame(job, field)
     assert [e.version for e in got] == [v for v, _, _ in expected]
     for entry, (_, old, new) in zip(got, expected, strict=True):
@@ -233,13 +322,19 @@ def test_blame_on_a_long_history_list_reports_each_append() -> None:
 
 @given(programs, st.sampled_from(KEYS), st.integers(-1, 3))
 def test_bisect_takes_any_callable_on_a_jobstate(program: list[tuple[Any, ...]], key: str, value: int) -> None:
-    """The library's bisect accepts a plain Python predicate on a read-only JobState."""
+    """The library's bisect accepts a plain Python predicate on a read-only JobState, and
+    finds the first version where it holds (assume_monotonic: a version where it turns true)."""
     job = build(program)
-    cond = parse_condition(f"shared_data.{key} == {value}")
+    states = oracle(job)
 
     def predicate(state: Any) -> bool:
         return key in state.shared_data and state.shared_data[key] == value and \
             type(state.shared_data[key]) is int
 
-    assert bisect(job, predicate) == bisect(job, cond)
-    assert bisect(job, predicate, exhaustive=True).version == bisect(job, cond, exhaustive=True).version
+    truth = [False] + [predicate(JobState.from_events(list(job.log.read(1, v)))) for v in range(1, job.head + 1)]
+    first = next((v for v in range(1, job.head + 1) if truth[v]), None)
+    assert bisect(job, predicate).version == first
+    binary = bisect(job, predicate, assume_monotonic=True)
+    if binary.version is not None:
+        assert truth[binary.version] and not truth[binary.version - 1]
+    del states
