@@ -20,6 +20,7 @@ from eventlog.errors import AuditUnavailableError, CheckpointError, ProofError, 
 from eventlog.proof import ConsistencyProof, check_consistency, check_inclusion, load_proof
 from eventlog.signing import Verifier, generate_key, write_key_files
 
+from .cli_common import Printer, output_options
 from .errors import EXIT_CHECK_FAILED, EXIT_NOT_FOUND, EXIT_USAGE
 from .jsonform import to_jsonable
 
@@ -66,7 +67,8 @@ def _verifier(key: str) -> Verifier:
 @click.argument("name", metavar="NAME")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to write NAME.key (private, mode 0600) and NAME.pub (public).")
-def keygen(name: str, directory: str) -> None:
+@output_options()
+def keygen(name: str, directory: str, printer: Printer) -> None:
     """Create an Ed25519 key pair for signing checkpoints.
 
     Writes NAME.key (the private key: keep it secret, mode 0600) and NAME.pub (the
@@ -87,9 +89,12 @@ def keygen(name: str, directory: str) -> None:
         raise AuditFailure(str(exc), EXIT_USAGE) from None
     except OSError as exc:
         raise AuditFailure(f"cannot create {directory!r}: {exc.strerror}", EXIT_USAGE) from None
-    click.echo(f"private key: {private} (keep it secret)")
-    click.echo(f"public key:  {public}")
-    click.echo(f"verifier key: {signer.verifier.to_string()}")
+    if printer.as_json:
+        printer.json({"private_key": private, "public_key": public, "verifier_key": signer.verifier.to_string()})
+        return
+    printer.line(f"private key: {private} (keep it secret)")
+    printer.line(f"public key:  {public}")
+    printer.line(f"verifier key: {signer.verifier.to_string()}")
 
 
 def _describe(cp: Checkpoint) -> str:
@@ -103,8 +108,8 @@ def _describe(cp: Checkpoint) -> str:
               help="A signed checkpoint file (twice for a consistency proof: the old and the new).")
 @click.option("--key", "key", metavar="PUB", required=True,
               help="The log's verifier key: the .pub file, or the key text itself.")
-@click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")
-def verify_proof(proof_path: str, checkpoints: tuple[str, ...], key: str, as_json: bool) -> None:
+@output_options()
+def verify_proof(proof_path: str, checkpoints: tuple[str, ...], key: str, printer: Printer) -> None:
     """Check an inclusion or consistency proof offline (no log needed).
 
     An inclusion proof shows that one event, printed on success, is in the log as the
@@ -126,7 +131,7 @@ def verify_proof(proof_path: str, checkpoints: tuple[str, ...], key: str, as_jso
                 raise AuditFailure(f"a consistency proof is checked against two checkpoints (give "
                                    f"--checkpoint twice), got {len(notes)}", EXIT_USAGE)
             first, second = check_consistency(proof, notes, verifier)
-            _print_consistency(first, second, verifier, as_json)
+            _print_consistency(first, second, verifier, printer)
             return
         if len(notes) != 1:
             raise AuditFailure(f"an inclusion proof is checked against one checkpoint, got {len(notes)}",
@@ -137,28 +142,28 @@ def verify_proof(proof_path: str, checkpoints: tuple[str, ...], key: str, as_jso
     except AuditUnavailableError as exc:
         raise AuditFailure(str(exc), EXIT_USAGE) from None
     data = to_jsonable(proven.data)
-    if as_json:
+    if printer.as_json:
         doc = {"ok": True, "proof": "inclusion", "log_id": proven.checkpoint.origin,
                "tree_size": proven.checkpoint.size, "checkpoint_time": format_time(proven.checkpoint.time_ns),
                "key": verifier.name, "seq": proven.seq, "ts": proven.ts, "time": format_time(proven.ts),
                "kind": proven.kind, "data": data}
-        click.echo(json.dumps(doc, sort_keys=False))
+        printer.json(doc)
         return
     cp = proven.checkpoint
-    click.echo(f"OK: event {proven.seq} is in log {cp.origin!r} as of its {_describe(cp)}, "
+    printer.line(f"OK: event {proven.seq} is in log {cp.origin!r} as of its {_describe(cp)}, "
                f"signed by {verifier.name!r} (key id {verifier.key_id.hex()})")
-    click.echo(f"  time  {format_time(proven.ts)}")
-    click.echo(f"  kind  {proven.kind}")
-    click.echo(f"  data  {json.dumps(data, ensure_ascii=False)}")
+    printer.line(f"  time  {format_time(proven.ts)}")
+    printer.line(f"  kind  {proven.kind}")
+    printer.line(f"  data  {json.dumps(data, ensure_ascii=False)}")
 
 
-def _print_consistency(first: Checkpoint, second: Checkpoint, verifier: Verifier, as_json: bool) -> None:
-    if as_json:
+def _print_consistency(first: Checkpoint, second: Checkpoint, verifier: Verifier, printer: Printer) -> None:
+    if printer.as_json:
         doc = {"ok": True, "proof": "consistency", "log_id": first.origin, "key": verifier.name,
                "first_size": first.size, "second_size": second.size,
                "first_time": format_time(first.time_ns), "second_time": format_time(second.time_ns)}
-        click.echo(json.dumps(doc))
+        printer.json(doc)
         return
-    click.echo(f"OK: log {first.origin!r} at {second.size} events extends its {_describe(first)}: "
+    printer.line(f"OK: log {first.origin!r} at {second.size} events extends its {_describe(first)}: "
                f"none of those {first.size} events was changed, dropped or reordered "
                f"(both checkpoints signed by {verifier.name!r}, key id {verifier.key_id.hex()})")

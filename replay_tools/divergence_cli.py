@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from . import render
-from .cli import _errors, cli
+from .cli import cli
+from .cli_common import Printer, handle_errors, output_options
 from .divergence import CompareRules, fork, load_factory, parse_edit, rerun, whatif
 from .divergence.report import state_diff_text
 from .errors import EXIT_CHECK_FAILED
@@ -29,7 +29,6 @@ _timeout_opt = click.option("--timeout", type=click.FloatRange(min=0.1), default
                             help="Seconds to wait for the re-run flow to settle after each input.")
 _key_opt = click.option("--key-file", type=click.Path(), default=None,
                         help="File holding the secret key of a keyed hash chain.")
-_json_opt = click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")
 _at_opt = click.option("--at", "at", required=True, type=click.IntRange(min=1), metavar="VERSION",
                        help="The fork point: the new job's history is the original's up to this version.")
 _skip_opt = click.option("--skip", "skips", multiple=True, type=click.IntRange(min=1), metavar="SEQ",
@@ -55,10 +54,10 @@ def _edits(texts: tuple[str, ...]) -> dict[int, dict[str, object]]:
               help="Compare the order of shared-data writes per key (routines writing different keys at once).")
 @_timeout_opt
 @_key_opt
-@_json_opt
-@_errors
+@output_options()
+@handle_errors
 def rerun_command(path: str, factory: str, ignore: tuple[str, ...], shared_data_by_key: bool, timeout: float,
-                  key_file: str | None, as_json: bool) -> None:
+                  key_file: str | None, printer: Printer) -> None:
     """Re-run a recorded job's inputs with the current code; report the first divergence.
 
     The job's inputs (execute with its entry params, pause, resume, cancel, as
@@ -78,10 +77,10 @@ def rerun_command(path: str, factory: str, ignore: tuple[str, ...], shared_data_
     """
     rules = CompareRules(shared_data_by_key=shared_data_by_key).ignoring(*ignore)
     report = rerun(path, load_factory(factory), rules=rules, timeout=timeout, key=read_key_file(key_file))
-    if as_json:
-        render.dump_json(report.to_json())
+    if printer.as_json:
+        printer.json(report.to_json())
     else:
-        click.echo(report.text(), nl=False)
+        printer.out.write(report.text())
     if not report.ok:
         sys.exit(EXIT_CHECK_FAILED)
 
@@ -96,10 +95,10 @@ def rerun_command(path: str, factory: str, ignore: tuple[str, ...], shared_data_
 @click.option("--file", "as_file", is_flag=True, help="Write a saved job file instead of a durable directory.")
 @click.option("--job-id", default=None, help="The new job's id (default: a new uuid4).")
 @_key_opt
-@_json_opt
-@_errors
+@output_options()
+@handle_errors
 def fork_command(path: str, at: int, skips: tuple[int, ...], edits: tuple[str, ...], dest: str, as_file: bool,
-                 job_id: str | None, key_file: str | None, as_json: bool) -> None:
+                 job_id: str | None, key_file: str | None, printer: Printer) -> None:
     """Write a new job: this job's history up to --at, with events skipped or edited.
 
     The original is only read. The new job records what was done (its last event is
@@ -116,15 +115,15 @@ def fork_command(path: str, at: int, skips: tuple[int, ...], edits: tuple[str, .
     """
     result = fork(path, dest, at=at, skip=skips, edit=_edits(edits), job_id=job_id, as_file=as_file,
                   key=read_key_file(key_file))
-    if as_json:
-        render.dump_json(result.to_json())
+    if printer.as_json:
+        printer.json(result.to_json())
         return
-    click.echo(f"forked job {result.source_job_id} at version {result.source_version} into {result.path}")
-    click.echo(f"new job:   {result.job_id} ({result.events} events, the last one records the fork)")
-    click.echo("skipped:   " + (", ".join(str(s) for s in result.skipped) or "none"))
-    click.echo("edited:    " + (", ".join(str(s) for s in result.edited) or "none"))
-    click.echo(f"head hash: {result.head_hash}")
-    click.echo(f"next:      flow.resume(JobState.open({result.path!r})) with the current code")
+    printer.line(f"forked job {result.source_job_id} at version {result.source_version} into {result.path}")
+    printer.line(f"new job:   {result.job_id} ({result.events} events, the last one records the fork)")
+    printer.line("skipped:   " + (", ".join(str(s) for s in result.skipped) or "none"))
+    printer.line("edited:    " + (", ".join(str(s) for s in result.edited) or "none"))
+    printer.line(f"head hash: {result.head_hash}")
+    printer.line(f"next:      flow.resume(JobState.open({result.path!r})) with the current code")
 
 
 @click.command("whatif")
@@ -137,10 +136,10 @@ def fork_command(path: str, at: int, skips: tuple[int, ...], edits: tuple[str, .
               help="Keep the resumed fork here (default: a temporary directory, removed).")
 @_timeout_opt
 @_key_opt
-@_json_opt
-@_errors
+@output_options()
+@handle_errors
 def whatif_command(path: str, at: int, skips: tuple[int, ...], edits: tuple[str, ...], factory: str,
-                   dest: str | None, timeout: float, key_file: str | None, as_json: bool) -> None:
+                   dest: str | None, timeout: float, key_file: str | None, printer: Printer) -> None:
     """What if? Fork at --at with skips/edits, resume with the current code, diff the final states.
 
     Prints the differences from the original's final state to the fork's (ids,
@@ -152,8 +151,8 @@ def whatif_command(path: str, at: int, skips: tuple[int, ...], edits: tuple[str,
     """
     result = whatif(path, load_factory(factory), at=at, skip=skips, edit=_edits(edits), dest=dest,
                     timeout=timeout, key=read_key_file(key_file))
-    if as_json:
-        render.dump_json(result.to_json())
+    if printer.as_json:
+        printer.json(result.to_json())
         return
     f = result.fork
     changes = []
@@ -161,16 +160,16 @@ def whatif_command(path: str, at: int, skips: tuple[int, ...], edits: tuple[str,
         changes.append("skipped " + ", ".join(str(s) for s in f.skipped))
     if f.edited:
         changes.append("edited " + ", ".join(str(s) for s in f.edited))
-    click.echo(f"what if: job {f.source_job_id} forked at version {f.source_version} "
+    printer.line(f"what if: job {f.source_job_id} forked at version {f.source_version} "
                f"({'; '.join(changes) or 'unchanged'}), resumed with {factory}: {result.status}")
     if dest is not None:
-        click.echo(f"the fork is kept in {f.path}")
+        printer.line(f"the fork is kept in {f.path}")
     if not result.differences:
-        click.echo("final state: no difference from the original")
+        printer.line("final state: no difference from the original")
         return
-    click.echo("final state (original -> what if):")
+    printer.line("final state (original -> what if):")
     for line in state_diff_text(result.differences):
-        click.echo(line)
+        printer.line(line)
 
 
 cli.add_command(rerun_command)
