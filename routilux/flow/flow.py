@@ -38,18 +38,18 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._scheduler import FINISHED, Scheduler
-from ._task import SlotActivationTask, TaskPriority
-from .connection import Connection
-from .error_handler import ErrorHandler, ErrorStrategy
-from .execution_tracker import ExecutionTracker
-from .routine import Routine, _current_job_state, _history_value
-from .serializable import Serializable
-from .slot import Slot, error_info
+from .._scheduler import FINISHED, Scheduler
+from .._task import SlotActivationTask, TaskPriority
+from ..connection import Connection
+from ..error_handler import ErrorHandler, ErrorStrategy
+from ..execution_tracker import ExecutionTracker
+from ..routine import Routine, _current_job_state, _history_value
+from ..serializable import Serializable
+from ..slot import Slot, error_info
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .event import Event
-    from .job_state import JobState
+    from ..event import Event
+    from ..job_state import JobState
 
 __all__ = ["Flow", "SlotActivationTask", "TaskPriority"]
 
@@ -329,7 +329,7 @@ class Flow(Serializable):
             msg = f"entry routine {entry_routine_id!r} is not in flow {self.flow_id!r}; routines: {self._known_routines()}"
             raise ValueError(msg)
         if job_state is None:
-            from .job_state import JobState
+            from ..job_state import JobState
 
             job = JobState(self.flow_id)
         else:
@@ -650,7 +650,7 @@ class Flow(Serializable):
         warnings.warn("Flow.wait_for_completion is deprecated: use JobState.wait_for_completion(flow, job_state)",
                       DeprecationWarning, stacklevel=2)
         if job_state is not None:
-            from .job_state import JobState
+            from ..job_state import JobState
 
             return JobState.wait_for_completion(self, job_state, timeout=timeout)
         if self._scheduler is None:
@@ -700,7 +700,7 @@ class Flow(Serializable):
         Raises:
             ValueError: a routine class cannot be found or imported.
         """
-        from ._structure import resolve_name
+        from .._structure import resolve_name
 
         self.flow_id = data.get("flow_id", self.flow_id)
         self._paused = bool(data.get("_paused", False))
