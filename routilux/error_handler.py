@@ -11,7 +11,7 @@ import time
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .serializable import Serializable
+from .serializable import Serializable, check_dict, check_known_fields
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .flow import Flow
@@ -51,6 +51,9 @@ class ErrorHandler(Serializable):
         retryable_exceptions: exception types that may be retried (default ``(Exception,)``).
         is_critical: a critical routine's exhausted retries are never tolerated.
     """
+
+    serializable_fields = ("strategy", "max_retries", "retry_delay", "retry_backoff", "retryable_exceptions",
+                           "is_critical", "retry_count")
 
     def __init__(
         self,
@@ -115,8 +118,8 @@ class ErrorHandler(Serializable):
             return True
         return not self.is_critical
 
-    def serialize(self) -> dict[str, Any]:
-        """Return a plain dict describing this handler (exception types by qualified name)."""
+    def serialize(self, **options: Any) -> dict[str, Any]:
+        """Return routilux 0.10's handler dict plus ``retryable_exceptions`` (qualified class names)."""
         return {
             "_type": "ErrorHandler",
             "strategy": self.strategy.value,
@@ -128,15 +131,24 @@ class ErrorHandler(Serializable):
             "retry_count": self.retry_count,
         }
 
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Restore the fields written by :meth:`serialize`."""
+    def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
+        """Restore the fields written by :meth:`serialize` (or by routilux 0.10); missing ones keep their value.
+
+        Raises:
+            ValueError: ``data`` is not a handler dict, an exception class cannot be imported,
+                an unknown strategy; with ``strict``, unknown keys.
+        """
         from ._structure import resolve_name
 
-        self.strategy = _strategy(data.get("strategy", "stop"))
-        self.max_retries = data.get("max_retries", 3)
-        self.retry_delay = data.get("retry_delay", 1.0)
-        self.retry_backoff = data.get("retry_backoff", 2.0)
-        names = data.get("retryable_exceptions") or ["builtins.Exception"]
-        self.retryable_exceptions = tuple(resolve_name(n) for n in names)
-        self.is_critical = data.get("is_critical", False)
-        self.retry_count = data.get("retry_count", 0)
+        check_dict(self, data)
+        check_known_fields(self, data, type(self).serializable_fields, strict)
+        self.strategy = _strategy(data.get("strategy", self.strategy))
+        self.max_retries = data.get("max_retries", self.max_retries)
+        self.retry_delay = data.get("retry_delay", self.retry_delay)
+        self.retry_backoff = data.get("retry_backoff", self.retry_backoff)
+        names = data.get("retryable_exceptions")
+        if names:
+            self.retryable_exceptions = tuple(resolve_name(n) for n in names)
+        self.is_critical = data.get("is_critical", self.is_critical)
+        self.retry_count = data.get("retry_count", self.retry_count)
+

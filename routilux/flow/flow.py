@@ -39,13 +39,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._scheduler import FINISHED, Scheduler
-from .._task import SlotActivationTask, TaskPriority
+from .. import events as ev
+from .._task import SlotActivationTask, TaskPriority, pending_task_id
 from ..connection import Connection
 from ..error_handler import ErrorHandler, ErrorStrategy
 from ..execution_tracker import ExecutionTracker
 from ..routine import Routine, _current_job_state, _history_value
 from ..serializable import Serializable
 from ..slot import Slot, error_info
+from .serialization import FLOW_FIELDS, deserialize_flow, serialize_flow
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..event import Event
@@ -72,6 +74,8 @@ class Flow(Serializable):
         max_workers: worker threads for the concurrent strategy (forced to 1 otherwise).
         execution_timeout: stored for compatibility; unused, as in the original.
     """
+
+    serializable_fields = FLOW_FIELDS
 
     def __init__(
         self, flow_id: str | None = None, execution_strategy: str = "sequential", max_workers: int = 5,
@@ -112,6 +116,10 @@ class Flow(Serializable):
         self.routines[rid] = routine
         self._ids[id(routine)] = rid
         return rid
+
+    def _get_routine_id(self, routine: Any) -> str | None:
+        """Return ``routine``'s id in this flow, or None (0.10's helper, used by user code)."""
+        return self._routine_id_of(routine)
 
     def _routine_id_of(self, routine: Any) -> str | None:
         rid = self._ids.get(id(routine))
@@ -536,14 +544,26 @@ class Flow(Serializable):
         open_tasks = job.open_tasks if not live else {}
         restored: list[SlotActivationTask] = []
         fresh: list[SlotActivationTask] = []
-        for entry in list(job.pending_tasks) if not live else []:
-            tid = entry.get("task_id")
-            if tid is None:  # a pending task without lifecycle (e.g. deserialized from 0.10 JSON)
-                task = self._task_from_dict(entry, job, sched.new_task_id())
-                fresh.append(task)
-            elif tid in open_tasks and tid not in known:
+        foreign: list[tuple[str, Any]] = []
+        for index, entry in enumerate(job.pending_tasks if not live else []):
+            tid = pending_task_id(index, entry)
+            if tid in known:
+                continue
+            if tid in open_tasks:
                 restored.append(self._task_from_dict(entry, job, tid))
                 known.add(tid)
+            else:
+                foreign.append((tid, entry))
+        if foreign:
+            # A pending task this job's log has never queued came with deserialize() (from
+            # our JSON or 0.10's): it runs now, under its own id, so that a later resume from
+            # the log knows it (and does not run it again once it has finished). One that
+            # was queued here and is no longer open has finished: not run again.
+            queued = {e.data.get("task_id") for e in job.events(kind=ev.TASK_QUEUED)}
+            for tid, entry in foreign:
+                if tid not in queued:
+                    fresh.append(self._task_from_dict(entry, job, tid))
+                    known.add(tid)
         for tid, info in open_tasks.items():
             if tid not in known:
                 restored.append(self._task_from_dict(info["task"], job, tid))
@@ -581,16 +601,30 @@ class Flow(Serializable):
             job.deferred_events = []
         sched.unpause(job, [*restored, *fresh], first_from=held_before)
 
+    def _routine_key(self, rid: Any) -> Any:
+        """``rid`` if it is a routine id of this flow, else the id of the routine whose ``_id`` it is.
+
+        routilux 0.10 names routines in ``pending_tasks`` by their ``_id`` (``hex(id(...))``,
+        kept by the flow dict), which is how its own resume lost them (ROUTILUX_API.md §7 (a)).
+        """
+        if rid is None or rid in self.routines:
+            return rid
+        for key, routine in self.routines.items():
+            if routine._id == rid:
+                return key
+        return rid
+
     def _task_from_dict(self, entry: Any, job: Any, task_id: str) -> SlotActivationTask:
         """Rebuild a task from its record (:meth:`SlotActivationTask.to_record` or ``to_dict`` shape)."""
-        rid = entry.get("routine_id", entry.get("slot_routine_id"))
+        rid = self._routine_key(entry.get("routine_id", entry.get("slot_routine_id")))
         routine = self.routines.get(rid) if rid is not None else None
         slot_name = entry.get("slot", entry.get("slot_name"))
         slot = routine.get_slot(slot_name) if routine is not None else None
         source = entry.get("source") or [entry.get("connection_source_routine_id"),
                                          entry.get("connection_source_event_name")]
         conn = None
-        src = self.routines.get(source[0]) if source[0] is not None else None
+        source_id = self._routine_key(source[0])
+        src = self.routines.get(source_id) if source_id is not None else None
         if src is not None and slot is not None:
             event = src.get_event(source[1])
             if event is not None:
@@ -670,59 +704,27 @@ class Flow(Serializable):
         self._seen_jobs.clear()
 
     # -- serialization ------------------------------------------------------------------------------
-    def serialize(self) -> dict[str, Any]:
-        """Return the flow's structure (never a JobState)."""
-        routine_ids = {id(r): rid for rid, r in self.routines.items()}
-        connections = []
-        for conn in self.connections:
-            data = conn.serialize()
-            ev, slot = conn.source_event, conn.target_slot
-            if ev is not None and ev.routine is not None:
-                data["source_routine_id"] = routine_ids.get(id(ev.routine), data["source_routine_id"])
-            if slot is not None and slot.routine is not None:
-                data["target_routine_id"] = routine_ids.get(id(slot.routine), data["target_routine_id"])
-            connections.append(data)
-        return {
-            "_type": "Flow",
-            "flow_id": self.flow_id,
-            "_paused": self._paused,
-            "execution_strategy": self.execution_strategy,
-            "max_workers": self.max_workers,
-            "execution_timeout": self.execution_timeout,
-            "error_handler": self.error_handler.serialize() if self.error_handler else None,
-            "routines": {rid: r.serialize() for rid, r in self.routines.items()},
-            "connections": connections,
-        }
+    def serialize(self, **options: Any) -> dict[str, Any]:
+        """Return the flow's structure in routilux 0.10's shape (never a JobState).
 
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Rebuild the structure written by :meth:`serialize` (routine classes are imported by name).
+        See :mod:`routilux.flow.serialization`. ``options`` are serilux's (e.g. ``max_depth``).
 
         Raises:
-            ValueError: a routine class cannot be found or imported.
+            TypeError: a routine's class needs constructor arguments (it could not be rebuilt).
         """
-        from .._structure import resolve_name
+        return serialize_flow(self, **options)
 
-        self.flow_id = data.get("flow_id", self.flow_id)
-        self._paused = bool(data.get("_paused", False))
-        self.execution_strategy = data.get("execution_strategy", "sequential")
-        self.max_workers = data.get("max_workers", 1)
-        self.execution_timeout = data.get("execution_timeout", 300.0)
-        self.execution_tracker = ExecutionTracker(self.flow_id)
-        eh = data.get("error_handler")
-        if eh:
-            self.error_handler = ErrorHandler()
-            self.error_handler.deserialize(eh)
-        self.routines, self.connections, self._ids, self._conn_index = {}, [], {}, {}
-        for rid, rdata in (data.get("routines") or {}).items():
-            cls = resolve_name(rdata["_class"])
-            routine = cls()
-            routine.deserialize(rdata)
-            self.add_routine(routine, rid)
-        for cdata in data.get("connections") or []:
-            self.connect(cdata["source_routine_id"], cdata["source_event"], cdata["target_routine_id"],
-                         cdata["target_slot"], cdata.get("param_mapping") or None)
-        if self._scheduler is not None:
-            self._scheduler.max_workers = max(1, self.max_workers)
+    def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
+        """Rebuild the structure from a flow dict made by this version or by routilux 0.10.
+
+        Routine classes are imported by ``_class`` or found by name (serilux's registry, then
+        the only ``Routine`` subclass of that name). The flow is unchanged if anything fails.
+
+        Raises:
+            ValueError: a routine class cannot be found, a connection cannot be linked, or (with
+                ``strict``) a dict has unknown keys.
+        """
+        deserialize_flow(self, data, strict=strict, registry=registry)
 
 
 def _recordable(data: dict[str, Any]) -> dict[str, Any]:
