@@ -96,6 +96,10 @@ def _dropping_options(method: Callable[..., Any]) -> Callable[..., Any]:
     return serialize
 
 
+#: Whether the installed serilux's serialize() takes options (0.5: max_depth; 0.3: none).
+_SERILUX_OPTIONS = _takes_options(serilux.Serializable.serialize)
+
+
 class Serializable(serilux.Serializable):
     """A ``serilux.Serializable`` whose fields can also be declared per class.
 
@@ -156,6 +160,16 @@ class Serializable(serilux.Serializable):
         """Stop serializing the named fields for this instance."""
         drop = set(fields)
         self.fields_to_serialize = [f for f in self.fields_to_serialize if f not in drop]
+
+    def serialize(self, **options: Any) -> dict[str, Any]:
+        """Return ``{"_type": class name, field: value, ...}`` by serilux's rules.
+
+        ``options`` (serilux 0.5's ``max_depth``) are passed on when the installed serilux
+        takes them, and ignored by serilux 0.3.
+        """
+        if _SERILUX_OPTIONS:
+            return super().serialize(**options)  # type: ignore[no-any-return]
+        return super().serialize()  # type: ignore[no-any-return]
 
     def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
         """Set the fields from a :meth:`serialize` dict (serilux's rules, plus a check of the dict).
