@@ -29,11 +29,13 @@ the batch of the emit that queued it, before the task can run).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -54,6 +56,52 @@ _WAKE_BATCH = 16
 STARTED = "started"
 FINISHED = "finished"
 _FLUSH, _IDLE = 1, 2  # outcomes of Scheduler._release_or_flush
+
+
+# -- finishing queued work at interpreter exit ----------------------------------------------------
+# Workers are daemon threads (an idle flow must never keep a process alive), so without help
+# the interpreter would kill them at exit and drop queued work. routilux 0.10 ran tasks in a
+# ThreadPoolExecutor, whose threads Python joins at exit, so a script that calls execute()
+# and returns without waiting still ran them. We do the same, more thoroughly: before exit,
+# wait until no scheduler has queued or running work (tasks emitted during that wait run too;
+# 0.10 dropped those). Tasks held by a pause stay held. A durable job killed during the wait
+# keeps its unfinished tasks open in its log, and resume() runs them.
+_LIVE: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+_exit_hook_installed = False
+
+
+def _finish_at_exit() -> None:
+    """Wait until no live scheduler has queued or running work (called once, at exit)."""
+    while True:
+        with _LIVE_LOCK:
+            schedulers = list(_LIVE)
+        if all(s.wait_all_idle(0) for s in schedulers):
+            return
+        for sched in schedulers:
+            sched.wait_all_idle()
+
+
+def _watch(sched: Scheduler) -> None:
+    """Finish ``sched``'s work at interpreter exit (installs the exit hook once)."""
+    global _exit_hook_installed
+    with _LIVE_LOCK:
+        _LIVE.add(sched)
+        if _exit_hook_installed:
+            return
+        _exit_hook_installed = True
+    # threading's exit hooks run before the interpreter stops threads (and before atexit
+    # handlers, e.g. those that close logs); concurrent.futures uses the same hook.
+    register = getattr(threading, "_register_atexit", atexit.register)
+    try:
+        register(_finish_at_exit)
+    except RuntimeError:  # the interpreter is already shutting down: nothing to wait for
+        pass
+
+
+def _unwatch(sched: Scheduler) -> None:
+    with _LIVE_LOCK:
+        _LIVE.discard(sched)
 
 
 class _JobEntry:
@@ -100,6 +148,7 @@ class Scheduler:
         # prefix per scheduler plus a counter is unique and far cheaper than uuid4 per task.
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
+        _watch(self)
 
     # -- ids and introspection ------------------------------------------------------------------
     def new_task_id(self) -> str:
@@ -465,6 +514,7 @@ class Scheduler:
 
         Abandoned tasks of a durable job stay open in its log, so a later resume runs them.
         """
+        _unwatch(self)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             for task in self._queue:
