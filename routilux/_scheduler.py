@@ -501,6 +501,38 @@ class Scheduler:
                 self._waiters -= 1
         return True
 
+    def ensure_workers(self) -> bool:
+        """Start workers for queued tasks if none are running; True if any worker is alive.
+
+        Workers start on demand and exit when idle, so this is only needed by code that
+        queued tasks some other way (0.10's ``ensure_event_loop_running``).
+        """
+        with self._lock:
+            if self._queue:
+                self._wake(len(self._queue))
+            return self._threads > 0
+
+    def held_tasks(self, job: Any) -> list[Any]:
+        """The tasks of ``job`` held by a pause, oldest first."""
+        with self._lock:
+            entry = self._jobs.get(id(job))
+            return list(entry.held) if entry is not None and entry.job is job else []
+
+    def wait_no_running(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until no task of any job is running; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._waiters += 1
+            try:
+                while any(e.active for e in self._jobs.values()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._changed.wait(min(left, 0.05))
+            finally:
+                self._waiters -= 1
+        return True
+
     def queue_size(self) -> int:
         """Number of tasks waiting in the queue (all jobs)."""
         return len(self._queue)

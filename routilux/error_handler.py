@@ -7,6 +7,7 @@ executions until :meth:`ErrorHandler.reset`.
 
 from __future__ import annotations
 
+import logging
 import time
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .routine import Routine
 
 __all__ = ["ErrorHandler", "ErrorStrategy"]
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorStrategy(Enum):
@@ -95,27 +98,42 @@ class ErrorHandler(Serializable):
         otherwise counts the retry and sleeps the back-off delay while retries remain, and once
         they are exhausted returns ``not is_critical``.
         """
+        # Log lines as routilux 0.10 writes them (logger "routilux.error_handler"), so log
+        # filters and alerts written for 0.10 keep matching.
         if self.strategy is ErrorStrategy.STOP:
+            logger.error("Error in routine %s: %s. Stopping execution.", routine_id, error)
             return False
         if self.strategy is ErrorStrategy.CONTINUE:
+            logger.warning("Error in routine %s: %s. Continuing execution.", routine_id, error)
             if job_state is not None:
                 job_state.record_execution(
                     routine_id, "error_continued", {"error": str(error), "error_type": type(error).__name__}
                 )
             return True
         if self.strategy is ErrorStrategy.SKIP:
+            logger.warning("Error in routine %s: %s. Skipping routine.", routine_id, error)
             if job_state is not None:
                 job_state.update_routine_state(routine_id, {"status": "skipped", "error": str(error)})
             return True
         # RETRY
         if not isinstance(error, self.retryable_exceptions):
+            logger.error("Error in routine %s: %s. Exception type %s is not retryable. Stopping.",
+                         routine_id, error, type(error).__name__)
             return False
         if self.retry_count < self.max_retries:
             self.retry_count += 1
             delay = self.retry_delay * (self.retry_backoff ** (self.retry_count - 1))
+            logger.warning("Error in routine %s: %s. Retrying (%d/%d) after %ss...",
+                           routine_id, error, self.retry_count, self.max_retries, delay)
             if delay > 0:
                 time.sleep(delay)
             return True
+        if self.is_critical:
+            logger.error("Error in routine %s: %s. Critical routine failed after %d retries. Flow will fail.",
+                         routine_id, error, self.max_retries)
+        else:
+            logger.error("Error in routine %s: %s. Max retries (%d) exceeded. Stopping.",
+                         routine_id, error, self.max_retries)
         return not self.is_critical
 
     def serialize(self, **options: Any) -> dict[str, Any]:

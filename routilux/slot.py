@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["Slot", "error_info"]
 
-logger = logging.getLogger("routilux")
+logger = logging.getLogger(__name__)
 
 # Dispatch modes, computed once per handler from its signature (inspect.signature is slow).
 _KWARGS, _WHOLE, _ONE, _MATCH, _NONE = range(5)
@@ -188,7 +188,8 @@ class Slot(Serializable):
         except Exception as exc:
             if propagate_exceptions:
                 raise
-            logger.warning("handler of %r raised %s: %s", self, type(exc).__name__, exc)
+            # As in 0.10: an ERROR with the traceback (the job's history keeps a summary).
+            logger.exception("Error in slot %r handler: %s", self, exc)
 
     def _deliver(self, data: dict[str, Any], job_state: Any) -> Exception | None:
         """Merge and call the handler with the context variable set; return the error, if any."""
@@ -196,7 +197,8 @@ class Slot(Serializable):
         try:
             self._call(self._merge_data(data))
         except Exception as exc:
-            logger.warning("handler of %r raised %s: %s", self, type(exc).__name__, exc)
+            # As in 0.10: an ERROR with the traceback (the job's history keeps a summary).
+            logger.exception("Error in slot %r handler: %s", self, exc)
             return exc
         finally:
             if token is not None:

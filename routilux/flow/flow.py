@@ -31,6 +31,7 @@ handler returns); what it emits afterwards is still queued and recorded.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -54,6 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..job_state import JobState
 
 __all__ = ["Flow", "SlotActivationTask", "TaskPriority"]
+
+logger = logging.getLogger(__name__)
 
 #: Pseudo routine id under which the engine records its own history entries (like the
 #: original's ``_cancellation`` routine-state key).
@@ -243,6 +246,28 @@ class Flow(Serializable):
         if tasks:
             sched.submit(tasks)
 
+    def _enqueue_task(self, task: SlotActivationTask) -> None:
+        """Queue one task built by hand (0.10's ``Flow._enqueue_task``), recorded in its job.
+
+        The task gets an id and its routine's flow id if it has none; a cancelled job's task is
+        dropped, a paused job's is held.
+        """
+        sched = self._sched
+        if not task.task_id:
+            task.task_id = sched.new_task_id()
+        if task.routine_id is None and task.slot is not None:
+            task.routine_id = self._routine_id_of(task.slot.routine)
+        job = task.job_state
+        if job is not None:
+            if job.status == "cancelled":
+                return
+            record = task.to_record(self)
+            record["data"] = _recordable(task.data)
+            with job._transaction():
+                self._record_marks(job, sched)
+                job._task_queued(task.task_id, record)
+        sched.submit([task])
+
     def _end_unrecorded(self, task_id: str) -> bool:
         """True if the end of ``task_id`` is still to be recorded (False: a pause recorded it)."""
         if task_id in self._ended_early:
@@ -410,6 +435,11 @@ class Flow(Serializable):
         if handler is None:
             self._entry_failed(job, rid, tid, error)
             return
+        if handler.strategy is ErrorStrategy.RETRY and routine.get_slot("trigger") is None:
+            # No retry can succeed. 0.10 slept through the first back-off before raising;
+            # we record the failure and raise at once.
+            self._entry_failed(job, rid, tid, error)
+            raise error
         if handler.strategy is ErrorStrategy.RETRY:
             # Same arithmetic as the original: total calls = 1 + max_retries; the handler's
             # retry_count persists across executions until reset().
@@ -419,9 +449,11 @@ class Flow(Serializable):
                         call()
                     except Exception as exc:
                         error = exc
-                        if attempt < handler.max_retries - 1 and handler.handle_error(error, routine, rid, self, job):
-                            continue
-                        break
+                        # Every failure goes through the handler, the last one too (it logs
+                        # "retries exceeded" as in 0.10; it no longer sleeps by then).
+                        if not handler.handle_error(error, routine, rid, self, job) or attempt >= handler.max_retries - 1:
+                            break
+                        continue
                     elapsed = time.monotonic() - started
                     with job._transaction():
                         self._record_marks(job)
@@ -453,6 +485,7 @@ class Flow(Serializable):
         _sync(job)
 
     def _entry_failed(self, job: Any, rid: str, tid: str, error: Exception) -> None:
+        logger.error("Error executing flow: %s", error, exc_info=error)  # 0.10's log line
         info = error_info(error)
         with job._transaction():
             self._record_marks(job)
@@ -542,28 +575,7 @@ class Flow(Serializable):
         self._seen_jobs.add(job.job_id)
         known = sched.task_ids(job)
         open_tasks = job.open_tasks if not live else {}
-        restored: list[SlotActivationTask] = []
-        fresh: list[SlotActivationTask] = []
-        foreign: list[tuple[str, Any]] = []
-        for index, entry in enumerate(job.pending_tasks if not live else []):
-            tid = pending_task_id(index, entry)
-            if tid in known:
-                continue
-            if tid in open_tasks:
-                restored.append(self._task_from_dict(entry, job, tid))
-                known.add(tid)
-            else:
-                foreign.append((tid, entry))
-        if foreign:
-            # A pending task this job's log has never queued came with deserialize() (from
-            # our JSON or 0.10's): it runs now, under its own id, so that a later resume from
-            # the log knows it (and does not run it again once it has finished). One that
-            # was queued here and is no longer open has finished: not run again.
-            queued = {e.data.get("task_id") for e in job.events(kind=ev.TASK_QUEUED)}
-            for tid, entry in foreign:
-                if tid not in queued:
-                    fresh.append(self._task_from_dict(entry, job, tid))
-                    known.add(tid)
+        restored, fresh = self._pending_to_rerun(job, known, open_tasks) if not live else ([], [])
         for tid, info in open_tasks.items():
             if tid not in known:
                 restored.append(self._task_from_dict(info["task"], job, tid))
@@ -600,6 +612,36 @@ class Flow(Serializable):
                 routine.emit(name, flow=self, job_state=job, **dict(entry.get("data") or {}))
             job.deferred_events = []
         sched.unpause(job, [*restored, *fresh], first_from=held_before)
+
+    def _pending_to_rerun(self, job: Any, known: set[str],
+                          open_tasks: Any) -> tuple[list[SlotActivationTask], list[SlotActivationTask]]:
+        """The tasks of ``job.pending_tasks`` to run on resume: ``(restored, fresh)``.
+
+        ``restored``: still open in the job's log. ``fresh``: never queued in this log (they
+        came with ``deserialize()``, from our JSON or 0.10's); they run under their own id so
+        that a later resume from the log knows them and, once finished, does not run them
+        again. A task that was queued here and is no longer open has finished: not run again.
+        Ids found are added to ``known``.
+        """
+        restored: list[SlotActivationTask] = []
+        fresh: list[SlotActivationTask] = []
+        foreign: list[tuple[str, Any]] = []
+        for index, entry in enumerate(job.pending_tasks):
+            tid = pending_task_id(index, entry)
+            if tid in known:
+                continue
+            if tid in open_tasks:
+                restored.append(self._task_from_dict(entry, job, tid))
+                known.add(tid)
+            else:
+                foreign.append((tid, entry))
+        if foreign:
+            queued = {e.data.get("task_id") for e in job.events(kind=ev.TASK_QUEUED)}
+            for tid, entry in foreign:
+                if tid not in queued:
+                    fresh.append(self._task_from_dict(entry, job, tid))
+                    known.add(tid)
+        return restored, fresh
 
     def _routine_key(self, rid: Any) -> Any:
         """``rid`` if it is a routine id of this flow, else the id of the routine whose ``_id`` it is.
