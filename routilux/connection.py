@@ -61,13 +61,13 @@ class Connection(Serializable):
         if self.source_event is not None and self.target_slot is not None:
             self.source_event.disconnect(self.target_slot)
 
-    def serialize(self, **options: Any) -> dict[str, Any]:
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
         """Return routilux 0.10's connection dict: ``param_mapping``, ``_source_event_name``, ``_target_slot_name``.
 
         :meth:`Flow.serialize` adds ``_source_routine_id`` and ``_target_routine_id`` (the
         routines' ids in the flow), which 0.10's dicts lack.
         """
-        data: dict[str, Any] = super().serialize(**options)
+        data = super().serialize(max_depth, _current_depth)
         if self.source_event is not None:
             data["_source_event_name"] = self.source_event.name
         if self.target_slot is not None:

@@ -136,7 +136,7 @@ class ErrorHandler(Serializable):
                          routine_id, error, self.max_retries)
         return not self.is_critical
 
-    def serialize(self, **options: Any) -> dict[str, Any]:
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
         """Return routilux 0.10's handler dict plus ``retryable_exceptions`` (qualified class names)."""
         return {
             "_type": "ErrorHandler",

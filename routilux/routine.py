@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._context import _current_job_state
+from ._structure import qualified_name
 from .error_handler import ErrorHandler, ErrorStrategy
 from .event import Event
-from ._structure import qualified_name
-from .serializable import ObjectRegistry, Serializable, check_dict, check_known_fields
+from .serializable import ObjectRegistry, Serializable, check_dict, check_known_fields, deserialize_item
 from .slot import Slot
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -205,16 +205,16 @@ class Routine(Serializable):
         return {}
 
     # -- structure ----------------------------------------------------------------------------
-    def serialize(self, **options: Any) -> dict[str, Any]:
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
         """Return the routine's structure in routilux 0.10's shape, plus ``_class``.
 
         ``_type`` is the class name (0.10 looks it up in serilux's registry), the fields are
         ``_id``, ``_config``, ``_error_handler``, ``_slots``, ``_events`` and any added with
         :meth:`add_serializable_fields`; handlers are serilux callable dicts. ``_class``
         (``module.qualname``) lets :meth:`Flow.deserialize` import the class without a
-        registration; 0.10 ignores it. ``options`` are serilux's (e.g. ``max_depth``).
+        registration; 0.10 ignores it. ``max_depth`` is serilux 0.5's nesting guard.
         """
-        data: dict[str, Any] = super().serialize(**options)
+        data = super().serialize(max_depth, _current_depth)
         data["_class"] = qualified_name(type(self))
         return data
 
@@ -236,7 +236,7 @@ class Routine(Serializable):
             registry = ObjectRegistry()
         self._id = data.get("_id") or self._id
         registry.register(self, object_id=self._id)
-        self._config = dict(Serializable.deserialize_item(data.get("_config") or {}, registry=registry))
+        self._config = dict(deserialize_item(data.get("_config") or {}, registry=registry))
         for name, sdata in (data.get("_slots") or {}).items():
             slot = self._slots.get(name)
             if slot is None:
@@ -257,4 +257,4 @@ class Routine(Serializable):
         own = Routine.serializable_fields
         for name in fields:  # fields added by a subclass (add_serializable_fields)
             if name not in own and name in data:
-                setattr(self, name, Serializable.deserialize_item(data[name], registry=registry))
+                setattr(self, name, deserialize_item(data[name], registry=registry))

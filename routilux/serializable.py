@@ -28,17 +28,23 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import serilux
 from serilux import ObjectRegistry, SerializableRegistry, register_serializable
 
-__all__ = ["ObjectRegistry", "Serializable", "check_known_fields", "register_serializable", "registered_type"]
+__all__ = ["ObjectRegistry", "Serializable", "check_dict", "check_known_fields", "deserialize_item",
+           "register_serializable", "registered_type"]
 
 
 def registered_type(name: str) -> type[Any] | None:
     """Return the class registered with serilux under ``name`` (its class name), or None."""
-    return SerializableRegistry.get_class(name)  # type: ignore[no-any-return]
+    return cast("type[Any] | None", SerializableRegistry.get_class(name))
+
+
+def deserialize_item(item: Any, registry: Any = None) -> Any:
+    """serilux's ``Serializable.deserialize_item``: rebuild registered objects (and callables) in ``item``."""
+    return serilux.Serializable.deserialize_item(item, registry=registry)  # type: ignore[attr-defined]
 
 
 def check_known_fields(obj: Any, data: dict[str, Any], known: list[str] | tuple[str, ...], strict: bool) -> None:
@@ -108,8 +114,7 @@ class Serializable(serilux.Serializable):
     """
 
     #: Fields every instance serializes (instances may add or remove some).
-    #: (No annotation on purpose: serilux 0.5's @register_serializable would take it for a field.)
-    serializable_fields = ()
+    serializable_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -132,7 +137,8 @@ class Serializable(serilux.Serializable):
         fields: list[str] | None = store.get("_serialized_fields")
         if fields is None:
             fields = list(type(self).serializable_fields)
-            # serilux 0.5's @register_serializable discovers annotated public class attributes.
+            # serilux 0.5's @register_serializable discovers annotated public class attributes
+            # (ours included: skip the declaration itself).
             for name in getattr(type(self), "__serilux_fields__", ()):
                 if name not in fields and name != "serializable_fields":
                     fields.append(name)
@@ -161,15 +167,15 @@ class Serializable(serilux.Serializable):
         drop = set(fields)
         self.fields_to_serialize = [f for f in self.fields_to_serialize if f not in drop]
 
-    def serialize(self, **options: Any) -> dict[str, Any]:
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
         """Return ``{"_type": class name, field: value, ...}`` by serilux's rules.
 
-        ``options`` (serilux 0.5's ``max_depth``) are passed on when the installed serilux
-        takes them, and ignored by serilux 0.3.
+        ``max_depth`` (serilux 0.5's guard against runaway nesting) is passed on when the
+        installed serilux takes it, and ignored by serilux 0.3.
         """
         if _SERILUX_OPTIONS:
-            return super().serialize(**options)  # type: ignore[no-any-return]
-        return super().serialize()  # type: ignore[no-any-return]
+            return super().serialize(max_depth=max_depth, _current_depth=_current_depth)
+        return super().serialize()
 
     def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
         """Set the fields from a :meth:`serialize` dict (serilux's rules, plus a check of the dict).

@@ -10,11 +10,11 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._context import _current_job_state
 from serilux import deserialize_callable
 
+from ._context import _current_job_state
 from ._structure import resolve_name
-from .serializable import Serializable, check_dict, check_known_fields
+from .serializable import Serializable, check_dict, check_known_fields, deserialize_item
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .event import Event
@@ -243,7 +243,7 @@ class Slot(Serializable):
         check_dict(self, data)
         check_known_fields(self, data, self.fields_to_serialize, strict)
         self.name = data.get("name", self.name)
-        self._data = dict(Serializable.deserialize_item(data.get("_data") or {}, registry=registry))
+        self._data = dict(deserialize_item(data.get("_data") or {}, registry=registry))
         strategy = data.get("merge_strategy", "override")
         if isinstance(strategy, str) and not strategy.startswith("function:"):
             if strategy != "_custom":  # 0.10's legacy marker of an unrestorable callable

@@ -39,8 +39,8 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._scheduler import FINISHED, Scheduler
 from .. import events as ev
+from .._scheduler import FINISHED, Scheduler
 from .._task import SlotActivationTask, TaskPriority, pending_task_id
 from ..connection import Connection
 from ..error_handler import ErrorHandler, ErrorStrategy
@@ -746,15 +746,15 @@ class Flow(Serializable):
         self._seen_jobs.clear()
 
     # -- serialization ------------------------------------------------------------------------------
-    def serialize(self, **options: Any) -> dict[str, Any]:
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
         """Return the flow's structure in routilux 0.10's shape (never a JobState).
 
-        See :mod:`routilux.flow.serialization`. ``options`` are serilux's (e.g. ``max_depth``).
+        See :mod:`routilux.flow.serialization`. ``max_depth`` is serilux 0.5's nesting guard.
 
         Raises:
             TypeError: a routine's class needs constructor arguments (it could not be rebuilt).
         """
-        return serialize_flow(self, **options)
+        return serialize_flow(self, max_depth, _current_depth)
 
     def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
         """Rebuild the structure from a flow dict made by this version or by routilux 0.10.

@@ -27,7 +27,14 @@ from ..connection import Connection
 from ..error_handler import ErrorHandler
 from ..execution_tracker import ExecutionTracker
 from ..routine import Routine
-from ..serializable import ObjectRegistry, Serializable, check_dict, check_known_fields, registered_type
+from ..serializable import (
+    ObjectRegistry,
+    Serializable,
+    check_dict,
+    check_known_fields,
+    deserialize_item,
+    registered_type,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .flow import Flow
@@ -39,10 +46,10 @@ FLOW_FIELDS = ("flow_id", "max_workers", "execution_strategy", "execution_timeou
                "error_handler", "_paused")
 
 
-def serialize_flow(flow: Flow, **options: Any) -> dict[str, Any]:
+def serialize_flow(flow: Flow, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
     """Return ``flow``'s structure (routines, connections, settings; never a job's state).
 
-    ``options`` are serilux's (e.g. ``max_depth``).
+    ``max_depth`` is serilux 0.5's nesting guard (ignored by serilux 0.3).
 
     Raises:
         TypeError: a routine's class needs constructor arguments, so it could not be rebuilt
@@ -50,7 +57,7 @@ def serialize_flow(flow: Flow, **options: Any) -> dict[str, Any]:
     """
     for rid, routine in flow.routines.items():
         _check_constructible(rid, routine)
-    data: dict[str, Any] = Serializable.serialize(flow, **options)
+    data = Serializable.serialize(flow, max_depth, _current_depth)
     ids = {id(r): rid for rid, r in flow.routines.items()}
     for conn, cdata in zip(flow.connections, data.get("connections") or [], strict=False):
         event, slot = conn.source_event, conn.target_slot
@@ -109,7 +116,7 @@ def deserialize_flow(flow: Flow, data: dict[str, Any], strict: bool = False, reg
     if data.get("error_handler"):
         handler = ErrorHandler()
         handler.deserialize(data["error_handler"], strict=strict, registry=registry)
-    extra = {name: Serializable.deserialize_item(data[name], registry=registry)
+    extra = {name: deserialize_item(data[name], registry=registry)
              for name in own_fields if name not in FLOW_FIELDS and name in data}
 
     # Everything was built: now change the flow.
