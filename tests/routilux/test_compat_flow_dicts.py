@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
 from compat_support import assert_replays, fixture, manifest, needs_reference, run_reference
-from fixture_routines import Collector, Doubler, NumberSource
+from fixture_routines import Collector, Doubler, Labeller, NumberSource
+from hypothesis import given
+from hypothesis import strategies as st
 from make_fixtures import describe
 
 from routilux import ErrorHandler, Flow, JobState, Routine
@@ -246,3 +249,64 @@ def test_flow_error_handler_and_settings_round_trip() -> None:
         "h", "concurrent", 4, 12.5)
     assert again.error_handler.retryable_exceptions == (KeyError, OSError)
     assert again.error_handler.max_retries == 5
+
+
+# -- property: any flow survives serialize -> JSON -> deserialize -------------------------------
+
+_CLASSES = {"NumberSource": NumberSource, "Doubler": Doubler, "Collector": Collector, "Labeller": Labeller}
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _flows(draw: Any) -> Flow:
+    flow = Flow(flow_id=draw(st.text(min_size=1, max_size=6)),
+                execution_strategy=draw(st.sampled_from(["sequential", "concurrent"])),
+                max_workers=draw(st.integers(1, 8)))
+    names = draw(st.lists(st.sampled_from(sorted(_CLASSES)), min_size=1, max_size=5))
+    for i, name in enumerate(names):
+        routine = _CLASSES[name]()
+        routine.set_config(**draw(st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), _json_values,
+                                                  max_size=3)))
+        if draw(st.booleans()):
+            routine.set_error_handler(ErrorHandler(draw(st.sampled_from(["stop", "continue", "retry", "skip"])),
+                                                   max_retries=draw(st.integers(0, 5))))
+        flow.add_routine(routine, f"r{i}-{name}")
+    ports = [(rid, ev) for rid, r in flow.routines.items() for ev in r._events]
+    slots = [(rid, sl) for rid, r in flow.routines.items() for sl in r._slots if sl != "trigger"]
+    if ports and slots:
+        for (src, event), (dst, slot) in draw(st.lists(st.tuples(st.sampled_from(ports), st.sampled_from(slots)),
+                                                       max_size=5, unique=True)):
+            mapping = draw(st.dictionaries(st.sampled_from(["values", "label", "tag"]),
+                                           st.sampled_from(["values", "tag", "x"]), max_size=2))
+            flow.connect(src, event, dst, slot, mapping)
+    return flow
+
+
+@given(_flows())
+def test_any_flow_round_trips_and_reads_as_a_010_dict(flow: Flow) -> None:
+    """Our dict rebuilds the same flow; without our extra keys (a 0.10 dict) too, unless names are shared."""
+    expected = describe(flow)
+    data = json.loads(json.dumps(flow.serialize()))
+    again = Flow()
+    again.deserialize(data)
+    assert describe(again) == expected
+    for routine in data["routines"].values():
+        del routine["_class"]
+    for conn in data["connections"]:
+        del conn["_source_routine_id"], conn["_target_routine_id"]
+    as_010 = Flow()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        as_010.deserialize(data)
+    got = describe(as_010)
+    assert {k: v for k, v in got.items() if k != "connections"} == {
+        k: v for k, v in expected.items() if k != "connections"}
+    if not caught:  # every connection was unambiguous: the very same links
+        assert got["connections"] == expected["connections"]
+    else:
+        assert all("do not say which" in str(w.message) for w in caught)

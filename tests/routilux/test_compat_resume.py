@@ -172,6 +172,15 @@ def test_work_queued_by_execute_finishes_before_exit(tmp_path: Path) -> None:
     done = _run(EXIT_SCRIPT, str(out))
     assert done.returncode == 0, done.stderr
     assert out.read_text().split("\n")[:-1] == ["a 0", "b 1", "a 2", "b 3", "a 4", "b 5"]
+    # With a durable job: every task is recorded as finished before the process ended.
+    path = tmp_path / "job"
+    done = _run(EXIT_SCRIPT, str(tmp_path / "steps2.txt"), str(path))
+    assert done.returncode == 0, done.stderr
+    with JobState.open(path) as job:
+        assert dict(job.open_tasks) == {}
+        assert job.status == "running"  # as in 0.10: only wait_for_completion marks it completed
+        assert [r.event_name for r in job.execution_history] == ["start"] + ["out"] * 5
+        assert_replays(job)
 
 
 @needs_reference
