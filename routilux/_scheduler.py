@@ -72,14 +72,22 @@ _exit_hook_installed = False
 
 
 def _finish_at_exit() -> None:
-    """Wait until no live scheduler has queued or running work (called once, at exit)."""
-    while True:
-        with _LIVE_LOCK:
-            schedulers = list(_LIVE)
-        if all(s.wait_all_idle(0) for s in schedulers):
-            return
-        for sched in schedulers:
-            sched.wait_all_idle()
+    """Wait until no live scheduler has queued or running work (called once, at exit).
+
+    Ctrl-C stops the wait (a flow that never goes idle would otherwise keep the process alive).
+    """
+    try:
+        while True:
+            with _LIVE_LOCK:
+                schedulers = list(_LIVE)
+            if all(s.wait_all_idle(0) for s in schedulers):
+                return
+            for sched in schedulers:
+                sched.wait_all_idle()
+    except KeyboardInterrupt:
+        left = sum(s.queue_size() + s.active_count() for s in list(_LIVE))
+        logger.warning("interrupted while finishing queued work at exit: %d task(s) not run "
+                       "(a durable job keeps them in its log for resume)", left)
 
 
 def _watch(sched: Scheduler) -> None:

@@ -251,3 +251,37 @@ def test_010_pending_task_runs_once_across_a_crash(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     status, collected = json.loads(done.stdout)
     assert status == "completed" and sorted(collected, key=str) == [["deferred"], [1, 2]]
+
+
+def test_a_flow_that_never_idles_leaves_on_ctrl_c_or_shutdown() -> None:
+    """The exit wait ends on Ctrl-C (one warning line) or not at all after flow.shutdown()."""
+    script = """
+    import os, signal, sys, threading, time
+    from routilux import Flow, Routine
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    class Loop(Routine):
+        def __init__(self):
+            super().__init__()
+            self.define_slot("trigger", handler=self.run)
+            self.define_slot("again", handler=self.run)
+            self.define_event("out", ["n"])
+
+        def run(self, n=0, **_):
+            time.sleep(0.02)
+            self.emit("out", n=n + 1)
+
+    flow = Flow()
+    flow.add_routine(Loop(), "loop")
+    flow.connect("loop", "out", "loop", "again")
+    flow.execute("loop")
+    if sys.argv[1] == "shutdown":
+        flow.shutdown()
+    else:
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    """
+    done = _run(script, "shutdown")
+    assert done.returncode == 0, done.stderr
+    done = _run(script, "interrupt")
+    assert "interrupted while finishing queued work at exit" in done.stderr
+    assert "Traceback" not in done.stderr
