@@ -151,6 +151,7 @@ class Scheduler:
         self._signalled = 0  # idle workers notified that have not woken up yet
         self._waiters = 0
         self._generation = 0  # bumped by shutdown: older workers exit
+        self._closed = False  # set by shutdown: tasks submitted later are abandoned
         self._tls = threading.local()
         # Task ids must be unique across processes that continue one durable job: a random
         # prefix per scheduler plus a counter is unique and far cheaper than uuid4 per task.
@@ -205,8 +206,13 @@ class Scheduler:
 
     # -- submitting and running ---------------------------------------------------------------
     def submit(self, tasks: Iterable[Any]) -> None:
-        """Queue ``tasks`` (tasks of a paused job are held until it is resumed)."""
+        """Queue ``tasks`` (tasks of a paused job are held until it is resumed).
+
+        After :meth:`shutdown` they are abandoned, like the tasks that were queued then.
+        """
         with self._lock:
+            if self._closed:
+                return
             added = 0
             for task in tasks:
                 entry = self._entry(task.job_state)
@@ -563,6 +569,7 @@ class Scheduler:
                     entry.queued -= 1
             self._queue.clear()
             self._generation += 1
+            self._closed = True
             self._signalled = self._idle  # every idle worker is notified now
             self._work.notify_all()
             idle_marked = []

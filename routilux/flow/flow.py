@@ -101,6 +101,7 @@ class Flow(Serializable):
         self._ended_early: set[str] = set()
         self._sched_lock = threading.Lock()
         self._scheduler: Scheduler | None = None
+        self._retired: Scheduler | None = None  # the scheduler shutdown() stopped last
 
     def __repr__(self) -> str:
         return f"Flow[{self.flow_id}]"
@@ -205,6 +206,12 @@ class Flow(Serializable):
     def _sched(self) -> Scheduler:
         sched = self._scheduler
         if sched is None:
+            retired = self._retired
+            if retired is not None and retired.current_task_id() is not None:
+                # A handler still running on workers that shutdown() stopped: what it emits
+                # is abandoned with the rest of the queue (recorded as queued, so a resume of
+                # a durable job runs it) instead of starting new workers behind shutdown's back.
+                return retired
             with self._sched_lock:
                 if self._scheduler is None:
                     self._scheduler = Scheduler(self._run_task, self._flush_marks, max(1, self.max_workers))
@@ -739,7 +746,10 @@ class Flow(Serializable):
         Abandoned tasks stay open in their jobs' logs: a later ``resume(job)`` runs them again.
         """
         with self._sched_lock:
-            sched, self._scheduler = self._scheduler, None
+            sched = self._scheduler
+            if sched is not None:
+                self._retired = sched  # before _scheduler is cleared: see _sched
+            self._scheduler = None
         if sched is not None:
             sched.shutdown(wait=wait, timeout=timeout)
         # No job is live any more: resume() consults the logs for the abandoned tasks.

@@ -285,3 +285,25 @@ def test_a_flow_that_never_idles_leaves_on_ctrl_c_or_shutdown() -> None:
     done = _run(script, "interrupt")
     assert "interrupted while finishing queued work at exit" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_emit_after_shutdown_is_abandoned_not_restarted(held_worker: Any) -> None:
+    """A handler still running when shutdown() returns does not start new workers: its emit stays open."""
+    import threading
+
+    flow = _paused_flow()
+    job = flow.execute("source")
+    stopper = threading.Thread(target=flow.shutdown)  # waits for the running (held) worker
+    stopper.start()
+    held_worker.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert flow._scheduler is None  # nothing was restarted behind shutdown's back
+    (task,) = job.open_tasks.values()  # the worker's emit: recorded, not run
+    assert task["task"]["routine_id"] == "collector"
+    assert "collected" not in job.shared_data
+    flow.resume(job)  # a later resume runs it (after the worker's deferred event)
+    assert JobState.wait_for_completion(flow, job, timeout=10)
+    assert job.shared_data["collected"] == [["deferred"], [1, 2]]
+    assert_replays(job)
+    flow.shutdown()
