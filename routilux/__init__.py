@@ -24,7 +24,15 @@ from .flow import Flow
 from .job_state import ExecutionRecord, JobState
 from .output_handler import CallbackOutputHandler, NullOutputHandler, OutputHandler, QueueOutputHandler
 from .routine import ExecutionContext, Routine
+from .serializable import register_serializable
 from .slot import Slot
+
+# As in routilux 0.10, the framework's classes are registered with serilux by class name, so
+# serilux (and 0.10 code using it) rebuilds them from their ``_type``. In one place because
+# JobState and ExecutionRecord are defined in modules that do not import serilux themselves.
+for _cls in (Routine, Slot, Event, Connection, Flow, JobState, ExecutionRecord, ExecutionTracker, ErrorHandler):
+    register_serializable(_cls)
+del _cls
 
 __version__ = "0.10.0"
 

@@ -29,11 +29,13 @@ the batch of the emit that queued it, before the task can run).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -54,6 +56,60 @@ _WAKE_BATCH = 16
 STARTED = "started"
 FINISHED = "finished"
 _FLUSH, _IDLE = 1, 2  # outcomes of Scheduler._release_or_flush
+
+
+# -- finishing queued work at interpreter exit ----------------------------------------------------
+# Workers are daemon threads (an idle flow must never keep a process alive), so without help
+# the interpreter would kill them at exit and drop queued work. routilux 0.10 ran tasks in a
+# ThreadPoolExecutor, whose threads Python joins at exit, so a script that calls execute()
+# and returns without waiting still ran them. We do the same, more thoroughly: before exit,
+# wait until no scheduler has queued or running work (tasks emitted during that wait run too;
+# 0.10 dropped those). Tasks held by a pause stay held. A durable job killed during the wait
+# keeps its unfinished tasks open in its log, and resume() runs them.
+_LIVE: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+_exit_hook_installed = False
+
+
+def _finish_at_exit() -> None:
+    """Wait until no live scheduler has queued or running work (called once, at exit).
+
+    Ctrl-C stops the wait (a flow that never goes idle would otherwise keep the process alive).
+    """
+    try:
+        while True:
+            with _LIVE_LOCK:
+                schedulers = list(_LIVE)
+            if all(s.wait_all_idle(0) for s in schedulers):
+                return
+            for sched in schedulers:
+                sched.wait_all_idle()
+    except KeyboardInterrupt:
+        left = sum(s.queue_size() + s.active_count() for s in list(_LIVE))
+        logger.warning("interrupted while finishing queued work at exit: %d task(s) not run "
+                       "(a durable job keeps them in its log for resume)", left)
+
+
+def _watch(sched: Scheduler) -> None:
+    """Finish ``sched``'s work at interpreter exit (installs the exit hook once)."""
+    global _exit_hook_installed
+    with _LIVE_LOCK:
+        _LIVE.add(sched)
+        if _exit_hook_installed:
+            return
+        _exit_hook_installed = True
+    # threading's exit hooks run before the interpreter stops threads (and before atexit
+    # handlers, e.g. those that close logs); concurrent.futures uses the same hook.
+    register = getattr(threading, "_register_atexit", atexit.register)
+    try:
+        register(_finish_at_exit)
+    except RuntimeError:  # the interpreter is already shutting down: nothing to wait for
+        pass
+
+
+def _unwatch(sched: Scheduler) -> None:
+    with _LIVE_LOCK:
+        _LIVE.discard(sched)
 
 
 class _JobEntry:
@@ -95,11 +151,13 @@ class Scheduler:
         self._signalled = 0  # idle workers notified that have not woken up yet
         self._waiters = 0
         self._generation = 0  # bumped by shutdown: older workers exit
+        self._closed = False  # set by shutdown: tasks submitted later are abandoned
         self._tls = threading.local()
         # Task ids must be unique across processes that continue one durable job: a random
         # prefix per scheduler plus a counter is unique and far cheaper than uuid4 per task.
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
+        _watch(self)
 
     # -- ids and introspection ------------------------------------------------------------------
     def new_task_id(self) -> str:
@@ -148,8 +206,13 @@ class Scheduler:
 
     # -- submitting and running ---------------------------------------------------------------
     def submit(self, tasks: Iterable[Any]) -> None:
-        """Queue ``tasks`` (tasks of a paused job are held until it is resumed)."""
+        """Queue ``tasks`` (tasks of a paused job are held until it is resumed).
+
+        After :meth:`shutdown` they are abandoned, like the tasks that were queued then.
+        """
         with self._lock:
+            if self._closed:
+                return
             added = 0
             for task in tasks:
                 entry = self._entry(task.job_state)
@@ -452,6 +515,38 @@ class Scheduler:
                 self._waiters -= 1
         return True
 
+    def ensure_workers(self) -> bool:
+        """Start workers for queued tasks if none are running; True if any worker is alive.
+
+        Workers start on demand and exit when idle, so this is only needed by code that
+        queued tasks some other way (0.10's ``ensure_event_loop_running``).
+        """
+        with self._lock:
+            if self._queue:
+                self._wake(len(self._queue))
+            return self._threads > 0
+
+    def held_tasks(self, job: Any) -> list[Any]:
+        """The tasks of ``job`` held by a pause, oldest first."""
+        with self._lock:
+            entry = self._jobs.get(id(job))
+            return list(entry.held) if entry is not None and entry.job is job else []
+
+    def wait_no_running(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until no task of any job is running; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._waiters += 1
+            try:
+                while any(e.active for e in self._jobs.values()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._changed.wait(min(left, 0.05))
+            finally:
+                self._waiters -= 1
+        return True
+
     def queue_size(self) -> int:
         """Number of tasks waiting in the queue (all jobs)."""
         return len(self._queue)
@@ -465,6 +560,7 @@ class Scheduler:
 
         Abandoned tasks of a durable job stay open in its log, so a later resume runs them.
         """
+        _unwatch(self)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             for task in self._queue:
@@ -473,6 +569,7 @@ class Scheduler:
                     entry.queued -= 1
             self._queue.clear()
             self._generation += 1
+            self._closed = True
             self._signalled = self._idle  # every idle worker is notified now
             self._work.notify_all()
             idle_marked = []

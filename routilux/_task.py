@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -12,7 +15,21 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .flow import Flow
     from .slot import Slot
 
-__all__ = ["SlotActivationTask", "TaskPriority"]
+__all__ = ["SlotActivationTask", "TaskPriority", "pending_task_id"]
+
+
+def pending_task_id(index: int, entry: Any) -> str:
+    """The task id of entry ``index`` of a job's ``pending_tasks``.
+
+    Entries written by this version carry their ``task_id``. Entries written by routilux 0.10
+    have none: they get one derived from their position and content, the same every time the
+    job is resumed, so a task that has been queued (and is in the job's log) is recognised.
+    """
+    tid = entry.get("task_id") if isinstance(entry, Mapping) else None
+    if isinstance(tid, str):
+        return tid
+    body = json.dumps(entry, sort_keys=True, default=str).encode()
+    return f"pending-{index}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"
 
 
 class TaskPriority(Enum):

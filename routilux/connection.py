@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .serializable import Serializable
+from .serializable import Serializable, check_dict, check_known_fields
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .event import Event
@@ -21,6 +21,8 @@ class Connection(Serializable):
     too: ``{"a": "x"}`` on ``{"a": 1, "b": 2, "x": 9}`` gives ``{"x": 1, "a": 1, "b": 2}``
     (the original's observed behaviour).
     """
+
+    serializable_fields = ("param_mapping",)
 
     def __init__(
         self, source_event: Event | None = None, target_slot: Slot | None = None,
@@ -59,18 +61,39 @@ class Connection(Serializable):
         if self.source_event is not None and self.target_slot is not None:
             self.source_event.disconnect(self.target_slot)
 
-    def serialize(self) -> dict[str, Any]:
-        """Return the connection's structure (routines named by their ``_id``)."""
-        ev, slot = self.source_event, self.target_slot
-        return {
-            "_type": "Connection",
-            "source_routine_id": ev.routine._id if ev is not None and ev.routine is not None else None,
-            "source_event": ev.name if ev is not None else None,
-            "target_routine_id": slot.routine._id if slot is not None and slot.routine is not None else None,
-            "target_slot": slot.name if slot is not None else None,
-            "param_mapping": dict(self.param_mapping),
-        }
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
+        """Return routilux 0.10's connection dict: ``param_mapping``, ``_source_event_name``, ``_target_slot_name``.
 
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Restore the mapping (linking is done by ``Flow.deserialize``)."""
+        :meth:`Flow.serialize` adds ``_source_routine_id`` and ``_target_routine_id`` (the
+        routines' ids in the flow), which 0.10's dicts lack.
+        """
+        data = super().serialize(max_depth, _current_depth)
+        if self.source_event is not None:
+            data["_source_event_name"] = self.source_event.name
+        if self.target_slot is not None:
+            data["_target_slot_name"] = self.target_slot.name
+        return data
+
+    def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
+        """Restore the mapping and keep the endpoint names for :meth:`Flow.deserialize` to link.
+
+        The names are kept as ``_source_routine_id``, ``_source_event_name``,
+        ``_target_routine_id`` and ``_target_slot_name`` attributes (None when absent), as in 0.10.
+        Dicts of earlier versions of this package (``source_event``, ``source_routine_id``, ...)
+        are read too.
+
+        Raises:
+            ValueError: ``data`` is not a connection dict; with ``strict``, it has unknown keys.
+        """
+        check_dict(self, data)
+        check_known_fields(self, data, [*self.fields_to_serialize, *_ENDPOINT_KEYS, *_LEGACY_KEYS.values()], strict)
         self.param_mapping = dict(data.get("param_mapping") or {})
+        for key in _ENDPOINT_KEYS:
+            value = data.get(key, data.get(_LEGACY_KEYS[key]))
+            setattr(self, key, value)
+
+
+#: Endpoint keys of a connection dict, and the names earlier versions of this package used.
+_ENDPOINT_KEYS = ("_source_routine_id", "_source_event_name", "_target_routine_id", "_target_slot_name")
+_LEGACY_KEYS = {"_source_routine_id": "source_routine_id", "_source_event_name": "source_event",
+                "_target_routine_id": "target_routine_id", "_target_slot_name": "target_slot"}

@@ -22,7 +22,11 @@ class Event(Serializable):
         name: the event name (unique within its routine).
         routine: the routine owning the event.
         output_params: documentation of the emitted keys (never enforced).
+
+    Serialized by serilux's generic rules as ``{"_type": "Event", "name", "output_params"}``.
     """
+
+    serializable_fields = ("name", "output_params")
 
     def __init__(self, name: str = "", routine: Routine | None = None, output_params: list[str] | None = None) -> None:
         self.name = name
@@ -60,12 +64,3 @@ class Event(Serializable):
         if job_state is None:
             job_state = _current_job_state.get(None)
         flow._emit_event(self, kwargs, job_state, None)
-
-    def serialize(self) -> dict[str, Any]:
-        """Return the event's structure."""
-        return {"_type": "Event", "name": self.name, "output_params": list(self.output_params)}
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Restore the fields written by :meth:`serialize`."""
-        self.name = data.get("name", self.name)
-        self.output_params = list(data.get("output_params") or [])

@@ -13,8 +13,11 @@ __all__ = ["ExecutionTracker"]
 class ExecutionTracker(Serializable):
     """Records routine starts/ends and emitted events of one flow execution.
 
-    ``Flow.execute`` replaces the flow's tracker with a fresh one on every call.
+    ``Flow.execute`` replaces the flow's tracker with a fresh one on every call. Serialized
+    by serilux's generic rules (``deserialize(data, strict=False, registry=None)``).
     """
+
+    serializable_fields = ("flow_id", "routine_executions", "event_flow", "performance_metrics")
 
     def __init__(self, flow_id: str = "") -> None:
         self.flow_id = flow_id
@@ -93,16 +96,3 @@ class ExecutionTracker(Serializable):
             "total_execution_time": total_time,
             "avg_routine_time": total_time / n if n else 0.0,
         }
-
-    def serialize(self) -> dict[str, Any]:
-        """Return the tracker as a plain dict."""
-        return {"_type": "ExecutionTracker", "flow_id": self.flow_id,
-                "routine_executions": self.routine_executions, "event_flow": self.event_flow,
-                "performance_metrics": self.performance_metrics}
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Restore the fields written by :meth:`serialize`."""
-        self.flow_id = data.get("flow_id", "")
-        self.routine_executions = dict(data.get("routine_executions") or {})
-        self.event_flow = list(data.get("event_flow") or [])
-        self.performance_metrics = dict(data.get("performance_metrics") or {})

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._context import _current_job_state
+from ._structure import qualified_name
 from .error_handler import ErrorHandler, ErrorStrategy
 from .event import Event
-from .serializable import Serializable
+from .serializable import ObjectRegistry, Serializable, check_dict, check_known_fields, deserialize_item
 from .slot import Slot
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -39,6 +40,8 @@ class Routine(Serializable):
 
     The constructor takes no arguments so that flows can be deserialized.
     """
+
+    serializable_fields = ("_id", "_config", "_error_handler", "_slots", "_events")
 
     def __init__(self) -> None:
         self._id: str = hex(id(self))
@@ -202,36 +205,56 @@ class Routine(Serializable):
         return {}
 
     # -- structure ----------------------------------------------------------------------------
-    def serialize(self) -> dict[str, Any]:
-        """Return the routine's structure: class, id, config, slots, events, error handler."""
-        from ._structure import qualified_name
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
+        """Return the routine's structure in routilux 0.10's shape, plus ``_class``.
 
-        return {
-            "_type": "Routine",
-            "_class": qualified_name(type(self)),
-            "_id": self._id,
-            "_config": dict(self._config),
-            "_slots": {name: s.serialize() for name, s in self._slots.items()},
-            "_events": {name: e.serialize() for name, e in self._events.items()},
-            "_error_handler": self._error_handler.serialize() if self._error_handler else None,
-        }
+        ``_type`` is the class name (0.10 looks it up in serilux's registry), the fields are
+        ``_id``, ``_config``, ``_error_handler``, ``_slots``, ``_events`` and any added with
+        :meth:`add_serializable_fields`; handlers are serilux callable dicts. ``_class``
+        (``module.qualname``) lets :meth:`Flow.deserialize` import the class without a
+        registration; 0.10 ignores it. ``max_depth`` is serilux 0.5's nesting guard.
+        """
+        data = super().serialize(max_depth, _current_depth)
+        data["_class"] = qualified_name(type(self))
+        return data
 
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Restore the fields written by :meth:`serialize` onto this (freshly built) routine."""
-        self._id = data.get("_id", self._id)
-        self._config = dict(data.get("_config") or {})
+    def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
+        """Restore the fields of a :meth:`serialize` dict (ours or routilux 0.10's) onto this routine.
+
+        Slots and events defined by ``__init__`` are kept and updated, so their handlers stay
+        bound even when a serialized handler cannot be looked up (a lambda); others are
+        defined. ``registry`` (a ``serilux.ObjectRegistry``) resolves method handlers of other
+        objects; this routine is registered in it under the dict's ``_id``.
+
+        Raises:
+            ValueError: ``data`` is not a routine dict; with ``strict``, it has unknown keys.
+        """
+        check_dict(self, data)
+        fields = self.fields_to_serialize
+        check_known_fields(self, data, [*fields, "_class"], strict)
+        if registry is None:
+            registry = ObjectRegistry()
+        self._id = data.get("_id") or self._id
+        registry.register(self, object_id=self._id)
+        self._config = dict(deserialize_item(data.get("_config") or {}, registry=registry))
         for name, sdata in (data.get("_slots") or {}).items():
             slot = self._slots.get(name)
             if slot is None:
                 slot = self.define_slot(name)
-            slot.deserialize(sdata)
+            slot.deserialize(sdata, strict=strict, registry=registry)
         for name, edata in (data.get("_events") or {}).items():
             event = self._events.get(name)
             if event is None:
                 event = self.define_event(name)
-            event.deserialize(edata)
-        eh = data.get("_error_handler")
-        if eh:
-            handler = ErrorHandler()
-            handler.deserialize(eh)
+            event.deserialize(edata, strict=strict, registry=registry)
+        if "_error_handler" in data:
+            eh = data["_error_handler"]
+            handler = None
+            if eh:
+                handler = ErrorHandler()
+                handler.deserialize(eh, strict=strict, registry=registry)
             self._error_handler = handler
+        own = Routine.serializable_fields
+        for name in fields:  # fields added by a subclass (add_serializable_fields)
+            if name not in own and name in data:
+                setattr(self, name, deserialize_item(data[name], registry=registry))

@@ -10,8 +10,11 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from serilux import deserialize_callable
+
 from ._context import _current_job_state
-from .serializable import Serializable
+from ._structure import resolve_name
+from .serializable import Serializable, check_dict, check_known_fields, deserialize_item
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .event import Event
@@ -20,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["Slot", "error_info"]
 
-logger = logging.getLogger("routilux")
+logger = logging.getLogger(__name__)
 
 # Dispatch modes, computed once per handler from its signature (inspect.signature is slow).
 _KWARGS, _WHOLE, _ONE, _MATCH, _NONE = range(5)
@@ -90,6 +93,8 @@ class Slot(Serializable):
         handler: called with the merged data (see ROUTILUX_API.md §2 for the dispatch rules).
         merge_strategy: ``"override"``, ``"append"`` or a callable ``f(old, new) -> merged``.
     """
+
+    serializable_fields = ("name", "_data", "handler", "merge_strategy")
 
     def __init__(
         self,
@@ -183,7 +188,8 @@ class Slot(Serializable):
         except Exception as exc:
             if propagate_exceptions:
                 raise
-            logger.warning("handler of %r raised %s: %s", self, type(exc).__name__, exc)
+            # As in 0.10: an ERROR with the traceback (the job's history keeps a summary).
+            logger.exception("Error in slot %r handler: %s", self, exc)
 
     def _deliver(self, data: dict[str, Any], job_state: Any) -> Exception | None:
         """Merge and call the handler with the context variable set; return the error, if any."""
@@ -191,7 +197,8 @@ class Slot(Serializable):
         try:
             self._call(self._merge_data(data))
         except Exception as exc:
-            logger.warning("handler of %r raised %s: %s", self, type(exc).__name__, exc)
+            # As in 0.10: an ERROR with the traceback (the job's history keeps a summary).
+            logger.exception("Error in slot %r handler: %s", self, exc)
             return exc
         finally:
             if token is not None:
@@ -222,51 +229,60 @@ class Slot(Serializable):
             self._record_error(error, job_state, flow)
 
     # -- structure ----------------------------------------------------------------------------
-    def serialize(self) -> dict[str, Any]:
-        """Return the slot's structure: name, merge strategy, handler name and data."""
-        from ._structure import qualified_name
+    def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
+        """Restore a :meth:`serialize` dict (ours or routilux 0.10's): name, data, handler, merge strategy.
 
-        strategy = self.merge_strategy
-        handler = self.handler
-        handler_ref: str | None = None
-        if handler is not None:
-            if getattr(handler, "__self__", None) is self.routine:
-                handler_ref = "method:" + handler.__name__
-            else:
-                handler_ref = "function:" + qualified_name(handler)
-        return {
-            "_type": "Slot",
-            "name": self.name,
-            "merge_strategy": strategy if isinstance(strategy, str) else "function:" + qualified_name(strategy),
-            "handler": handler_ref,
-            "_data": self._data,
-        }
+        ``serialize`` is serilux's: handlers and callable merge strategies become serilux
+        callable dicts. Here they are looked up through ``registry`` (method owners by ``_id``)
+        or by module; when that fails (a lambda, a function defined inside another), the
+        handler the routine's ``__init__`` installed is kept.
 
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Restore the fields written by :meth:`serialize` (handlers are looked up by name)."""
+        Raises:
+            ValueError: ``data`` is not a slot dict; with ``strict``, it has unknown keys.
+        """
+        check_dict(self, data)
+        check_known_fields(self, data, self.fields_to_serialize, strict)
         self.name = data.get("name", self.name)
+        self._data = dict(deserialize_item(data.get("_data") or {}, registry=registry))
         strategy = data.get("merge_strategy", "override")
-        if not strategy.startswith("function:"):
-            self.merge_strategy = strategy
-        elif not callable(self.merge_strategy):  # keep the one the routine's __init__ installed
-            self.merge_strategy = _resolve_callable(strategy, self.routine)
+        if isinstance(strategy, str) and not strategy.startswith("function:"):
+            if strategy != "_custom":  # 0.10's legacy marker of an unrestorable callable
+                self.merge_strategy = strategy
+        elif not callable(self.merge_strategy):
+            found = _resolve_callable(strategy, self.routine, registry)
+            self.merge_strategy = found if found is not None else "override"
         ref = data.get("handler")
-        if ref is not None and self.handler is None:  # likewise (lambdas cannot be looked up)
-            self.handler = _resolve_callable(ref, self.routine)
-        self._data = dict(data.get("_data") or {})
+        if ref is not None:
+            found = _resolve_callable(ref, self.routine, registry)
+            if found is not None:
+                self.handler = found
 
 
 _MISSING = object()
 
 
-def _resolve_callable(ref: str, routine: Any) -> Any:
-    from ._structure import resolve_name
+def _resolve_callable(ref: Any, routine: Any, registry: Any) -> Any:
+    """The callable a serialized handler names, or None when it cannot be found.
 
+    ``ref`` is a serilux callable dict (routilux 0.10 and this version) or, from flow dicts
+    written by earlier versions of this package, ``"method:<name>"`` / ``"function:<module.qualname>"``.
+    A method of the slot's own routine is always found, even without a registry.
+    """
+    if isinstance(ref, dict):
+        if ref.get("callable_type") == "method" and routine is not None and (
+                ref.get("object_id") in (None, getattr(routine, "_id", None))):
+            return getattr(routine, str(ref.get("method_name")), None)
+        try:
+            return deserialize_callable(ref, registry=registry)
+        except Exception:  # serilux raises for a bad lambda expression: keep __init__'s handler
+            logger.warning("slot handler %r could not be restored; keeping the routine's own", ref)
+            return None
+    if not isinstance(ref, str):
+        return None
     kind, _, name = ref.partition(":")
     if kind == "method":
-        try:
-            return getattr(routine, name)
-        except AttributeError:
-            msg = f"routine {routine!r} has no method {name!r} to use as a slot handler"
-            raise ValueError(msg) from None
-    return resolve_name(name)
+        return getattr(routine, name, None)
+    try:
+        return resolve_name(name)
+    except ValueError:
+        return None

@@ -1,4 +1,4 @@
-"""The small Serializable base (original serilux dict shape) used by JobState and the engine."""
+"""The Serializable base (serilux's, with per-class field declarations) used by JobState and the engine."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 
 from routilux.job_state import ExecutionRecord
-from routilux.serializable import Serializable, registered_type
+from routilux.serializable import Serializable, register_serializable, registered_type
 
 
+@register_serializable
 class Point(Serializable):
     serializable_fields = ("x", "y")
 
@@ -45,7 +46,7 @@ def test_errors() -> None:
         Shape().deserialize({"_type": "Point"})
     with pytest.raises(ValueError, match="needs a dict"):
         Shape().deserialize([1])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="must be str"):
+    with pytest.raises(ValueError, match="must be str"):
         Shape().add_serializable_fields([3])  # type: ignore[list-item]
 
 

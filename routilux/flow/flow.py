@@ -31,6 +31,7 @@ handler returns); what it emits afterwards is still queued and recorded.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -38,20 +39,24 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._scheduler import FINISHED, Scheduler
-from ._task import SlotActivationTask, TaskPriority
-from .connection import Connection
-from .error_handler import ErrorHandler, ErrorStrategy
-from .execution_tracker import ExecutionTracker
-from .routine import Routine, _current_job_state, _history_value
-from .serializable import Serializable
-from .slot import Slot, error_info
+from .. import events as ev
+from .._scheduler import FINISHED, Scheduler
+from .._task import SlotActivationTask, TaskPriority, pending_task_id
+from ..connection import Connection
+from ..error_handler import ErrorHandler, ErrorStrategy
+from ..execution_tracker import ExecutionTracker
+from ..routine import Routine, _current_job_state, _history_value
+from ..serializable import Serializable
+from ..slot import Slot, error_info
+from .serialization import FLOW_FIELDS, deserialize_flow, serialize_flow
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .event import Event
-    from .job_state import JobState
+    from ..event import Event
+    from ..job_state import JobState
 
 __all__ = ["Flow", "SlotActivationTask", "TaskPriority"]
+
+logger = logging.getLogger(__name__)
 
 #: Pseudo routine id under which the engine records its own history entries (like the
 #: original's ``_cancellation`` routine-state key).
@@ -79,6 +84,8 @@ class Flow(Serializable):
             routine ``_flow``) so tools that re-run a job can tell which code recorded it.
     """
 
+    serializable_fields = FLOW_FIELDS
+
     def __init__(
         self, flow_id: str | None = None, execution_strategy: str = "sequential", max_workers: int = 5,
         execution_timeout: float | None = None, *, version: str | None = None,
@@ -101,6 +108,7 @@ class Flow(Serializable):
         self._ended_early: set[str] = set()
         self._sched_lock = threading.Lock()
         self._scheduler: Scheduler | None = None
+        self._retired: Scheduler | None = None  # the scheduler shutdown() stopped last
 
     def __repr__(self) -> str:
         return f"Flow[{self.flow_id}]"
@@ -119,6 +127,10 @@ class Flow(Serializable):
         self.routines[rid] = routine
         self._ids[id(routine)] = rid
         return rid
+
+    def _get_routine_id(self, routine: Any) -> str | None:
+        """Return ``routine``'s id in this flow, or None (0.10's helper, used by user code)."""
+        return self._routine_id_of(routine)
 
     def _routine_id_of(self, routine: Any) -> str | None:
         rid = self._ids.get(id(routine))
@@ -201,6 +213,12 @@ class Flow(Serializable):
     def _sched(self) -> Scheduler:
         sched = self._scheduler
         if sched is None:
+            retired = self._retired
+            if retired is not None and retired.current_task_id() is not None:
+                # A handler still running on workers that shutdown() stopped: what it emits
+                # is abandoned with the rest of the queue (recorded as queued, so a resume of
+                # a durable job runs it) instead of starting new workers behind shutdown's back.
+                return retired
             with self._sched_lock:
                 if self._scheduler is None:
                     self._scheduler = Scheduler(self._run_task, self._flush_marks, max(1, self.max_workers))
@@ -241,6 +259,28 @@ class Flow(Serializable):
                     job_state._task_queued(task.task_id, record)
         if tasks:
             sched.submit(tasks)
+
+    def _enqueue_task(self, task: SlotActivationTask) -> None:
+        """Queue one task built by hand (0.10's ``Flow._enqueue_task``), recorded in its job.
+
+        The task gets an id and its routine's flow id if it has none; a cancelled job's task is
+        dropped, a paused job's is held.
+        """
+        sched = self._sched
+        if not task.task_id:
+            task.task_id = sched.new_task_id()
+        if task.routine_id is None and task.slot is not None:
+            task.routine_id = self._routine_id_of(task.slot.routine)
+        job = task.job_state
+        if job is not None:
+            if job.status == "cancelled":
+                return
+            record = task.to_record(self)
+            record["data"] = _recordable(task.data)
+            with job._transaction():
+                self._record_marks(job, sched)
+                job._task_queued(task.task_id, record)
+        sched.submit([task])
 
     def _end_unrecorded(self, task_id: str) -> bool:
         """True if the end of ``task_id`` is still to be recorded (False: a pause recorded it)."""
@@ -336,7 +376,7 @@ class Flow(Serializable):
             msg = f"entry routine {entry_routine_id!r} is not in flow {self.flow_id!r}; routines: {self._known_routines()}"
             raise ValueError(msg)
         if job_state is None:
-            from .job_state import JobState
+            from ..job_state import JobState
 
             job = JobState(self.flow_id)
         else:
@@ -411,6 +451,11 @@ class Flow(Serializable):
         if handler is None:
             self._entry_failed(job, rid, tid, error)
             return
+        if handler.strategy is ErrorStrategy.RETRY and routine.get_slot("trigger") is None:
+            # No retry can succeed. 0.10 slept through the first back-off before raising;
+            # we record the failure and raise at once.
+            self._entry_failed(job, rid, tid, error)
+            raise error
         if handler.strategy is ErrorStrategy.RETRY:
             # Same arithmetic as the original: total calls = 1 + max_retries; the handler's
             # retry_count persists across executions until reset().
@@ -420,9 +465,11 @@ class Flow(Serializable):
                         call()
                     except Exception as exc:
                         error = exc
-                        if attempt < handler.max_retries - 1 and handler.handle_error(error, routine, rid, self, job):
-                            continue
-                        break
+                        # Every failure goes through the handler, the last one too (it logs
+                        # "retries exceeded" as in 0.10; it no longer sleeps by then).
+                        if not handler.handle_error(error, routine, rid, self, job) or attempt >= handler.max_retries - 1:
+                            break
+                        continue
                     elapsed = time.monotonic() - started
                     with job._transaction():
                         self._record_marks(job)
@@ -454,6 +501,7 @@ class Flow(Serializable):
         _sync(job)
 
     def _entry_failed(self, job: Any, rid: str, tid: str, error: Exception) -> None:
+        logger.error("Error executing flow: %s", error, exc_info=error)  # 0.10's log line
         info = error_info(error)
         with job._transaction():
             self._record_marks(job)
@@ -543,16 +591,7 @@ class Flow(Serializable):
         self._seen_jobs.add(job.job_id)
         known = sched.task_ids(job)
         open_tasks = job.open_tasks if not live else {}
-        restored: list[SlotActivationTask] = []
-        fresh: list[SlotActivationTask] = []
-        for entry in list(job.pending_tasks) if not live else []:
-            tid = entry.get("task_id")
-            if tid is None:  # a pending task without lifecycle (e.g. deserialized from 0.10 JSON)
-                task = self._task_from_dict(entry, job, sched.new_task_id())
-                fresh.append(task)
-            elif tid in open_tasks and tid not in known:
-                restored.append(self._task_from_dict(entry, job, tid))
-                known.add(tid)
+        restored, fresh = self._pending_to_rerun(job, known, open_tasks) if not live else ([], [])
         for tid, info in open_tasks.items():
             if tid not in known:
                 restored.append(self._task_from_dict(info["task"], job, tid))
@@ -590,16 +629,60 @@ class Flow(Serializable):
             job.deferred_events = []
         sched.unpause(job, [*restored, *fresh], first_from=held_before)
 
+    def _pending_to_rerun(self, job: Any, known: set[str],
+                          open_tasks: Any) -> tuple[list[SlotActivationTask], list[SlotActivationTask]]:
+        """The tasks of ``job.pending_tasks`` to run on resume: ``(restored, fresh)``.
+
+        ``restored``: still open in the job's log. ``fresh``: never queued in this log (they
+        came with ``deserialize()``, from our JSON or 0.10's); they run under their own id so
+        that a later resume from the log knows them and, once finished, does not run them
+        again. A task that was queued here and is no longer open has finished: not run again.
+        Ids found are added to ``known``.
+        """
+        restored: list[SlotActivationTask] = []
+        fresh: list[SlotActivationTask] = []
+        foreign: list[tuple[str, Any]] = []
+        for index, entry in enumerate(job.pending_tasks):
+            tid = pending_task_id(index, entry)
+            if tid in known:
+                continue
+            if tid in open_tasks:
+                restored.append(self._task_from_dict(entry, job, tid))
+                known.add(tid)
+            else:
+                foreign.append((tid, entry))
+        if foreign:
+            queued = {e.data.get("task_id") for e in job.events(kind=ev.TASK_QUEUED)}
+            for tid, entry in foreign:
+                if tid not in queued:
+                    fresh.append(self._task_from_dict(entry, job, tid))
+                    known.add(tid)
+        return restored, fresh
+
+    def _routine_key(self, rid: Any) -> Any:
+        """``rid`` if it is a routine id of this flow, else the id of the routine whose ``_id`` it is.
+
+        routilux 0.10 names routines in ``pending_tasks`` by their ``_id`` (``hex(id(...))``,
+        kept by the flow dict), which is how its own resume lost them (ROUTILUX_API.md §7 (a)).
+        """
+        if rid is None or rid in self.routines:
+            return rid
+        for key, routine in self.routines.items():
+            if routine._id == rid:
+                return key
+        return rid
+
     def _task_from_dict(self, entry: Any, job: Any, task_id: str) -> SlotActivationTask:
         """Rebuild a task from its record (:meth:`SlotActivationTask.to_record` or ``to_dict`` shape)."""
-        rid = entry.get("routine_id", entry.get("slot_routine_id"))
+        rid = self._routine_key(entry.get("routine_id", entry.get("slot_routine_id")))
         routine = self.routines.get(rid) if rid is not None else None
         slot_name = entry.get("slot", entry.get("slot_name"))
         slot = routine.get_slot(slot_name) if routine is not None else None
         source = entry.get("source") or [entry.get("connection_source_routine_id"),
                                          entry.get("connection_source_event_name")]
         conn = None
-        src = self.routines.get(source[0]) if source[0] is not None else None
+        source_id = self._routine_key(source[0])
+        src = self.routines.get(source_id) if source_id is not None else None
         if src is not None and slot is not None:
             event = src.get_event(source[1])
             if event is not None:
@@ -659,7 +742,7 @@ class Flow(Serializable):
         warnings.warn("Flow.wait_for_completion is deprecated: use JobState.wait_for_completion(flow, job_state)",
                       DeprecationWarning, stacklevel=2)
         if job_state is not None:
-            from .job_state import JobState
+            from ..job_state import JobState
 
             return JobState.wait_for_completion(self, job_state, timeout=timeout)
         if self._scheduler is None:
@@ -672,67 +755,37 @@ class Flow(Serializable):
         Abandoned tasks stay open in their jobs' logs: a later ``resume(job)`` runs them again.
         """
         with self._sched_lock:
-            sched, self._scheduler = self._scheduler, None
+            sched = self._scheduler
+            if sched is not None:
+                self._retired = sched  # before _scheduler is cleared: see _sched
+            self._scheduler = None
         if sched is not None:
             sched.shutdown(wait=wait, timeout=timeout)
         # No job is live any more: resume() consults the logs for the abandoned tasks.
         self._seen_jobs.clear()
 
     # -- serialization ------------------------------------------------------------------------------
-    def serialize(self) -> dict[str, Any]:
-        """Return the flow's structure (never a JobState)."""
-        routine_ids = {id(r): rid for rid, r in self.routines.items()}
-        connections = []
-        for conn in self.connections:
-            data = conn.serialize()
-            ev, slot = conn.source_event, conn.target_slot
-            if ev is not None and ev.routine is not None:
-                data["source_routine_id"] = routine_ids.get(id(ev.routine), data["source_routine_id"])
-            if slot is not None and slot.routine is not None:
-                data["target_routine_id"] = routine_ids.get(id(slot.routine), data["target_routine_id"])
-            connections.append(data)
-        return {
-            "_type": "Flow",
-            "flow_id": self.flow_id,
-            "_paused": self._paused,
-            "execution_strategy": self.execution_strategy,
-            "max_workers": self.max_workers,
-            "execution_timeout": self.execution_timeout,
-            "error_handler": self.error_handler.serialize() if self.error_handler else None,
-            "routines": {rid: r.serialize() for rid, r in self.routines.items()},
-            "connections": connections,
-        } | ({"version": self.version} if self.version is not None else {})
+    def serialize(self, max_depth: int = 100, _current_depth: int = 0) -> dict[str, Any]:
+        """Return the flow's structure in routilux 0.10's shape (never a JobState).
 
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Rebuild the structure written by :meth:`serialize` (routine classes are imported by name).
+        See :mod:`routilux.flow.serialization`. ``max_depth`` is serilux 0.5's nesting guard.
 
         Raises:
-            ValueError: a routine class cannot be found or imported.
+            TypeError: a routine's class needs constructor arguments (it could not be rebuilt).
         """
-        from ._structure import resolve_name
+        return serialize_flow(self, max_depth, _current_depth)
 
-        self.flow_id = data.get("flow_id", self.flow_id)
-        self.version = data.get("version")
-        self._paused = bool(data.get("_paused", False))
-        self.execution_strategy = data.get("execution_strategy", "sequential")
-        self.max_workers = data.get("max_workers", 1)
-        self.execution_timeout = data.get("execution_timeout", 300.0)
-        self.execution_tracker = ExecutionTracker(self.flow_id)
-        eh = data.get("error_handler")
-        if eh:
-            self.error_handler = ErrorHandler()
-            self.error_handler.deserialize(eh)
-        self.routines, self.connections, self._ids, self._conn_index = {}, [], {}, {}
-        for rid, rdata in (data.get("routines") or {}).items():
-            cls = resolve_name(rdata["_class"])
-            routine = cls()
-            routine.deserialize(rdata)
-            self.add_routine(routine, rid)
-        for cdata in data.get("connections") or []:
-            self.connect(cdata["source_routine_id"], cdata["source_event"], cdata["target_routine_id"],
-                         cdata["target_slot"], cdata.get("param_mapping") or None)
-        if self._scheduler is not None:
-            self._scheduler.max_workers = max(1, self.max_workers)
+    def deserialize(self, data: dict[str, Any], strict: bool = False, registry: Any = None) -> None:
+        """Rebuild the structure from a flow dict made by this version or by routilux 0.10.
+
+        Routine classes are imported by ``_class`` or found by name (serilux's registry, then
+        the only ``Routine`` subclass of that name). The flow is unchanged if anything fails.
+
+        Raises:
+            ValueError: a routine class cannot be found, a connection cannot be linked, or (with
+                ``strict``) a dict has unknown keys.
+        """
+        deserialize_flow(self, data, strict=strict, registry=registry)
 
 
 def _recordable(data: dict[str, Any]) -> dict[str, Any]:
