@@ -9,6 +9,6 @@ layer over ``Flow``'s methods.
 from __future__ import annotations
 
 from .._task import SlotActivationTask, TaskPriority
-from .flow import ENGINE_ROUTINE_ID, RESUMED_AFTER_INTERRUPTION, Flow
+from .flow import ENGINE_ROUTINE_ID, FLOW_VERSION, RESUMED_AFTER_INTERRUPTION, Flow
 
-__all__ = ["ENGINE_ROUTINE_ID", "RESUMED_AFTER_INTERRUPTION", "Flow", "SlotActivationTask", "TaskPriority"]
+__all__ = ["ENGINE_ROUTINE_ID", "FLOW_VERSION", "RESUMED_AFTER_INTERRUPTION", "Flow", "SlotActivationTask", "TaskPriority"]
