@@ -60,16 +60,19 @@ class CallableConfigRoutine(Routine):
             names its place in the configuration.
     """
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Return the routine's structure with every configured function as a reference."""
-        data = super().serialize()
+        data = super().serialize(*args, **kwargs)
         data["_config"] = encode_callables(self._config, self, "_config")
         return data
 
     def deserialize(self, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         """Restore the structure written by :meth:`serialize`, functions included."""
-        super().deserialize(data, *args, **kwargs)
-        self._config = decode_callables(self._config, self, "_config")
+        # The configuration is read here only: serilux's generic reader would also try the
+        # function references in it, with its own (narrower) rules for lambda expressions.
+        config = data.get("_config") or {}
+        super().deserialize({**data, "_config": {}}, *args, **kwargs)
+        self._config = decode_callables(config, self, "_config")
 
 
 # -- writing -----------------------------------------------------------------------------------
