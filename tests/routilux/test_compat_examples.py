@@ -52,7 +52,8 @@ def test_010_example_runs_unchanged(name: str, tmp_path: Path) -> None:
     if name in BROKEN_IN_010:
         kind = BROKEN_IN_010[name]
         assert theirs.returncode == ours.returncode == 1
-        assert kind in theirs.stderr.strip().splitlines()[-1]
+        # 0.10's event loop may log a shutdown warning after the traceback: search all of stderr.
+        assert kind in theirs.stderr
         last = ours.stderr.strip().splitlines()[-1]
         assert kind in last or (kind == "ImportError" and "ModuleNotFoundError: No module named 'routilux.builtin" in last)
         return
