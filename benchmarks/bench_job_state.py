@@ -4,6 +4,7 @@
     python benchmarks/bench_job_state.py --runs 3
     python benchmarks/bench_job_state.py --quick --runs 1  # small sizes, a sanity run
     python benchmarks/bench_job_state.py --no-peer       # ours only (no venv, no network)
+    python benchmarks/bench_job_state.py --pg postgresql://user@host:port/db   # + PostgreSQL rows
 
 Every row runs the same workload (``workloads.py``, 0.10 public API only) in a fresh process
 under our Python and under the original's venv (created on first use, see ``peer.py``),
@@ -142,6 +143,23 @@ def make_plan(args: argparse.Namespace, scratch: str) -> Plan:
     ]
     prepare = [Case("replay", "workloads_ours", "prepare_replay",
                     {**replay, "events": events, "shape": "nested"}, (OURS,))]
+    cleanup: list[Case] = []
+    if args.pg:
+        # The same job, copied into PostgreSQL: replay and at() from the database.
+        pg = {"job_dir": job_dir, "pg_job": f"{args.pg}#bench-{os.getpid()}-{os.path.basename(scratch)}"}
+        prepare.append(Case("pg", "workloads_ours", "copy_to_postgres", pg, (OURS,)))
+        cleanup.append(Case("pg-delete", "workloads_ours", "delete_postgres_job", pg, (OURS,)))
+        pg_replay = case("replay-pg", "workloads_ours", "replay_ours", {"job_dir": pg["pg_job"]}, ours_only=True)
+        pg_at = case("at-pg", "workloads_ours", "at_versions", {"job_dir": pg["pg_job"], "samples": 8},
+                     ours_only=True)
+        rows += [
+            Row("replay of that job from PostgreSQL, state fully built (ours only)", "nested", "ev/s",
+                Ref(pg_replay, OURS, "events_per_s"), Ref(ours_replay, OURS, "events_per_s", "file log")),
+            Row("`at(version=k)` on that job in PostgreSQL, worst of 11 versions (ours only)", "nested", "ms",
+                Ref(pg_at, OURS, "worst_ms"), Ref(at, OURS, "worst_ms", "file log")),
+            Row("the same, median", "nested", "ms", Ref(pg_at, OURS, "median_ms"),
+                Ref(at, OURS, "median_ms", "file log")),
+        ]
 
     def notes(prepared: dict[str, dict[str, Any]]) -> list[str]:
         job = prepared.get("replay", {})
@@ -160,7 +178,7 @@ def make_plan(args: argparse.Namespace, scratch: str) -> Plan:
             "100 events, written once before the runs.",
         ]
 
-    return Plan("JobState: routilux-es vs routilux 0.10.0", cases, rows, notes, prepare)
+    return Plan("JobState: routilux-es vs routilux 0.10.0", cases, rows, notes, prepare, cleanup)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-records", type=int, help="records beside the big list (default 50k)")
     parser.add_argument("--replay-events", type=int, help="events in the replayed durable job (default 300k)")
     parser.add_argument("--inplace", type=int, help="in-place appends and edits (default 10k)")
+    parser.add_argument("--pg", metavar="URL", default=None,
+                        help="also replay the durable job from PostgreSQL (postgresql://user@host:port/db); "
+                             "it is copied there first and deleted after")
     args = parser.parse_args(argv)
     return run_benchmark(args, lambda scratch: make_plan(args, scratch))
 

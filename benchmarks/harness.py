@@ -44,6 +44,8 @@ class Plan:
         rows: the table's rows.
         notes: the lines printed under the table, given what ``prepare`` returned (by case key).
         prepare: workloads run once, on our side, before the runs (e.g. writing a log).
+        cleanup: workloads run once, on our side, after the runs, even after a failure
+            (e.g. deleting what ``prepare`` put in a database).
     """
 
     title: str
@@ -51,6 +53,7 @@ class Plan:
     rows: Sequence[Row]
     notes: Callable[[dict[str, dict[str, Any]]], list[str]] = lambda prepared: []
     prepare: Sequence[Case] = ()
+    cleanup: Sequence[Case] = ()
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +72,24 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _missing_dependency() -> str | None:
+    """Why our side cannot import routilux-es's run-time dependencies, or None."""
+    try:
+        import attr  # noqa: F401
+        import msgpack  # noqa: F401
+    except ImportError as error:
+        return str(error)
+    return None
+
+
 def run_benchmark(args: argparse.Namespace, make_plan: Callable[[str], Plan]) -> int:
     """Run the plan made for a fresh scratch directory; print the table. Returns the exit status."""
     started = time.perf_counter()
+    missing = _missing_dependency()
+    if missing:
+        print(f"error: this Python ({sys.executable}) cannot run routilux-es ({missing}); use the project's "
+              f"venv (.venv/bin/python, made by `bash scripts/test`) or `pip install -e .` first", file=sys.stderr)
+        return 2
     try:
         peer_python = None if args.no_peer else ensure_peer_venv(args.peer_venv, say=_say)
     except PeerUnavailableError as error:
@@ -79,8 +97,8 @@ def run_benchmark(args: argparse.Namespace, make_plan: Callable[[str], Plan]) ->
         return 2
     sides = interpreters(peer_python)
     scratch = tempfile.mkdtemp(prefix="routilux-es-bench-", dir=args.dir)
+    plan = make_plan(scratch)
     try:
-        plan = make_plan(scratch)
         _say(f"{plan.title}: {args.runs} interleaved run(s), scratch {scratch}")
         prepared: dict[str, dict[str, Any]] = {}
         for case in plan.prepare:
@@ -108,4 +126,9 @@ def run_benchmark(args: argparse.Namespace, make_plan: Callable[[str], Plan]) ->
             args.json.write_text(json.dumps(raw, indent=1))
         return 1 if results.errors else 0
     finally:
+        for case in plan.cleanup:
+            try:
+                run_workload(sides[OURS], case.module, case.function, case.params)
+            except WorkloadError as error:
+                print(f"warning: cleanup failed: {error}", file=sys.stderr)
         shutil.rmtree(scratch, ignore_errors=True)

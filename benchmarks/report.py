@@ -45,9 +45,9 @@ class Target:
         return x <= self.bound if self.op == "<=" else x >= self.bound
 
     def text(self, unit: str) -> str:
-        """E.g. ``<= 1.2x (issue 11)``."""
-        suffix = f" {unit}" if self.on_value else "x"
-        return f"{self.op} {self.bound:g}{suffix} ({self.source})"
+        """E.g. ``<= 1.2x (issue 11)`` or ``>= 400k ev/s (issue 11)``."""
+        bound = _fmt(self.bound, unit) if self.on_value else f"{self.bound:g}x"
+        return f"{self.op} {bound} ({self.source})"
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,10 @@ def _fmt(x: float, unit: str) -> str:
         return f"{x:,.0f} B" if x < 10_000 else f"{x / 2**20:,.1f} MiB"
     if unit == "ev/s":
         return f"{x / 1e3:,.0f}k ev/s" if x >= 10_000 else f"{x:,.0f} ev/s"
+    if unit == "ms" and x >= 100_000:
+        return f"{x / 1e3:,.0f} s"
+    if unit == "ms" and x < 0.1:
+        return _fmt(x * 1e3, "µs")
     if x < 1:
         return f"{x:.3g} {unit}"
     digits = 2 if x < 10 else 1 if x < 100 else 0

@@ -24,6 +24,8 @@ from routilux import JobState
 
 __all__ = [
     "at_versions",
+    "copy_to_postgres",
+    "delete_postgres_job",
     "prepare_replay",
     "record_execution_durable",
     "replay_ours",
@@ -83,6 +85,24 @@ def prepare_replay(params: dict[str, Any]) -> dict[str, Any]:
 
 def _tree_bytes(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _s, files in os.walk(path) for f in files)
+
+
+def copy_to_postgres(params: dict[str, Any]) -> dict[str, Any]:
+    """Copy the prepared job to ``params["pg_job"]`` (``postgresql://...#<job id>``)."""
+    from replay_tools.copying import copy_job
+
+    t0 = time.perf_counter()
+    copy_job(params["job_dir"], params["pg_job"])
+    return {"copy_s": time.perf_counter() - t0}
+
+
+def delete_postgres_job(params: dict[str, Any]) -> dict[str, Any]:
+    """Delete the job copied by ``copy_to_postgres`` (the URL's ``#<job id>``)."""
+    from routilux.job_store import JobStore
+
+    url, job_id = params["pg_job"].split("#", 1)
+    JobStore(url).delete(job_id)
+    return {"deleted": 1}
 
 
 def replay_ours(params: dict[str, Any]) -> dict[str, Any]:
