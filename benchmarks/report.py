@@ -46,7 +46,10 @@ class Target:
 
     def text(self, unit: str) -> str:
         """E.g. ``<= 1.2x (issue 11)`` or ``>= 400k ev/s (issue 11)``."""
-        bound = _fmt(self.bound, unit) if self.on_value else f"{self.bound:g}x"
+        if not self.on_value:
+            bound = f"{self.bound:g}x"
+        else:
+            bound = _fmt(self.bound, unit) if unit in ("ev/s", "B") else f"{self.bound:g} {unit}"
         return f"{self.op} {bound} ({self.source})"
 
 
