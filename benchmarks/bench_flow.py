@@ -8,7 +8,8 @@
 Scenarios (``flow_workloads.py``, 0.10 public API only), each under the ``sequential`` and
 the ``concurrent`` (4 workers) execution strategy: a chain of routines relaying one event,
 and one routine emitting many events to a sink; every event carries issue 11's nested data.
-Each runs in a fresh process, ours in memory and the original in memory, interleaved; ours
+Each runs in a fresh process (which executes it ``--repeat`` times, each on a freshly built
+flow, and reports the median), ours in memory and the original in memory, interleaved; ours
 also with a durable job (``JobState.open(dir, durability="batch")``, which the original
 cannot do: compared with its in-memory figure, and with ours in memory). Two timings from
 ``execute``: until the last handler ran, and until ``JobState.wait_for_completion``
@@ -41,7 +42,7 @@ def make_plan(args: argparse.Namespace, scratch: str) -> Plan:
             ("fanout", "events", fan_events, f"{fan_events:,}-event fan-out")):
         for strategy in ("sequential", "concurrent"):
             mem, durable = f"{topology}-{strategy}", f"{topology}-{strategy}-durable"
-            params = {size_key: size, "strategy": strategy}
+            params = {size_key: size, "strategy": strategy, "repeat": args.repeat}
             cases.append(Case(mem, "flow_workloads", topology, params))
             cases.append(Case(durable, "flow_workloads", topology,
                               {**params, "durable_dir": os.path.join(scratch, durable)}, (OURS,)))
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a sanity run, not for figures)")
     parser.add_argument("--chain", type=int, help="routines in the chain (default 1,000)")
     parser.add_argument("--fanout", type=int, help="events in the fan-out (default 10,000)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="executions per process, fresh flow each; the process reports their median (default 3)")
     args = parser.parse_args(argv)
     return run_benchmark(args, lambda scratch: make_plan(args, scratch))
 

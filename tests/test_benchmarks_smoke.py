@@ -82,7 +82,7 @@ def test_flow_workloads_complete_in_memory_and_durable(tmp_path, strategy):
     """Chain and fan-out run to completion, in memory and with a durable job."""
     for durable in ({}, {"durable_dir": str(tmp_path)}):
         chain = flow_workloads.chain({"length": 5, "strategy": strategy, **durable})
-        fanout = flow_workloads.fanout({"events": 20, "strategy": strategy, **durable})
+        fanout = flow_workloads.fanout({"events": 20, "strategy": strategy, "repeat": 2, **durable})
         assert chain["events"] == 4 and fanout["events"] == 20
         _positive(chain, "done_ms", "wait_ms")
         _positive(fanout, "done_ms", "wait_ms")
