@@ -1,140 +1,92 @@
-"""Flow engine throughput, in memory and durable, in one run.
+"""Flows: routilux-es against the original routilux 0.10.0, interleaved, nested event data.
 
-Scenarios (each sequential and concurrent, each with an in-memory JobState and a durable
-``JobState.open(dir, durability="batch")``):
+    python benchmarks/bench_flow.py                   # 5 runs, 1,000-routine chain, 10,000-event fan-out
+    python benchmarks/bench_flow.py --runs 3
+    python benchmarks/bench_flow.py --quick --runs 1  # small sizes, a sanity run
+    python benchmarks/bench_flow.py --no-peer         # ours only (no venv, no network)
 
-* chain:   a chain of 1,000 routines, each relaying one event to the next;
-* fan-out: one routine emitting 10,000 events to a sink.
-
-Reported: events/s (emits per second, from ``execute`` until ``wait_for_completion``
-returns), the durable/in-memory ratio of the same scenario (target <= 1.3x), and the time
-``wait_for_completion`` takes on an already idle job (target <= 5 ms). Medians of
-``--repeat`` runs. ``--quick`` is a small sanity run.
-
-    python benchmarks/bench_flow.py [--quick] [--repeat N]
+Scenarios (``flow_workloads.py``, 0.10 public API only), each under the ``sequential`` and
+the ``concurrent`` (4 workers) execution strategy: a chain of routines relaying one event,
+and one routine emitting many events to a sink; every event carries issue 11's nested data.
+Each runs in a fresh process (which executes it ``--repeat`` times, each on a freshly built
+flow, and reports the median), ours in memory and the original in memory, interleaved; ours
+also with a durable job (``JobState.open(dir, durability="batch")``, which the original
+cannot do: compared with its in-memory figure, and with ours in memory). Two timings from
+``execute``: until the last handler ran, and until ``JobState.wait_for_completion``
+returned (the original polls, so this includes its ~0.25 s floor).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import tempfile
-import time
-from collections.abc import Callable
-from typing import Any
+import os
+import sys
 
-from routilux import Flow, JobState, Routine
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from harness import Plan, add_common_options, run_benchmark  # noqa: E402
+from peer import OURS, PEER, Case  # noqa: E402
+from report import Ref, Row, Target  # noqa: E402
 
-class Relay(Routine):
-    """Forwards what it receives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", self.on)
-        self.define_slot("in", self.on)
-        self.define_event("out")
-
-    def on(self, value: int = 0) -> None:
-        self.emit("out", value=value)
+ORIGINAL = "0.10"
 
 
-class Burst(Routine):
-    """Emits ``n`` events."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", self.go)
-        self.define_event("out")
-
-    def go(self, n: int) -> None:
-        for i in range(n):
-            self.emit("out", value=i)
-
-
-class Sink(Routine):
-    """Receives and drops."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("in", lambda value: None)
-
-
-def chain_flow(length: int, strategy: str) -> tuple[Flow, str, dict[str, Any], int]:
-    flow = Flow(execution_strategy=strategy, max_workers=4)
-    for i in range(length):
-        flow.add_routine(Relay(), f"r{i}")
-        if i:
-            flow.connect(f"r{i - 1}", "out", f"r{i}", "in")
-    return flow, "r0", {"value": 1}, length
-
-
-def fanout_flow(events: int, strategy: str) -> tuple[Flow, str, dict[str, Any], int]:
-    flow = Flow(execution_strategy=strategy, max_workers=4)
-    flow.add_routine(Burst(), "burst")
-    flow.add_routine(Sink(), "sink")
-    flow.connect("burst", "out", "sink", "in")
-    return flow, "burst", {"n": events}, events
-
-
-def run_once(build: Callable[[], tuple[Flow, str, dict[str, Any], int]], durable: bool) -> float:
-    """Return events/s of one execution."""
-    flow, entry, params, n_events = build()
-    with tempfile.TemporaryDirectory() as tmp:
-        job = JobState.open(f"{tmp}/job", flow_id=flow.flow_id, durability="batch") if durable \
-            else JobState(flow.flow_id)
-        gc.collect()
-        t0 = time.perf_counter()
-        flow.execute(entry, params, job_state=job)
-        ok = JobState.wait_for_completion(flow, job, timeout=600)
-        elapsed = time.perf_counter() - t0
-        assert ok and job.status == "completed", job.status
-        if durable:
-            job.close()
-    flow.shutdown()
-    return n_events / elapsed
-
-
-def idle_wait_ms(repeat: int) -> float:
-    """Median ms of wait_for_completion on a job whose work is already done."""
-    flow, entry, params, _ = fanout_flow(1, "sequential")
-    times = []
-    for _ in range(repeat):
-        job = flow.execute(entry, params)
-        JobState.wait_for_completion(flow, job, timeout=10)  # now idle and completed
-        job.status = "running"  # idle but not yet marked: the exact-detection path
-        t0 = time.perf_counter()
-        JobState.wait_for_completion(flow, job, timeout=10)
-        times.append((time.perf_counter() - t0) * 1000)
-    flow.shutdown()
-    return statistics.median(times)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (sanity run)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
-    args = parser.parse_args()
-    repeat = 1 if args.quick else args.repeat
-    chain_len, fan_events = (100, 1000) if args.quick else (1000, 10_000)
-
-    print(f"flow engine benchmark: chain={chain_len} routines, fan-out={fan_events} events, "
-          f"median of {repeat} run(s)")
-    print(f"{'scenario':<26}{'in-memory ev/s':>16}{'durable ev/s':>16}{'durable/mem':>13}")
-    for name, builder, size in (("chain", chain_flow, chain_len), ("fan-out", fanout_flow, fan_events)):
+def make_plan(args: argparse.Namespace, scratch: str) -> Plan:
+    """The cases and rows for these sizes and this scratch directory."""
+    chain_len = args.chain or (100 if args.quick else 1000)
+    fan_events = args.fanout or (1000 if args.quick else 10_000)
+    cases: list[Case] = []
+    rows: list[Row] = []
+    for topology, size_key, size, title in (
+            ("chain", "length", chain_len, f"{chain_len:,}-routine chain"),
+            ("fanout", "events", fan_events, f"{fan_events:,}-event fan-out")):
         for strategy in ("sequential", "concurrent"):
-            def build(b: Any = builder, s: int = size, st: str = strategy) -> Any:
-                return b(s, st)
-            # Interleave in-memory and durable runs so machine noise hits both alike.
-            mem, dur = [], []
-            for _ in range(repeat):
-                mem.append(run_once(build, durable=False))
-                dur.append(run_once(build, durable=True))
-            m, d = statistics.median(mem), statistics.median(dur)
-            print(f"{name + ' ' + strategy:<26}{m:>16,.0f}{d:>16,.0f}{m / d:>12.2f}x")
-    print(f"wait_for_completion on an idle job: {idle_wait_ms(max(repeat, 5) * 4):.3f} ms (target <= 5 ms)")
+            mem, durable = f"{topology}-{strategy}", f"{topology}-{strategy}-durable"
+            params = {size_key: size, "strategy": strategy, "repeat": args.repeat}
+            cases.append(Case(mem, "flow_workloads", topology, params))
+            cases.append(Case(durable, "flow_workloads", topology,
+                              {**params, "durable_dir": os.path.join(scratch, durable)}, (OURS,)))
+            name = f"{title}, {strategy}"
+            rows += [
+                Row(f"{name}: until the last handler ran", "nested", "ms",
+                    Ref(mem, OURS, "done_ms"), Ref(mem, PEER, "done_ms", ORIGINAL)),
+                Row(f'{name}, durable `"batch"` (ours only; vs {ORIGINAL} in memory)', "nested", "ms",
+                    Ref(durable, OURS, "done_ms"), Ref(mem, PEER, "done_ms", f"{ORIGINAL} in memory")),
+                Row(f'{name}, durable `"batch"` vs ours in memory', "nested", "ms",
+                    Ref(durable, OURS, "done_ms"), Ref(mem, OURS, "done_ms", "ours in memory"),
+                    Target("<=", 1.3, "issue 4")),
+                Row(f"{name}: until `wait_for_completion` returned", "nested", "ms",
+                    Ref(mem, OURS, "wait_ms"), Ref(mem, PEER, "wait_ms", ORIGINAL)),
+            ]
+    cases.append(Case("idle-wait", "flow_workloads", "idle_wait", {"repeat": 21}))
+    rows.append(Row("`wait_for_completion` on a job whose work is done", "nested", "ms",
+                    Ref("idle-wait", OURS, "ms"), Ref("idle-wait", PEER, "ms", ORIGINAL),
+                    Target("<=", 5, "issue 4", on_value=True)))
+
+    def notes(prepared: dict[str, dict[str, object]]) -> list[str]:
+        return [
+            "Event data: issue 11's nested shape (`{\"result\": ..., \"count\": ..., \"items\": [...], "
+            "\"meta\": {...}}`), passed with every emit; the concurrent strategy uses 4 workers.",
+            "Ratio: ours / the figure it is compared with, of the medians (lower is better).",
+            "The original has no durable log: durable rows compare with its in-memory figure, and with ours "
+            "in memory (issue 4's target).",
+        ]
+
+    return Plan("Flows: routilux-es vs routilux 0.10.0", cases, rows, notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_options(parser)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a sanity run, not for figures)")
+    parser.add_argument("--chain", type=int, help="routines in the chain (default 1,000)")
+    parser.add_argument("--fanout", type=int, help="events in the fan-out (default 10,000)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="executions per process, fresh flow each; the process reports their median (default 3)")
+    args = parser.parse_args(argv)
+    return run_benchmark(args, lambda scratch: make_plan(args, scratch))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
