@@ -22,6 +22,7 @@ from .event import Event
 from .execution_tracker import ExecutionTracker
 from .flow import Flow
 from .job_state import ExecutionRecord, JobState
+from .job_store import JobStore
 from .output_handler import CallbackOutputHandler, NullOutputHandler, OutputHandler, QueueOutputHandler
 from .routine import ExecutionContext, Routine
 from .serializable import register_serializable
@@ -51,6 +52,7 @@ __all__ = [
     "ExecutionTracker",
     "Flow",
     "JobState",
+    "JobStore",
     "NullOutputHandler",
     "OutputHandler",
     "QueueOutputHandler",
