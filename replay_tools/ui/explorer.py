@@ -276,15 +276,17 @@ class Explorer:
         version = self._version(params, "v")
         return self.window_at(version)
 
-    def window_at(self, version: int, *, lo: int = 1) -> dict[str, Any]:
-        """The window holding ``version``, starting no earlier than ``lo``, with counts."""
+    def window_at(self, version: int, *, lo: int = 1, hi: int | None = None) -> dict[str, Any]:
+        """The window holding ``version``, inside ``lo..hi`` (default: the whole log), with counts."""
         base = max(window_base(version), lo)
-        with self._windows_lock:
-            cached = self._windows.get(base)
-            if cached is not None:
-                self._windows.move_to_end(base)
-                return cached
-        last = min(base + WINDOW - 1, self.head)
+        full = base == window_base(version)
+        if full:
+            with self._windows_lock:
+                cached = self._windows.get(base)
+                if cached is not None:
+                    self._windows.move_to_end(base)
+                    return cached
+        last = min(base + WINDOW - 1, self.head if hi is None else hi)
         win = compute_window(self.job, base, last)
         counts = [self.index.counts(v) for v in range(base, win["last"] + 1)]
         win["counts"] = None if any(c is None for c in counts) else [[c[n] for n in COUNTED_LISTS]
@@ -292,7 +294,7 @@ class Explorer:
         stamps = self._timestamps(base, win["last"])
         win["times"] = [iso_local(ts) for ts in stamps]
         win["ms"] = [(ts - self.first_ts) / 1e6 for ts in stamps]
-        complete = win["last"] == base + WINDOW - 1 and win["counts"] is not None and lo <= window_base(version)
+        complete = full and win["last"] == base + WINDOW - 1 and win["counts"] is not None
         if complete:
             with self._windows_lock:
                 self._windows[base] = win
@@ -438,21 +440,6 @@ class Explorer:
         """Tasks changed after ``since``, packed for the timeline (see :func:`pack_tasks`)."""
         since = _int(params, "since", lo=0, default=0)
         return pack_tasks(self.index, since)
-
-    def task(self, params: Params) -> dict[str, Any]:
-        """One task by ``row``: id, routine, seqs, how it ended and why."""
-        row = _int(params, "row", lo=0)
-        ix = self.index
-        with ix.lock:
-            if row >= len(ix.task_ids):
-                raise BadRequestError("row", f"no task {row}")
-            lane = ix.t_lane[row]
-            info = {"row": row, "task_id": ix.task_ids[row], "routine": ix.routines[lane] if lane >= 0 else None,
-                    "queued": ix.t_queued[row], "started": ix.t_started[row] or None,
-                    "ended": ix.t_ended[row] or None, "state": ("queued", "started", "finished", "failed")[ix.t_state[row]]}
-        if info["state"] == "failed" and info["ended"]:
-            info["error"] = to_display(self.job.log.get(info["ended"]).data.get("error"))
-        return info
 
 
 class _NoLock:

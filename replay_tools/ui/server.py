@@ -159,7 +159,6 @@ _JSON_ROUTES = {
     "version_at": Explorer.version_at,
     "verify": Explorer.verify,
     "timeline": Explorer.timeline,
-    "task": Explorer.task,
 }
 
 
