@@ -21,7 +21,7 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from eventlog import Record
@@ -38,7 +38,7 @@ from ..verify import VerifyResult, verify_job
 from .display import summary, to_display
 from .errors import BadRequestError
 from .index import COUNTED_LISTS, Filter, JobIndex
-from .windows import WINDOW, compute_window, window_base
+from .windows import WINDOW, compute_window, iter_windows, window_base
 
 __all__ = ["BLAME_LIMIT", "DIFF_HISTORY_LIMIT", "DIFF_ITEMS", "ROWS_MAX", "Explorer", "Params"]
 
@@ -287,19 +287,29 @@ class Explorer:
                     self._windows.move_to_end(base)
                     return cached
         last = min(base + WINDOW - 1, self.head if hi is None else hi)
-        win = compute_window(self.job, base, last)
-        counts = [self.index.counts(v) for v in range(base, win["last"] + 1)]
-        win["counts"] = None if any(c is None for c in counts) else [[c[n] for n in COUNTED_LISTS]
-                                                                      for c in counts if c is not None]
-        stamps = self._timestamps(base, win["last"])
-        win["times"] = [iso_local(ts) for ts in stamps]
-        win["ms"] = [(ts - self.first_ts) / 1e6 for ts in stamps]
+        win = self._decorate(compute_window(self.job, base, last))
         complete = full and win["last"] == base + WINDOW - 1 and win["counts"] is not None
         if complete:
             with self._windows_lock:
                 self._windows[base] = win
                 while len(self._windows) > WINDOW_CACHE:
                     self._windows.popitem(last=False)
+        return win
+
+    def windows(self, lo: int, hi: int) -> Iterator[dict[str, Any]]:
+        """Every window of ``lo..hi`` in order, folded in one pass (for the ``html`` command)."""
+        for win in iter_windows(self.job, lo, hi):
+            yield self._decorate(win)
+
+    def _decorate(self, win: dict[str, Any]) -> dict[str, Any]:
+        """Add the history counts, local times and ms offsets of each version of ``win``."""
+        base = win["base"]
+        counts = [self.index.counts(v) for v in range(base, win["last"] + 1)]
+        win["counts"] = None if any(c is None for c in counts) else [[c[n] for n in COUNTED_LISTS]
+                                                                      for c in counts if c is not None]
+        stamps = self._timestamps(base, win["last"])
+        win["times"] = [iso_local(ts) for ts in stamps]
+        win["ms"] = [(ts - self.first_ts) / 1e6 for ts in stamps]
         return win
 
     def _timestamps(self, lo: int, hi: int) -> list[int]:

@@ -99,13 +99,10 @@ def build_data(job: Job, *, lo: int | None = None, hi: int | None = None,
     meta.update({"mode": "file", "range": [lo, hi], "left_out": left_out, "head": hi, "live": False,
                  "first_failure": next((s for s in index.failures if lo <= s <= hi), None)})
     windows = []
-    version = lo
-    while version <= hi:
-        win = explorer.window_at(version, lo=lo, hi=hi)
+    for win in explorer.windows(lo, hi):
         windows.append(win)
-        version = win["last"] + 1
         if progress is not None:
-            progress("states", version - lo, hi - lo + 1)
+            progress("states", win["last"] - lo + 1, hi - lo + 1)
     t0 = job.first_ts
     events = [[rec.seq, (rec.ts - t0) / 1e6, iso_local(rec.ts), rec.kind, index.routine_of(rec.seq),
                summary(rec.data), to_display(rec.data)] for rec in job.read(lo, hi)]

@@ -24,7 +24,7 @@ not change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -36,7 +36,7 @@ from ..replay import fast_tuples, projection_at, state_dict
 from ..source import Job
 from .display import escape_segment, to_display
 
-__all__ = ["WINDOW", "Window", "compute_window", "differences_to_ops", "window_base"]
+__all__ = ["WINDOW", "Window", "compute_window", "differences_to_ops", "iter_windows", "window_base"]
 
 #: Versions per window (a keyframe every this many versions).
 WINDOW = 128
@@ -113,27 +113,38 @@ def step_ops(before: _Shallow, after: _Shallow) -> list[Op]:
     return differences_to_ops(diff_states(a, b))
 
 
-def compute_window(job: Job, base: int, last: int) -> Window:
-    """The window ``base..last`` (inclusive): the state at ``base`` and a patch per version.
+def iter_windows(job: Job, lo: int, hi: int, size: int = WINDOW) -> Iterator[Window]:
+    """Windows covering ``lo..hi``: the first starts at ``lo``, the others on multiples of ``size``.
 
-    ``base`` must be >= 1 and ``last`` <= the job's head. Costs one rebuild (snapshot and
-    tail, by :func:`replay_tools.replay.projection_at`) and one fold step per version.
+    One rebuild (snapshot and tail, by :func:`replay_tools.replay.projection_at`) before
+    ``lo``, then one fold step per version: a whole range costs about as much as a replay
+    of it.
     """
-    if base > 1:
-        p = projection_at(job, base - 1, history=False)
-    else:
-        p = JobProjection()
+    p = projection_at(job, lo - 1, history=False) if lo > 1 else JobProjection()
     before = _Shallow(p)
     patches: list[list[Op]] = []
     state: dict[str, Any] | None = None
-    for item in fast_tuples(job, base, last):
+    base = lo
+    for item in fast_tuples(job, lo, hi):
         apply(p, item)
         after = _Shallow(p)
         patches.append(step_ops(before, after))
         if state is None:
             state = to_display(state_dict(p, history=False))
         before = after
-    if state is None:
-        msg = f"versions {base}..{last} are not in the log"
-        raise ValueError(msg)
-    return {"base": base, "last": base + len(patches) - 1, "state": state, "patches": patches}
+        if item[0] % size == 0:  # the next version starts a new window
+            yield {"base": base, "last": item[0], "state": state, "patches": patches}
+            base, state, patches = item[0] + 1, None, []
+    if state is not None:
+        yield {"base": base, "last": base + len(patches) - 1, "state": state, "patches": patches}
+
+
+def compute_window(job: Job, base: int, last: int) -> Window:
+    """The window ``base..last`` (inclusive): the state at ``base`` and a patch per version.
+
+    ``base`` must be >= 1 and ``last`` <= the job's head, in one window (see :func:`iter_windows`).
+    """
+    for win in iter_windows(job, base, last):
+        return win
+    msg = f"versions {base}..{last} are not in the log"
+    raise ValueError(msg)
