@@ -293,15 +293,25 @@ class JobIndex:
             self.resets.append((seq, lengths))
 
     def _absorb(self, items: Iterable[tuple[int, int, str, Any]]) -> None:
-        """Index ``items`` in chunks of :data:`CHUNK`, publishing the head after each."""
+        """Index ``items`` in chunks of :data:`CHUNK`, publishing the head after each.
+
+        If reading fails part-way, what was read before the failure is still published.
+        """
         it = iter(items)
         while not self._stop.is_set():
-            chunk = list(islice(it, CHUNK))
-            if not chunk:
+            chunk: list[tuple[int, int, str, Any]] = []
+            try:
+                for item in it:
+                    chunk.append(item)
+                    if len(chunk) >= CHUNK:
+                        break
+            finally:
+                if chunk:
+                    with self.changed:
+                        self._fold_chunk(chunk)
+                        self.changed.notify_all()
+            if len(chunk) < CHUNK:
                 return
-            with self.changed:
-                self._fold_chunk(chunk)
-                self.changed.notify_all()
 
     def scan(self, progress: Callable[[int], None] | None = None) -> None:
         """Index every event up to the log's current head (the first pass).
