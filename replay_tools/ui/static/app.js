@@ -1008,7 +1008,7 @@
         }
         ctx.fillStyle = t.state[i] === 3 ? "#d23b3b" : t.state[i] === 2 ? "#3d7be0" : "#2fa36b";
         const xs = s >= 0 ? x(s) : xq;
-        ctx.fillRect(xs, y, Math.max(1.5, xe - xs), hh - 1);
+        ctx.fillRect(xs, y, Math.max(t.state[i] === 3 ? 4 : 1.5, xe - xs), hh - 1);
         lastX[slot] = xe;
       }
     }
@@ -1158,8 +1158,15 @@
         liveTimer = setTimeout(() => { $("live-badge").hidden = true; }, 3000);
         // drop cached windows that were cut at the old head
         for (const [k, w] of windowCache) if (w.last >= ui.head - 1 || !w.counts) windowCache.delete(k);
-        list.blocks.delete(Math.floor(list.total / BLOCK));
-        loadBlock(Math.floor(list.total / BLOCK));
+        const filtered = ui.filter.kinds.length || ui.filter.routine || ui.filter.text;
+        if (filtered) resetList(); // the server extends the filter's matches; count them again
+        else {
+          const lastBlock = Math.floor(Math.max(0, list.total - 1) / BLOCK);
+          list.total = ui.head - ui.lo + 1;
+          updateListSize();
+          for (let b = lastBlock; b <= Math.floor((list.total - 1) / BLOCK); b++) list.blocks.delete(b);
+          loadBlock(lastBlock);
+        }
         if (ui.follow) setCursor(ui.head);
         refreshStatus();
         loadTimeline(tl.upto || 0);
@@ -1206,11 +1213,13 @@
   function markB() { ui.b = ui.cursor; markText(); writeHash(); }
   document.addEventListener("keydown", (e) => {
     const tag = (e.target && e.target.tagName) || "";
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") {
+    const typing = (tag === "INPUT" && e.target.type !== "range" && e.target.type !== "checkbox")
+      || tag === "SELECT" || tag === "TEXTAREA";
+    if (typing) {
       if (e.key === "Escape") e.target.blur();
       return;
     }
-    if (e.target === $("slider") && (e.key === "ArrowLeft" || e.key === "ArrowRight")) e.preventDefault();
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
     const step = e.shiftKey ? 100 : 1;
     switch (e.key) {
       case "ArrowLeft": case "ArrowUp": e.preventDefault(); setCursor(ui.cursor - step); break;
