@@ -94,7 +94,7 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
     from .server import UiServer
 
     job = open_job(path, key=read_key_file(key_file))
-    explorer = Explorer(job)
+    explorer = Explorer(job, location=path)
     log = (lambda line: click.echo(line, err=True)) if verbose else None
     try:
         try:

@@ -16,12 +16,17 @@ parameter raises :class:`~replay_tools.ui.errors.BadRequestError`.
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventlog import Record
@@ -116,12 +121,15 @@ class Explorer:
 
     Args:
         job: the job, opened read-only by :func:`replay_tools.open_job`.
+        location: where it was opened from (a PostgreSQL URL keeps its password here,
+            for the verify child process; ``job.path`` hides it).
         index: its index; :meth:`start` runs its first pass (and, with ``follow``, keeps
             it growing with the log) in background threads.
     """
 
-    def __init__(self, job: Job, index: JobIndex | None = None) -> None:
+    def __init__(self, job: Job, index: JobIndex | None = None, *, location: str | None = None) -> None:
         self.job = job
+        self._location = location if location is not None else job.path
         self.index = index if index is not None else JobIndex(job)
         self.opened_head = job.head
         self.first_ts = job.first_ts
@@ -133,6 +141,20 @@ class Explorer:
         self._verify: dict[str, Any] = {"state": "pending"}
         self._verify_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+        self.index.others_waiting = lambda: self._waiting > 0
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Mark a request in progress (the index's first pass gives way to it)."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self, *, follow: bool = True, verify: bool = True) -> None:
@@ -413,12 +435,32 @@ class Explorer:
             self._verify = {"state": "running"}
         started = time.monotonic()
         try:
-            with self._heavy:
-                result: VerifyResult = verify_job(self.job)
-            self._verify = {"state": "done", "seconds": round(time.monotonic() - started, 2), **result.to_json()}
+            result = self._verify_result()
+            self._verify = {"state": "done", "seconds": round(time.monotonic() - started, 2), **result}
         except ReplayError as exc:
-            self._verify = {"state": "done", "ok": False, "problems": [{"message": str(exc)}], "head_hash": None,
-                            "head_seq": None, "snapshots_checked": 0, "checks": {}}
+            self._verify = {"state": "done", "ok": False, "problems": [{"kind": "open", "message": str(exc)}],
+                            "head_hash": None, "head_seq": None, "snapshots_checked": 0, "checks": {}}
+
+    def _verify_result(self) -> dict[str, Any]:
+        """``verify_job`` on the job; in a child process when it can, to leave the GIL to the page.
+
+        The child is ``routilux-replay verify --json`` on the same location (its result is
+        the same function's); a keyed job is verified here, so its key never leaves
+        this process, and so is a PostgreSQL job (its URL may hold a password).
+        """
+        if self.job.key is None and self.job.form != "postgres":  # a database URL may hold a password: not in argv
+            cmd = [sys.executable, "-m", "replay_tools", "verify", self._location, "--json"]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False,
+                                      env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+                data = json.loads(proc.stdout)
+                if isinstance(data, dict) and "ok" in data:
+                    return data
+            except (OSError, ValueError, subprocess.SubprocessError):
+                pass  # verify here instead
+        with self._heavy:
+            result: VerifyResult = verify_job(self.job)
+        return result.to_json()
 
     def verify(self, params: Params) -> dict[str, Any]:
         """The verify result (``again=1`` starts a new check in the background)."""

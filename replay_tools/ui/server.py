@@ -220,13 +220,18 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
             if not self._guard(query):
                 return
             route = parts.path
+            if route == "/api/live":
+                self._live()
+                return
+            with server.explorer.serving():
+                self._route(route, query)
+
+        def _route(self, route: str, query: dict[str, list[str]]) -> None:
             try:
                 if route in ("/", "/index.html"):
                     self._page(query)
                 elif route.startswith("/static/"):
                     self._static(route[len("/static/"):])
-                elif route == "/api/live":
-                    self._live()
                 elif route == "/api/tasks":
                     self._send(HTTPStatus.OK, server.explorer.tasks_binary(query), "application/octet-stream")
                 elif route.startswith("/api/") and route[5:] in _JSON_ROUTES:

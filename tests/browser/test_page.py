@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from conftest import ready, run_flow_into, ui_value
+from browser_helpers import ready, run_flow_into, ui_value
 
 from replay_tools import blame, diff, open_job
 from routilux.job_state import JobState
@@ -258,7 +258,7 @@ def test_saved_file_page(page: Any, serve: Any, demo_dir: str, tmp_path: Any) ->
 
 def test_narrow_window_stacks(browser: Any, serve: Any, demo_dir: str) -> None:
     """At 600 px the panes stack and nothing overflows sideways."""
-    from conftest import ARTIFACTS
+    from browser_helpers import ARTIFACTS
 
     s = serve(demo_dir)
     context = browser.new_context(viewport={"width": 600, "height": 1100}, bypass_csp=True)

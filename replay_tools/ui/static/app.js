@@ -332,7 +332,7 @@
     follow: false,
     win: null, state: null, changes: [], counts: null,
     openPaths: new Set(["routine_states", "shared_data"].map((k) => pathKey([k]))),
-    ready: false, stateVersion: 0, lastDiff: null, lastBlame: null, lastBisect: null, errors: [],
+    ready: false, stateVersion: 0, lastRender: null, lastDiff: null, lastBlame: null, lastBisect: null, errors: [],
     timeline: null, tasks: null,
     perf: { firstRows: null, firstState: null },
   };
@@ -413,7 +413,8 @@
     renderCursorInfo(win, v);
     renderCounts(ui.counts, prevCounts, v);
     renderState(state, ui.changes);
-    if (ui.perf.firstState === null) ui.perf.firstState = performance.now();
+    ui.lastRender = { version: v, at: performance.now() };
+    if (ui.perf.firstState === null) ui.perf.firstState = ui.lastRender.at;
     if (!opts.fromList) revealInList(v);
     else renderRows();
     drawTimeline();
@@ -984,33 +985,47 @@
       if (b < LABEL_W || a > W) continue;
       ctx.fillRect(Math.max(a, LABEL_W), AXIS_H, Math.max(2, b - Math.max(a, LABEL_W)), H - AXIS_H);
     }
-    // tasks
+    // tasks: zoomed out, thousands of bars share a pixel, so touching bars of one colour in
+    // one sub-row are merged into a single rectangle (a few thousand draws at most).
     const t = ui.tasks;
     if (t && tl.order) {
-      const lastX = new Float64Array(tl.lanes.length * 4).fill(-1);
+      const slots = tl.lanes.length * 4;
+      const runX0 = new Float64Array(slots).fill(-1), runX1 = new Float64Array(slots).fill(-1);
+      const runC = new Int8Array(slots).fill(-1);
+      const colors = ["#2fa36b", "#2fa36b", "#3d7be0", "#d23b3b"];
+      const flush = (slot) => {
+        if (runC[slot] < 0) return;
+        const lane = Math.floor(slot / 4), k = slot % 4;
+        const ns = tl.nsub[lane] || 1;
+        const hh = (LANE_H - 6) / ns;
+        ctx.fillStyle = colors[runC[slot]];
+        ctx.fillRect(runX0[slot], AXIS_H + lane * LANE_H + 3 + k * hh, runX1[slot] - runX0[slot], hh - 1);
+        runC[slot] = -1;
+      };
+      ctx.fillStyle = "#b9cdf2";
       for (const i of tl.order) {
         const q = t.queued[i];
         if (q > tl.t1) break;
         const end = t.ended[i] >= 0 ? t.ended[i] : tl.end;
         if (end < tl.t0) continue;
         const lane = t.lane[i] < 0 ? tl.lanes.length - 1 : t.lane[i];
-        const ns = tl.nsub[lane] || 1;
         const k = tl.sub[i];
         const slot = lane * 4 + k;
-        const xq = x(q), xe = Math.max(x(end), xq + 1.5);
-        if (xe <= lastX[slot] && t.state[i] !== 3) continue; // nothing new at this pixel
-        const hh = (LANE_H - 6) / ns;
-        const y = AXIS_H + lane * LANE_H + 3 + k * hh;
-        const s = t.started[i];
-        if (s >= 0 && s > q) {
-          ctx.fillStyle = "#b9cdf2";
-          ctx.fillRect(xq, y, Math.max(1, x(s) - xq), hh - 1);
-        }
-        ctx.fillStyle = t.state[i] === 3 ? "#d23b3b" : t.state[i] === 2 ? "#3d7be0" : "#2fa36b";
+        const xq = x(q), s = t.started[i];
         const xs = s >= 0 ? x(s) : xq;
-        ctx.fillRect(xs, y, Math.max(t.state[i] === 3 ? 4 : 1.5, xe - xs), hh - 1);
-        lastX[slot] = xe;
+        const st = t.state[i];
+        const xe = Math.max(x(end), xs + (st === 3 ? 4 : 1.5));
+        if (xs - xq >= 1) { // the time it waited in the queue, when it is visible at this zoom
+          const ns = tl.nsub[lane] || 1;
+          const hh = (LANE_H - 6) / ns;
+          ctx.fillStyle = "#b9cdf2";
+          ctx.fillRect(xq, AXIS_H + lane * LANE_H + 3 + k * hh, xs - xq, hh - 1);
+        }
+        if (runC[slot] === st && xs <= runX1[slot] + 0.5) { runX1[slot] = Math.max(runX1[slot], xe); continue; }
+        flush(slot);
+        runC[slot] = st; runX0[slot] = xs; runX1[slot] = xe;
       }
+      for (let slot = 0; slot < slots; slot++) flush(slot);
     }
     // marks
     for (const [seq, laneRaw, kind, ms] of tl.marks) {
