@@ -16,8 +16,10 @@ parameter raises :class:`~replay_tools.ui.errors.BadRequestError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -142,6 +144,7 @@ class Explorer:
         self._verify_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._waiting = 0
+        self._child: subprocess.Popen[str] | None = None
         self._waiting_lock = threading.Lock()
         self.index.others_waiting = lambda: self._waiting > 0
 
@@ -172,8 +175,12 @@ class Explorer:
         self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop the background threads (they finish their current chunk)."""
+        """Stop the background threads (they finish their current chunk) and a verify child."""
         self.index.stop()
+        child = self._child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(child.pid, signal.SIGTERM)
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -451,13 +458,22 @@ class Explorer:
         if self.job.key is None and self.job.form != "postgres":  # a database URL may hold a password: not in argv
             cmd = [sys.executable, "-m", "replay_tools", "verify", self._location, "--json"]
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False,
-                                      env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-                data = json.loads(proc.stdout)
+                # Its own process group: stop() ends it together with the helpers it starts.
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                        start_new_session=True,
+                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+                self._child = proc
+                out, _err = proc.communicate()
+                data = json.loads(out)
                 if isinstance(data, dict) and "ok" in data:
                     return data
             except (OSError, ValueError, subprocess.SubprocessError):
                 pass  # verify here instead
+            finally:
+                self._child = None
+            if self.index.stopped:
+                msg = "verify was stopped"
+                raise ReplayError(msg)
         with self._heavy:
             result: VerifyResult = verify_job(self.job)
         return result.to_json()

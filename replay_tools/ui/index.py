@@ -389,6 +389,11 @@ class JobIndex:
         """Ask :meth:`scan` and :meth:`follow` to return."""
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
+
     def wait_for(self, version: int, timeout: float) -> bool:
         """Wait until ``version`` is indexed (or the scan ended); True if it is."""
         with self.changed:

@@ -576,6 +576,8 @@
     return { box, view, full, spacer, ratio };
   }
 
+  // Rows are recycled by position (row p uses pool[p % pool size]), so scrolling by a few
+  // rows rewrites only the rows that came into view; the others just move.
   function renderRows() {
     const g = scrollGeometry();
     const virtualTop = g.box.scrollTop * g.ratio;
@@ -583,31 +585,41 @@
     const count = Math.ceil(g.view / ROW_H) + 2;
     const rowsEl = $("events-rows");
     rowsEl.style.transform = `translateY(${g.box.scrollTop - (virtualTop - first * ROW_H)}px)`;
-    while (list.pool.length < count) {
-      const r = el("div", "row");
-      for (const c of ["c-seq", "c-time", "c-kind", "c-routine", "c-data"]) r.append(el("span", c));
-      r.addEventListener("click", () => { if (r.dataset.seq) setCursor(Number(r.dataset.seq), { fromList: true }); });
-      rowsEl.append(r);
-      list.pool.push(r);
+    if (list.pool.length < count) {
+      while (list.pool.length < count) {
+        const r = el("div", "row");
+        for (const c of ["c-seq", "c-time", "c-kind", "c-routine", "c-data"]) r.append(el("span", c));
+        r.addEventListener("click", () => { if (r.dataset.seq) setCursor(Number(r.dataset.seq), { fromList: true }); });
+        rowsEl.append(r);
+        list.pool.push(r);
+      }
+      for (const r of list.pool) r.dataset.pos = "";
     }
     list.first = first;
-    for (let i = 0; i < list.pool.length; i++) {
-      const r = list.pool[i];
+    const n = list.pool.length;
+    for (let i = 0; i < n; i++) {
       const pos = first + i;
-      if (i >= count || pos >= list.total) { r.style.display = "none"; continue; }
+      const r = list.pool[((pos % n) + n) % n];
+      if (i >= count || pos >= list.total) { r.style.display = "none"; r.dataset.pos = ""; continue; }
       r.style.display = "";
+      r.style.transform = `translateY(${i * ROW_H}px)`;
       const b = Math.floor(pos / BLOCK);
       const block = list.blocks.get(b);
+      const row = block ? block[pos - b * BLOCK] : null;
+      const key = `${list.gen}:${pos}:${row ? row[0] : "-"}`;
+      if (r.dataset.pos === key) {
+        if (row) r.classList.toggle("cursor", row[0] === ui.cursor);
+        continue;
+      }
+      r.dataset.pos = key;
       const cells = r.children;
-      if (!block) {
+      if (!row) {
         loadBlock(b);
         r.className = "row placeholder";
         r.dataset.seq = "";
         cells[0].textContent = "…"; cells[1].textContent = ""; cells[2].textContent = ""; cells[3].textContent = ""; cells[4].textContent = "";
         continue;
       }
-      const row = block[pos - b * BLOCK];
-      if (!row) continue;
       const [seq, , time, kind, routine, data] = row;
       r.dataset.seq = seq;
       r.className = "row" + (seq === ui.cursor ? " cursor" : "") + (kind === "task_failed" || (kind === "execution_recorded" && data.includes('"event_name": "error"')) ? " fail" : "");
