@@ -822,4 +822,4 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (``routilux-replay``)."""
     cli.main(args=argv, prog_name="routilux-replay")
 
-from .ui.commands import register_commands; register_commands(cli)  # noqa: E402, E702 - the ui and html commands
+from .ui.commands import register_commands; register_commands(cli)  # noqa: E402, E702, I001 - the ui and html commands

@@ -38,7 +38,7 @@ from ..diff import GROUP_TITLES, GROUPS, group_differences
 from ..errors import ReplayError
 from ..jsonform import iso_local, iso_utc_ns
 from ..paths import MISSING, parse_path
-from ..replay import ListSummary, bisect, blame, diff, projection_at
+from ..replay import ListSummary, bisect, blame, diff
 from ..source import Job
 from ..summary import record_routine
 from ..verify import VerifyResult, verify_job
@@ -538,12 +538,10 @@ def pack_tasks(index: JobIndex, since: int = 0, keep: Callable[[int, int, int], 
             return (ts[seq - 1] - t0) / 1e6 if seq else -1.0
 
         parts = [struct.pack("<II", len(rows), 0)]
-        for column in (array("d", [ms(r.queued) for r in rows]), array("d", [ms(r.started) for r in rows]),
-                       array("d", [ms(r.ended) for r in rows])):
-            parts.append(_little(column))
-        for column in (array("i", [r.row for r in rows]), array("i", [r.lane for r in rows]), array("i", [r.queued for r in rows]),
-                       array("i", [r.ended for r in rows])):
-            parts.append(_little(column))
+        for times in ([ms(r.queued) for r in rows], [ms(r.started) for r in rows], [ms(r.ended) for r in rows]):
+            parts.append(_little(array("d", times)))
+        for ints in ([r.row for r in rows], [r.lane for r in rows], [r.queued for r in rows], [r.ended for r in rows]):
+            parts.append(_little(array("i", ints)))
         parts.append(bytes(r.state for r in rows))
     return b"".join(parts)
 

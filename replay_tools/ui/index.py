@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from itertools import islice
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence

@@ -64,7 +64,7 @@ def is_loopback(host: str) -> bool:
 
 def static_bytes(name: str) -> bytes:
     """The bytes of one of :data:`STATIC_FILES`."""
-    return resources.files("replay_tools.ui").joinpath("static", name).read_bytes()
+    return resources.files("replay_tools.ui").joinpath("static").joinpath(name).read_bytes()
 
 
 class UiServer:
@@ -279,7 +279,9 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
             sent = (-1, False)
             while not server.closing:
                 with ix.changed:
-                    ix.changed.wait_for(lambda: (ix.head, ix.scanned) != sent or server.closing, timeout=_HEARTBEAT)
+                    last = sent
+                    ix.changed.wait_for(lambda: (ix.head, ix.scanned) != last or server.closing,  # noqa: B023 - runs in this iteration
+                                        timeout=_HEARTBEAT)
                     now = (ix.head, ix.scanned)
                     error = str(ix.error) if ix.error is not None else None
                 if server.closing:

@@ -87,7 +87,7 @@ _ABSENT = object()
 
 
 def _same_list(a: list[Any], b: list[Any]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def _reduced(before: _Shallow, after: _Shallow, side: _Shallow) -> dict[str, Any]:

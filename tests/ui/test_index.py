@@ -10,8 +10,8 @@ from ui_jobs import operations, random_job
 
 from replay_tools import projection_at
 from replay_tools.summary import record_routine
-from replay_tools.ui.index import COUNTED_LISTS, Filter, JobIndex
 from replay_tools.ui.display import summary
+from replay_tools.ui.index import COUNTED_LISTS, Filter, JobIndex
 
 
 def lengths(job: Any, version: int) -> dict[str, int]:

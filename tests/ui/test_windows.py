@@ -6,13 +6,12 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ui_jobs import operations, random_job
 
 from replay_tools import diff_states, projection_at, state_dict
 from replay_tools.paths import parse_path
 from replay_tools.ui.display import escape_segment, to_display
 from replay_tools.ui.windows import WINDOW, compute_window, iter_windows, window_base
-
-from ui_jobs import operations, random_job
 
 
 def apply_ops(state: dict[str, Any], ops: list[list[Any]]) -> None:
