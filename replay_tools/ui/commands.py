@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import EXIT_NOT_A_JOB, EXIT_NOT_FOUND, EXIT_USAGE, ReplayError
+from ..errors import EXIT_NOT_A_JOB, EXIT_NOT_FOUND, EXIT_USAGE, NotAJobLogError, ReplayError
 from ..source import open_job, read_key_file
 from .errors import PortInUseError
 
@@ -90,21 +90,34 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
       routilux-replay ui saved.rjob --port 9000 --no-browser
       routilux-replay ui 'postgresql://me@db-host/flows#1234'
     """
+    from .catalog import Catalog
     from .explorer import Explorer
     from .server import UiServer
 
-    job = open_job(path, key=read_key_file(key_file))
-    explorer = Explorer(job, location=path)
+    key = read_key_file(key_file)
+    target: Explorer | Catalog
+    try:
+        job = open_job(path, key=key)
+    except NotAJobLogError as not_a_job:
+        try:
+            target = Catalog(path, key=key, verify=not no_verify)  # a job store: the page lists its jobs
+        except ReplayError:
+            raise not_a_job from None  # neither a job nor a store: the first message says why
+        what = f"job store {path} ({len(target.jobs()['jobs'])} jobs)"
+    else:
+        target = Explorer(job, location=path)
+        what = f"job {job.job_id} ({job.head} events) from {job.path}"
     log = (lambda line: click.echo(line, err=True)) if verbose else None
     try:
         try:
-            server = UiServer(explorer, host, DEFAULT_PORT if port is None else port, token=token, log=log)
+            server = UiServer(target, host, DEFAULT_PORT if port is None else port, token=token, log=log)
         except PortInUseError:
             if port is not None:
                 raise
-            server = UiServer(explorer, host, 0, token=token, log=log)
-        explorer.start(follow=job.form != "file", verify=not no_verify)
-        click.echo(f"routilux-replay: job {job.job_id} ({job.head} events) from {job.path}")
+            server = UiServer(target, host, 0, token=token, log=log)
+        if isinstance(target, Explorer):
+            target.start(follow=target.job.form != "file", verify=not no_verify)
+        click.echo(f"routilux-replay: {what}")
         click.echo(f"routilux-replay: open {server.url}")
         if server.token is not None:
             click.echo("routilux-replay: this address needs the token above; anyone who has it can read the job",
@@ -120,8 +133,9 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
         finally:
             server.shutdown()
     finally:
-        explorer.stop()
-        job.close()
+        target.stop()
+        if isinstance(target, Explorer):
+            target.job.close()
 
 
 @click.command()

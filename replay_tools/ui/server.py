@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ReplayError
+from .catalog import Catalog
 from .display import dumps
 from .errors import BadRequestError, PortInUseError
 from .explorer import Explorer
@@ -68,10 +69,12 @@ def static_bytes(name: str) -> bytes:
 
 
 class UiServer:
-    """Serve one job's page and API.
+    """Serve one job's page and API, or a job store's jobs to pick from.
 
     Args:
-        explorer: what answers the API (its background threads are started by the caller).
+        target: an :class:`Explorer` (one job; its background threads are started by the
+            caller), or a :class:`~replay_tools.ui.catalog.Catalog` (the page lists the
+            jobs and every API request names one with ``job=``).
         host: the address to bind (default loopback).
         port: the TCP port (0: any free one).
         token: required from clients; generated when ``host`` is not loopback and none is given.
@@ -81,9 +84,10 @@ class UiServer:
         PortInUseError: the port is taken.
     """
 
-    def __init__(self, explorer: Explorer, host: str = "127.0.0.1", port: int = 0, *,
+    def __init__(self, target: Explorer | Catalog, host: str = "127.0.0.1", port: int = 0, *,
                  token: str | None = None, log: Callable[[str], None] | None = None) -> None:
-        self.explorer = explorer
+        self.catalog = target if isinstance(target, Catalog) else None
+        self.explorer = target if isinstance(target, Explorer) else None
         self.host = host
         if token is None and not is_loopback(host):
             token = secrets.token_urlsafe(24)
@@ -135,10 +139,22 @@ class UiServer:
     def shutdown(self) -> None:
         """Stop serving, end live connections and close the socket."""
         self._closing.set()
-        with self.explorer.index.changed:
-            self.explorer.index.changed.notify_all()
+        for explorer in self.catalog.explorers() if self.catalog is not None else [self.explorer]:
+            if explorer is not None:
+                with explorer.index.changed:
+                    explorer.index.changed.notify_all()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def explorer_for(self, query: dict[str, list[str]]) -> Explorer:
+        """The explorer a request is about: the one job, or the store's job named by ``job=``."""
+        if self.catalog is None:
+            assert self.explorer is not None
+            return self.explorer
+        values = query.get("job") or []
+        if len(values) > 1:
+            raise BadRequestError("job", "given more than once")
+        return self.catalog.explorer(values[0] if values else None)
 
     @property
     def closing(self) -> bool:
@@ -220,22 +236,39 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
             if not self._guard(query):
                 return
             route = parts.path
-            if route == "/api/live":
-                self._live()
-                return
-            with server.explorer.serving():
-                self._route(route, query)
+            try:
+                if route in ("/", "/index.html") or route.startswith("/static/"):
+                    self._route(route, query, None)
+                elif route == "/api/jobs":
+                    if server.catalog is None:
+                        self._error(HTTPStatus.NOT_FOUND, "this server shows one job, not a store")
+                    else:
+                        self._json(HTTPStatus.OK, server.catalog.jobs(query))
+                elif route == "/api/live":
+                    self._live(server.explorer_for(query))
+                elif route == "/api/tasks" or (route.startswith("/api/") and route[5:] in _JSON_ROUTES):
+                    explorer = server.explorer_for(query)
+                    with explorer.serving():
+                        self._route(route, query, explorer)
+                else:
+                    self._error(HTTPStatus.NOT_FOUND, f"no such page: {route[:80]}")
+            except BadRequestError as exc:
+                self._error(HTTPStatus.BAD_REQUEST, str(exc), param=exc.param)
+            except ReplayError as exc:
+                self._error(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
-        def _route(self, route: str, query: dict[str, list[str]]) -> None:
+        def _route(self, route: str, query: dict[str, list[str]], explorer: Explorer | None) -> None:
             try:
                 if route in ("/", "/index.html"):
                     self._page(query)
                 elif route.startswith("/static/"):
                     self._static(route[len("/static/"):])
-                elif route == "/api/tasks":
-                    self._send(HTTPStatus.OK, server.explorer.tasks_binary(query), "application/octet-stream")
-                elif route.startswith("/api/") and route[5:] in _JSON_ROUTES:
-                    self._json(HTTPStatus.OK, _JSON_ROUTES[route[5:]](server.explorer, query))
+                elif route == "/api/tasks" and explorer is not None:
+                    self._send(HTTPStatus.OK, explorer.tasks_binary(query), "application/octet-stream")
+                elif route.startswith("/api/") and route[5:] in _JSON_ROUTES and explorer is not None:
+                    self._json(HTTPStatus.OK, _JSON_ROUTES[route[5:]](explorer, query))
                 else:
                     self._error(HTTPStatus.NOT_FOUND, f"no such page: {route[:80]}")
             except BadRequestError as exc:
@@ -267,9 +300,9 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(HTTPStatus.OK, static_bytes(name), f"{ctype}; charset=utf-8")
 
-        def _live(self) -> None:
+        def _live(self, explorer: Explorer) -> None:
             """Server-sent events: ``head`` whenever the index grows, until the page leaves."""
-            ix = server.explorer.index
+            ix = explorer.index
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
@@ -289,7 +322,7 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
                 if now == sent:
                     self.wfile.write(b": still here\n\n")
                 else:
-                    payload = json.dumps({"head": server.explorer.head, "indexed": now[0], "scanned": now[1],
+                    payload = json.dumps({"head": explorer.head, "indexed": now[0], "scanned": now[1],
                                           "error": error})
                     self.wfile.write(f"event: head\ndata: {payload}\n\n".encode())
                     sent = now

@@ -355,3 +355,33 @@ def test_postgres_job_page(page: Any, serve: Any, demo_dir: str) -> None:
     want["job_id"] = state["job_id"]  # the copy keeps the job id; compare the rest
     assert state == want and counts == want_counts
     assert "postgres" in page.inner_text("#job-title")
+
+
+def test_pick_a_job_from_a_store(page: Any, tmp_path: Any) -> None:
+    """`ui STORE`: the page lists the store's jobs; a click opens one with its state."""
+    from replay_tools.ui.catalog import Catalog
+    from replay_tools.ui.server import UiServer
+    from routilux.job_store import JobStore
+
+    store = JobStore(str(tmp_path / "store"))
+    ids = []
+    for n in range(3):
+        job = store.create(flow_id="batch")
+        job.update_shared_data("n", n)
+        ids.append(job.job_id)
+        job.close()
+    catalog = Catalog(str(tmp_path / "store"), verify=False, follow=False)
+    srv = UiServer(catalog, "127.0.0.1", 0)
+    srv.start_in_thread()
+    try:
+        page.goto(srv.url)
+        page.wait_for_selector("#picker tr.job-row")
+        shown = page.locator("#picker tr.job-row td:first-child").all_inner_texts()
+        assert sorted(shown) == sorted(ids)
+        page.click(f"#picker a:text('{ids[1]}')")
+        page.wait_for_selector("body[data-ready='1'] #state .leaf")
+        assert ui_value(page, "ui.state.shared_data.n") == 1
+        assert f"job={ids[1]}" in page.url
+    finally:
+        srv.shutdown()
+        catalog.stop()

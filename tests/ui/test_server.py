@@ -139,3 +139,49 @@ def test_is_loopback() -> None:
     """Loopback addresses and localhost, nothing else."""
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.5.0.1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.com")
+
+
+def _store(tmp_path: Any, jobs: int = 2) -> tuple[str, list[str]]:
+    from routilux.job_store import JobStore
+
+    path = str(tmp_path / "store")
+    store = JobStore(path)
+    ids = []
+    for n in range(jobs):
+        job = store.create(flow_id="batch")
+        job.status = "running"
+        job.update_shared_data("n", n)
+        job.status = "completed"
+        ids.append(job.job_id)
+        job.close()
+    return path, ids
+
+
+def test_job_store_lists_and_serves_each_job(tmp_path: Any) -> None:
+    """On a job store: /api/jobs lists the jobs; every API request names one of them, nothing else."""
+    from replay_tools.ui.catalog import Catalog
+
+    path, ids = _store(tmp_path)
+    catalog = Catalog(path, verify=False, follow=False)
+    srv = UiServer(catalog, "127.0.0.1", 0)
+    srv.start_in_thread()
+    try:
+        status, _h, body = get(srv, "/api/jobs")
+        assert status == 200 and sorted(j["job_id"] for j in json.loads(body)["jobs"]) == sorted(ids)
+        status, _h, body = get(srv, "/api/meta")
+        assert status == 400 and json.loads(body)["param"] == "job"
+        for job_id in ids:
+            status, _h, body = get(srv, f"/api/meta?job={job_id}")
+            assert status == 200 and json.loads(body)["job_id"] == job_id
+        for bad in ("..%2F..%2Fetc", "nope", "%2Ftmp"):
+            status, _h, body = get(srv, f"/api/meta?job={bad}")
+            assert status == 400 and "no job" in json.loads(body)["error"]
+        assert get(srv, "/api/nothing?job=x")[0] == 404
+    finally:
+        srv.shutdown()
+        catalog.stop()
+
+
+def test_single_job_server_has_no_job_list(server: UiServer) -> None:
+    """/api/jobs exists only for a store."""
+    assert get(server, "/api/jobs")[0] == 404

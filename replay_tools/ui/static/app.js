@@ -146,10 +146,15 @@
   // ---------------------------------------------------------------------------------------
   // Sources: the server, or data embedded in the file
   // ---------------------------------------------------------------------------------------
+  // A server started on a job store serves many jobs: the page names its job with ?job=.
+  const JOB = new URLSearchParams(location.search).get("job");
+  const jobQuery = JOB ? `&job=${encodeURIComponent(JOB)}` : "";
+
   class ServerSource {
     constructor() { this.mode = "server"; }
     async get(name, params = {}) {
       const qs = new URLSearchParams();
+      if (JOB) qs.set("job", JOB);
       for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") qs.set(k, v);
       const resp = await fetch(`/api/${name}?${qs}`, { cache: "no-store" });
       const body = await resp.json().catch(() => ({ error: `HTTP ${resp.status}` }));
@@ -167,7 +172,7 @@
     verify(again) { return this.get("verify", again ? { again: 1 } : {}); }
     timeline(since) { return this.get("timeline", { since }); }
     async tasks(since) {
-      const resp = await fetch(`/api/tasks?since=${since}`, { cache: "no-store" });
+      const resp = await fetch(`/api/tasks?since=${since}${jobQuery}`, { cache: "no-store" });
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
       return unpackTasks(await resp.arrayBuffer());
     }
@@ -1168,7 +1173,7 @@
   let liveTimer = 0;
   function startLive() {
     if (source.mode !== "server" || !ui.meta.live) return;
-    const es = new EventSource("/api/live");
+    const es = new EventSource(`/api/live?${jobQuery.slice(1)}`);
     es.addEventListener("head", (e) => {
       const m = JSON.parse(e.data);
       const grew = m.head > ui.head;
@@ -1296,7 +1301,54 @@
   // ---------------------------------------------------------------------------------------
   // Start
   // ---------------------------------------------------------------------------------------
+  // A job store: list its jobs; each links to this page with ?job=ID.
+  async function showPicker() {
+    let store;
+    try {
+      const resp = await fetch("/api/jobs", { cache: "no-store" });
+      if (resp.status === 404) return false; // one job
+      store = await resp.json();
+      if (!resp.ok) throw new Error(store.error || `HTTP ${resp.status}`);
+    } catch (err) {
+      showBanner(`Cannot list the jobs: ${err.message}`, true);
+      return true;
+    }
+    if (JOB) {
+      const back = el("a", "back", "← all jobs");
+      back.href = location.pathname + location.search.replace(/[?&]job=[^&]*/, "").replace(/^&/, "?");
+      $("top").insertBefore(back, $("job-title"));
+      return false;
+    }
+    document.title = `routilux-replay · ${store.store}`;
+    $("job-title").textContent = `job store ${store.store} · ${store.jobs.length} job${store.jobs.length === 1 ? "" : "s"}`;
+    for (const id of ["scrubber", "tools", "main", "keys", "verify-badge"]) $(id).hidden = true;
+    const box = el("section", "picker");
+    box.id = "picker";
+    box.append(el("h2", "", "Pick a job"));
+    const t = el("table");
+    const hd = el("tr");
+    for (const h of ["job", "flow", "status", "version", "updated", "size"]) hd.append(el("th", "", h));
+    t.append(hd);
+    for (const j of store.jobs) {
+      const tr = el("tr", "job-row");
+      const a = el("a", "", j.job_id);
+      const qs = new URLSearchParams(location.search);
+      qs.set("job", j.job_id);
+      a.href = `${location.pathname}?${qs}`;
+      const td = el("td"); td.append(a);
+      tr.append(td, el("td", "", j.flow_id), el("td", `status ${j.status}`, j.status), el("td", "num", String(j.version)),
+        el("td", "", j.updated || "–"), el("td", "num", `${(j.size / 1024).toFixed(1)} KiB`));
+      t.append(tr);
+    }
+    box.append(t);
+    if (!store.jobs.length) box.append(el("p", "muted", "This store holds no jobs yet."));
+    document.body.insertBefore(box, $("keys"));
+    document.body.dataset.ready = "1";
+    return true;
+  }
+
   async function start() {
+    if (source.mode === "server" && await showPicker()) return;
     let meta;
     try {
       meta = await source.meta();
