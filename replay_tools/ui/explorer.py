@@ -409,9 +409,8 @@ class Explorer:
         exhaustive = _flag(params, "exhaustive")
         try:
             cond = parse_condition(text)
-        except ReplayError as exc:
-            column = getattr(exc, "column", None)
-            raise BadRequestError("where", f"{exc}" + ("" if column is None else "")) from None
+        except ReplayError as exc:  # the message names the bad token and its column
+            raise BadRequestError("where", str(exc)) from None
         with self._heavy:
             result = bisect(self.job, cond, hi=self.head, exhaustive=exhaustive)
         return {"condition": text, "version": result.version, "kind": result.kind,

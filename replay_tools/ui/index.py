@@ -449,7 +449,11 @@ class JobIndex:
                             self.t_ended[r], self.t_state[r]) for r in rows]
 
     def matching(self, flt: Filter, *, progress: Callable[[int], None] | None = None) -> array[int]:
-        """The seqs that pass ``flt`` among the indexed events (cached, extended as it grows)."""
+        """The seqs that pass ``flt`` among the indexed events (cached, extended as it grows).
+
+        A text filter reads the events' payloads; it does so without holding :attr:`lock`,
+        so the page's other requests and the index's growth never wait for it.
+        """
         with self.lock:
             result = self._filters.get(flt)
             if result is None:
@@ -457,37 +461,42 @@ class JobIndex:
                     self._filters.clear()
                 result = self._filters[flt] = _FilterResult()
             head = self.head
-            if result.upto < head:
-                self._extend(flt, result, head, progress)
+            lo = result.upto + 1
+            if lo > head:
+                return result.seqs
+            candidates = self._candidates(flt, lo, head)
+            if not flt.text:
+                result.seqs.extend(range(lo, head + 1) if candidates is None else candidates)
+                result.upto = head
+                return result.seqs
+        found = self._text_matches(flt.text, candidates, lo, head, progress)
+        with self.lock:
+            if result.upto == lo - 1:  # not extended meanwhile by the same filter's other request
+                result.seqs.extend(found)
+                result.upto = head
             return result.seqs
 
-    def _extend(self, flt: Filter, result: _FilterResult, head: int, progress: Callable[[int], None] | None) -> None:
-        lo = result.upto + 1
+    def _candidates(self, flt: Filter, lo: int, head: int) -> list[int] | None:
+        """Seqs in ``lo..head`` of the filter's kinds and routine (``None``: every one)."""
         kids = {self._kind_id[k] for k in flt.kinds if k in self._kind_id}
         lane = self._routine_id.get(flt.routine, -2) if flt.routine is not None else None
         if flt.kinds and not kids or lane == -2:
-            result.upto = head  # an unknown kind or routine matches nothing (yet)
-            return
-        candidates: Iterable[int] | None
+            return []  # an unknown kind or routine matches nothing (yet)
         if not kids and lane is None:
-            candidates = None  # every event
-        elif kids and lane is None:
+            return None
+        if kids and lane is None:
             cls = b"[" + b"".join(re.escape(bytes([k])) for k in sorted(kids)) + b"]"
             view = memoryview(self.kind_ids)[lo - 1 : head]
-            candidates = (m.start() + lo for m in re.finditer(cls, view))
-        else:
-            rids = self.routine_ids
-            kinds = self.kind_ids
-            candidates = (s for s in range(lo, head + 1)
-                          if (lane is None or rids[s - 1] == lane) and (not kids or kinds[s - 1] in kids))
-        if not flt.text:
-            result.seqs.extend(range(lo, head + 1) if candidates is None else candidates)
-        else:
-            result.seqs.extend(self._text_matches(flt.text, candidates, lo, head, progress))
-        result.upto = head
+            return [m.start() + lo for m in re.finditer(cls, view)]
+        rids = self.routine_ids
+        kinds = self.kind_ids
+        return [s for s in range(lo, head + 1)
+                if rids[s - 1] == lane and (not kids or kinds[s - 1] in kids)]
 
-    def _text_matches(self, text: str, candidates: Iterable[int] | None, lo: int, hi: int,
-                      progress: Callable[[int], None] | None) -> Iterable[int]:
+    def _text_matches(self, text: str, candidates: list[int] | None, lo: int, hi: int,
+                      progress: Callable[[int], None] | None) -> list[int]:
+        if candidates is not None and not candidates:
+            return []
         wanted = set(candidates) if candidates is not None else None
         needle = text.lower()
         out = []
