@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..jsonform import to_jsonable
@@ -63,8 +63,3 @@ def summary(data: Any, limit: int = 160) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
-
-
-def is_sequence(value: Any) -> bool:
-    """True for lists and tuples (not strings or bytes)."""
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
