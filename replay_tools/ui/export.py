@@ -97,6 +97,7 @@ def build_data(job: Job, *, lo: int | None = None, hi: int | None = None,
                     f"(choose the range with --from/--to, or browse everything with `routilux-replay ui`).")
     meta = explorer.meta()
     meta.update({"mode": "file", "range": [lo, hi], "left_out": left_out, "head": hi, "live": False,
+                 "range_ms": [(index.ts[lo - 1] - job.first_ts) / 1e6, (index.ts[hi - 1] - job.first_ts) / 1e6],
                  "first_failure": next((s for s in index.failures if lo <= s <= hi), None)})
     windows = []
     for win in explorer.windows(lo, hi):

@@ -950,7 +950,7 @@
       tl.end = Math.max(meta.end_ms, 0.001);
       tl.upto = meta.upto;
       layoutTasks();
-      if (!tl.fitted || (ui.follow && tl.t1 >= tl.prevEnd)) { tl.t0 = 0; tl.t1 = tl.end * 1.02 || 1; tl.fitted = true; }
+      if (!tl.fitted || (ui.follow && tl.t1 >= tl.prevEnd)) { fitBounds(); tl.fitted = true; }
       tl.prevEnd = tl.end;
       $("timeline-info").textContent = `${ui.tasks ? ui.tasks.n.toLocaleString() : 0} tasks · ${fmtMs(tl.end)}`;
       ui.timeline = meta;
@@ -995,6 +995,11 @@
       ctx.fillStyle = "#4a5260";
       ctx.fillText(tl.lanes[l].slice(0, 14), 4, y + 15);
     }
+    // everything on the time axis stays right of the lane labels
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(LABEL_W, 0, W - LABEL_W, H);
+    ctx.clip();
     // pauses
     ctx.fillStyle = "rgba(240, 180, 40, 0.28)";
     for (const [, p1, m0, m1] of tl.pauses) {
@@ -1054,6 +1059,7 @@
       ctx.fillText(kind === "error" ? "▼" : kind === "retried" ? "↻" : kind === "continued" ? "◆" : "●", px - 4, y + 10);
       void seq;
     }
+    ctx.restore();
     // axis
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, W, AXIS_H);
@@ -1161,7 +1167,13 @@
   });
   canvas.addEventListener("mouseleave", () => { $("timeline-tip").hidden = true; });
   canvas.addEventListener("dblclick", () => fitTimeline());
-  function fitTimeline() { tl.t0 = 0; tl.t1 = tl.end * 1.02 || 1; drawTimeline(); }
+  // The whole run, or the range of versions a saved page holds.
+  function fitBounds() {
+    const [a, b] = (ui.meta && ui.meta.range_ms) || [0, tl.end];
+    const pad = Math.max((b - a) * 0.02, 1e-3);
+    tl.t0 = Math.max(0, a - pad); tl.t1 = b + pad;
+  }
+  function fitTimeline() { fitBounds(); drawTimeline(); }
   $("zoom-in").addEventListener("click", () => zoomAt((tl.t0 + tl.t1) / 2, 0.5));
   $("zoom-out").addEventListener("click", () => zoomAt((tl.t0 + tl.t1) / 2, 2));
   $("zoom-reset").addEventListener("click", fitTimeline);
