@@ -359,13 +359,14 @@ class JobIndex:
             self.error = exc
             self.changed.notify_all()
 
-    def follow(self, poll: float = 0.25) -> None:
+    def follow(self, poll: float = 0.1, stop_check: float = 1.0) -> None:
         """Keep indexing events another process appends, until :meth:`stop` is called."""
         if self.job.form == "file" or self.error is not None:
             return  # a saved job file never grows
         while not self._stop.is_set():
             try:
-                records = self.job.log.follow(self.head + 1, timeout=poll)
+                # Returns after ``stop_check`` s without a new event, to look at the stop flag.
+                records = self.job.log.follow(self.head + 1, timeout=stop_check, poll_interval=poll)
                 self._absorb(records)
             except CorruptionError as exc:
                 self._fail(damaged(self.job.path, exc))
@@ -394,9 +395,9 @@ class JobIndex:
         return self._stop.is_set()
 
     def wait_for(self, version: int, timeout: float) -> bool:
-        """Wait until ``version`` is indexed (or the scan ended); True if it is."""
+        """Wait until ``version`` is indexed (or indexing stopped on an error); True if it is."""
         with self.changed:
-            self.changed.wait_for(lambda: self.head >= version or self.scanned or self.error is not None,
+            self.changed.wait_for(lambda: self.head >= version or self.error is not None or self._stop.is_set(),
                                   timeout=timeout)
             return self.head >= version
 
