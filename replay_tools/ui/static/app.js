@@ -1050,14 +1050,13 @@
       for (let slot = 0; slot < slots; slot++) flush(slot);
     }
     // marks
-    for (const [seq, laneRaw, kind, ms] of tl.marks) {
+    for (const [, laneRaw, kind, ms] of tl.marks) {
       const px = x(ms);
       if (px < LABEL_W || px > W) continue;
       const lane = laneRaw < 0 ? tl.lanes.length - 1 : laneRaw;
       const y = AXIS_H + lane * LANE_H;
       ctx.fillStyle = kind === "error" ? "#d23b3b" : kind === "retried" ? "#8a3fd1" : kind === "continued" ? "#e07b00" : "#555";
       ctx.fillText(kind === "error" ? "▼" : kind === "retried" ? "↻" : kind === "continued" ? "◆" : "●", px - 4, y + 10);
-      void seq;
     }
     ctx.restore();
     // axis
