@@ -125,9 +125,10 @@ def build_html(data: dict[str, Any]) -> str:
     page = static_bytes("index.html").decode("utf-8")
     css = static_bytes("app.css").decode("utf-8")
     js = static_bytes("app.js").decode("utf-8")
-    csp = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src 'unsafe-inline'; img-src data:; "
+    style = f"\n{css}"
+    csp = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(style)}; img-src data:; "
            "connect-src 'none'; base-uri 'none'; form-action 'none'")
-    head = f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n<style>\n{css}</style>'
+    head = f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n<style>{style}</style>'
     body = (f'<script type="application/json" id="embedded-data">{_script_json(data)}</script>\n'
             f"<script>{js}</script>")
     link = '<link rel="stylesheet" href="/static/app.css">'

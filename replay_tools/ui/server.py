@@ -308,6 +308,8 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
+            if self.command == "HEAD":
+                return
             self.close_connection = True
             sent = (-1, False)
             while not server.closing:
