@@ -32,12 +32,13 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from eventlog import CorruptionError, EventLogError
+from eventlog import CorruptionError, EventLogError, Record
 from routilux import events as ev
 
 from ..errors import DamagedLogError, ReplayError
 from ..replay import fast_read, fast_tuples
 from ..source import Job, damaged
+from ..summary import record_routine
 from .display import summary
 
 __all__ = ["COUNTED_LISTS", "CHUNK", "Filter", "JobIndex", "TaskRow"]
@@ -61,17 +62,6 @@ _APPENDS = {
 _TASK_KINDS = frozenset({ev.TASK_QUEUED, ev.TASK_STARTED, ev.TASK_FINISHED, ev.TASK_FAILED})
 # Kinds that end a pause (a status set to anything but paused included).
 _ENDS_PAUSE = frozenset({ev.RESUMED, ev.CANCELLED, ev.STATUS_SET})
-# Where a queued task names its routine (the same keys ``summary.record_routine`` reads).
-_TASK_ROUTINE_KEYS = ("routine_id", "slot_routine_id", "target_routine_id", "connection_target_routine_id")
-
-
-def _task_routine(task: Any) -> str | None:
-    if isinstance(task, dict):
-        for key in _TASK_ROUTINE_KEYS:
-            value = task.get(key)
-            if isinstance(value, str):
-                return value
-    return None
 
 #: Task states in :attr:`TaskRow.state`.
 QUEUED, STARTED, FINISHED, FAILED = 0, 1, 2, 3
@@ -214,7 +204,7 @@ class JobIndex:
             routine = data.get("routine_id")
             if kind in _TASK_KINDS:
                 if kind == ev.TASK_QUEUED:
-                    routine = _task_routine(data.get("task"))
+                    routine = record_routine(Record(seq, ts, kind, data))
                 lane = routine_id.get(routine, -1) if isinstance(routine, str) else -1
                 if lane < 0 and isinstance(routine, str):
                     lane = self._intern_routine(routine)

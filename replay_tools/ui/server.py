@@ -232,7 +232,11 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             parts = urlsplit(self.path)
-            query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=32)
+            try:
+                query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=32, strict_parsing=False)
+            except ValueError:
+                self._error(HTTPStatus.BAD_REQUEST, "too many parameters")
+                return
             if not self._guard(query):
                 return
             route = parts.path

@@ -185,3 +185,9 @@ def test_job_store_lists_and_serves_each_job(tmp_path: Any) -> None:
 def test_single_job_server_has_no_job_list(server: UiServer) -> None:
     """/api/jobs exists only for a store."""
     assert get(server, "/api/jobs")[0] == 404
+
+
+def test_too_many_parameters_is_400(server: UiServer) -> None:
+    """A query with too many fields is refused, not a crash."""
+    query = "&".join(f"p{i}=1" for i in range(100))
+    assert get(server, f"/api/meta?{query}")[0] == 400
