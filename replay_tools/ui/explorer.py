@@ -165,8 +165,10 @@ class Explorer:
 
         def run() -> None:
             self.index.scan()
-            if verify:
-                self._run_verify()
+            if verify:  # in its own thread: following a running job must not wait for it
+                checker = threading.Thread(target=self._run_verify, name="replay-ui-verify", daemon=True)
+                checker.start()
+                self._threads.append(checker)
             if follow:
                 self.index.follow()
 
