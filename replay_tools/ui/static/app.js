@@ -851,7 +851,8 @@
       }
       badge.className = `badge ${r.ok ? "ok" : "bad"}`;
       const snaps = r.snapshots_checked ?? 0;
-      badge.textContent = r.ok ? `✓ verified · chain ok · ${snaps} snapshot${snaps === 1 ? "" : "s"} · head ${String(r.head_hash || "").slice(0, 12)}`
+      const upto = r.head_seq && r.head_seq < ui.head ? ` up to version ${r.head_seq}` : "";
+      badge.textContent = r.ok ? `✓ verified${upto} · chain ok · ${snaps} snapshot${snaps === 1 ? "" : "s"} · head ${String(r.head_hash || "").slice(0, 12)}`
         : `✗ verify FAILED`;
       badge.title = `head hash ${r.head_hash} after version ${r.head_seq}` + (r.verified_at ? `\n${r.verified_at}` : "");
     } catch (err) { badge.className = "badge bad"; badge.textContent = "verify: error"; badge.title = err.message; }
