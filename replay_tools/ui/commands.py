@@ -122,6 +122,9 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
         if server.token is not None:
             click.echo("routilux-replay: this address needs the token above; anyone who has it can read the job",
                        err=True)
+            if host in ("0.0.0.0", "::", ""):
+                click.echo("routilux-replay: from another machine, use this machine's name or address instead of "
+                           "127.0.0.1", err=True)
         click.echo("routilux-replay: press Ctrl-C to stop")
         sys.stdout.flush()
         if not no_browser:
