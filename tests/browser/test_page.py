@@ -385,3 +385,48 @@ def test_pick_a_job_from_a_store(page: Any, tmp_path: Any) -> None:
     finally:
         srv.shutdown()
         catalog.stop()
+
+
+def test_page_patches_rebuild_odd_states(page: Any, tmp_path: Any, rng: Any) -> None:
+    """The page's patcher rebuilds every state of a job with awkward keys and values (seeded ops)."""
+    from click.testing import CliRunner
+
+    from replay_tools import projection_at, state_dict
+    from replay_tools.cli import cli
+    from replay_tools.ui.display import to_display
+
+    path = str(tmp_path / "odd")
+    job = JobState.open(path, flow_id="odd")
+    keys = ["a.b", "$tag", "x y", "0", "", "é"]
+    values: list[Any] = [None, True, 3, -2.5, "s", b"\x00\x01", [1, [2]], {"$k": {"z": 1}}, [], {}]
+    try:
+        for _ in range(80):
+            op = rng.randrange(7)
+            if op == 0:
+                job.update_shared_data(rng.choice(keys), rng.choice(values))
+            elif op == 1:
+                job.update_routine_state(rng.choice(["r1", "$r"]), {rng.choice(keys): rng.choice(values)})
+            elif op == 2:
+                job.add_deferred_event("r1", "later", {"v": rng.choice(values)})
+            elif op == 3:
+                job.deferred_events = []
+            elif op == 4:
+                job.pending_tasks = [{"n": rng.randrange(3)}] * rng.randrange(3)
+            elif op == 5:
+                job.record_execution("r1", rng.choice(["tick", "error"]), {"v": rng.choice(values)})
+            else:
+                data = job.serialize()
+                data["shared_data"] = {"restored": rng.randrange(9)}
+                job.deserialize(data)
+    finally:
+        job.close()
+    out = tmp_path / "odd.html"
+    assert CliRunner().invoke(cli, ["html", path, "-o", str(out)]).exit_code == 0
+    ready(page, out.as_uri() + "#v=1")
+    with open_job(path) as opened:
+        for v in range(1, opened.head + 1):
+            if v > 1:
+                page.keyboard.press("ArrowRight")
+            wait_cursor(page, v)
+            want = to_display(state_dict(projection_at(opened, v, history=False), history=False))
+            assert ui_value(page, "ui.state") == want, v
