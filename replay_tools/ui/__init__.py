@@ -6,6 +6,7 @@
   patches, computed with the one fold (``routilux.projection.apply``);
 * :class:`~replay_tools.ui.explorer.Explorer`: the page's API, a thin layer over
   :mod:`replay_tools` (state, diff, blame, bisect, verify);
+* :class:`~replay_tools.ui.catalog.Catalog`: a job store's jobs, to pick one from;
 * :class:`~replay_tools.ui.server.UiServer`: the local, read-only HTTP server;
 * :func:`~replay_tools.ui.export.write_html`: the page and the data in one file.
 
@@ -14,11 +15,12 @@ The page itself is plain JavaScript in ``replay_tools/ui/static`` (no build step
 
 from __future__ import annotations
 
+from .catalog import Catalog
 from .errors import BadRequestError, PortInUseError, UiError
 from .explorer import Explorer
 from .export import build_html, write_html
 from .index import JobIndex
 from .server import UiServer
 
-__all__ = ["BadRequestError", "Explorer", "JobIndex", "PortInUseError", "UiError", "UiServer", "build_html",
+__all__ = ["BadRequestError", "Catalog", "Explorer", "JobIndex", "PortInUseError", "UiError", "UiServer", "build_html",
            "write_html"]
