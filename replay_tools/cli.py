@@ -167,3 +167,7 @@ from .audit_cli import keygen, verify_proof  # noqa: E402 - audit proof commands
 
 cli.add_command(keygen)
 cli.add_command(verify_proof)
+
+from .ui.commands import register_commands  # noqa: E402 - the ui and html commands (issue 15)
+
+register_commands(cli)

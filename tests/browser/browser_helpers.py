@@ -1,0 +1,112 @@
+"""Helpers of the browser tests: Chromium discovery, an in-process server, test flows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from replay_tools import open_job
+from replay_tools.ui.explorer import Explorer
+from replay_tools.ui.server import UiServer
+from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_binary() -> str | None:
+    """Debian's Chromium, or ``$CHROMIUM``."""
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+class Served:
+    """A job served by an in-process UiServer."""
+
+    def __init__(self, path: str, *, follow: bool = True, verify: bool = True) -> None:
+        self.job = open_job(path)
+        self.explorer = Explorer(self.job)
+        self.explorer.start(follow=follow, verify=verify)
+        self.server = UiServer(self.explorer, "127.0.0.1", 0)
+        self.server.start_in_thread()
+        self.url = self.server.url
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.explorer.stop()
+        self.job.close()
+
+
+class Flaky(Routine):
+    """Fails on odd items (the routine's STOP handler marks it failed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("in", self.on)
+
+    def on(self, i: int = 0, **_: Any) -> None:
+        if i % 2:
+            msg = f"item {i} is odd"
+            raise ValueError(msg)
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.update_shared_data("last_good", i)
+
+
+class Source(Routine):
+    """Emits ``n`` items, ``delay`` seconds apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", self.go)
+        self.define_event("item", ["i"])
+
+    def go(self, n: int = 4, delay: float = 0.0, **_: Any) -> None:
+        for i in range(n):
+            self.emit("item", i=i)
+            if delay:
+                time.sleep(delay)
+
+
+def failing_flow() -> Flow:
+    """source -> flaky (STOP on error)."""
+    flow = Flow("flaky-batch", execution_strategy="sequential")
+    flow.add_routine(Source(), "source")
+    flaky = Flaky()
+    flaky.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+    flow.add_routine(flaky, "flaky")
+    flow.connect("source", "item", "flaky", "in")
+    return flow
+
+
+def run_flow_into(path: str, n: int, delay: float = 0.0, started: threading.Event | None = None) -> None:
+    """Run :func:`failing_flow` into a durable job at ``path``."""
+    flow = failing_flow()
+    job = JobState.open(path, flow_id=flow.flow_id)
+    try:
+        if started is not None:
+            started.set()
+        flow.execute("source", {"n": n, "delay": delay}, job_state=job)
+        JobState.wait_for_completion(flow, job, timeout=120)
+    finally:
+        flow.shutdown(wait=True, timeout=5)
+        job.close()
+
+
+def ready(page: Any, url: str) -> None:
+    """Open ``url`` and wait until the page has shown its first state."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def ui_value(page: Any, expr: str) -> Any:
+    """Evaluate an expression on ``window.__replay`` (the page's state)."""
+    return page.evaluate(f"(() => {{ const ui = window.__replay; return {expr}; }})()")
