@@ -6,15 +6,13 @@ work; errors become one line on stderr with the exit codes of :mod:`replay_tools
 
 from __future__ import annotations
 
-import functools
 import sys
 import webbrowser
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
-from ..errors import EXIT_NOT_A_JOB, EXIT_NOT_FOUND, EXIT_USAGE, NotAJobLogError, ReplayError
+from ..cli_common import Printer, handle_errors, key_option, output_options, path_argument
+from ..errors import NotAJobLogError, ReplayError
 from ..source import open_job, read_key_file
 from .errors import PortInUseError
 
@@ -23,42 +21,8 @@ __all__ = ["DEFAULT_PORT", "html", "register_commands", "ui"]
 #: The port ``routilux-replay ui`` tries first (a free one is picked if it is taken).
 DEFAULT_PORT = 8765
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Failure(click.ClickException):
-    """One line on stderr and an exit code (the same format as the other commands)."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.exit_code = code  # type: ignore[misc]  # per instance, as in replay_tools.cli
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"routilux-replay: error: {self.format_message()}", err=True)
-
-
-def _errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except ReplayError as exc:
-            raise _Failure(str(exc), exc.exit_code) from None
-        except FileNotFoundError as exc:
-            raise _Failure(str(exc), EXIT_NOT_FOUND) from None
-        except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
-            raise _Failure(str(exc), EXIT_NOT_A_JOB) from None
-        except ValueError as exc:
-            raise _Failure(str(exc), EXIT_USAGE) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-_path_arg = click.argument("path", metavar="PATH", type=click.Path())
-_key_opt = click.option("--key-file", type=click.Path(), default=None,
-                        help="File holding the secret key of a keyed hash chain.")
+_path_arg = path_argument
+_key_opt = key_option
 
 
 @click.command()
@@ -73,9 +37,10 @@ _key_opt = click.option("--key-file", type=click.Path(), default=None,
 @click.option("--no-verify", is_flag=True, help="Do not run verify in the background (the badge stays grey).")
 @click.option("--verbose", is_flag=True, help="Print one line per request.")
 @_key_opt
-@_errors
+@output_options(json_help="Print the page's address as one JSON object (then serve as usual).")
+@handle_errors
 def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bool, no_verify: bool,
-       verbose: bool, key_file: str | None) -> None:
+       verbose: bool, key_file: str | None, printer: Printer) -> None:
     """Browse a job in a time-travel debugger page served on this machine.
 
     A timeline of the tasks of every routine, the event list with filters, a scrubber
@@ -93,6 +58,8 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
     from .catalog import Catalog
     from .explorer import Explorer
     from .server import UiServer
+
+    printer.out.disable_pager()  # a server's lines, printed while it runs: never through a pager
 
     key = read_key_file(key_file)
     target: Explorer | Catalog
@@ -117,15 +84,20 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
             server = UiServer(target, host, 0, token=token, log=log)
         if isinstance(target, Explorer):
             target.start(follow=target.job.form != "file", verify=not no_verify)
-        click.echo(f"routilux-replay: {what}")
-        click.echo(f"routilux-replay: open {server.url}")
+        if printer.as_json:
+            printer.json({"url": server.url, "serving": what, "token_required": server.token is not None})
+        else:
+            printer.line(f"routilux-replay: {what}")
+            printer.line(f"routilux-replay: open {server.url}")
         if server.token is not None:
             click.echo("routilux-replay: this address needs the token above; anyone who has it can read the job",
                        err=True)
             if host in ("0.0.0.0", "::", ""):
                 click.echo("routilux-replay: from another machine, use this machine's name or address instead of "
                            "127.0.0.1", err=True)
-        click.echo("routilux-replay: press Ctrl-C to stop")
+        if not printer.as_json:
+            printer.line("routilux-replay: press Ctrl-C to stop")
+        printer.out.flush()
         sys.stdout.flush()
         if not no_browser:
             webbrowser.open(server.url)
@@ -149,9 +121,10 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
 @click.option("--max-events", type=click.IntRange(min=1), default=None,
               help="Most versions in the file (default 20000; the last ones unless --from is given).")
 @_key_opt
-@_errors
+@output_options()
+@handle_errors
 def html(path: str, output: str, start: int | None, stop: int | None, max_events: int | None,
-         key_file: str | None) -> None:
+         key_file: str | None, printer: Printer) -> None:
     """Write the debugger page and the job's data into one self-contained HTML file.
 
     The file needs no server and no network (it loads nothing, and its security policy
@@ -175,7 +148,11 @@ def html(path: str, output: str, start: int | None, stop: int | None, max_events
     finally:
         job.close()
     size = result["bytes"]
-    click.echo(f"routilux-replay: wrote {output} ({size / 1e6:.1f} MB): versions {result['lo']}..{result['hi']} "
+    if printer.as_json:
+        printer.json({"path": output, "bytes": size, "from": result["lo"], "to": result["hi"],
+                      "head": result["head"], "left_out": result["left_out"] or None})
+        return
+    printer.line(f"routilux-replay: wrote {output} ({size / 1e6:.1f} MB): versions {result['lo']}..{result['hi']} "
                f"of {result['head']}")
     if result["left_out"]:
         click.echo(f"routilux-replay: note: {result['left_out']}", err=True)
