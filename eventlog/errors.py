@@ -20,6 +20,9 @@ The tree::
     └── EventEncodingError (+TypeError, +ValueError)  a value that cannot be stored; names its path
         └── RecordTooLargeError (+ValueError)         the encoded record exceeds the size limit
 
+    UnrepresentableValueWarning (a UserWarning, not an error): an in-memory job stored a
+    placeholder for a value no codec can represent (issued once per type).
+
 Every error keeps its context as attributes as well as in the message.
 """
 
@@ -41,6 +44,7 @@ __all__ = [
     "RecordDecodeError",
     "RecordTooLargeError",
     "SnapshotError",
+    "UnrepresentableValueWarning",
     "UnsupportedFormatError",
     "WrongKeyError",
 ]
@@ -218,4 +222,12 @@ class LogNotFoundError(EventLogError, FileNotFoundError):
     """No log with this job id exists in the database (opened with ``create=False``).
 
     A :class:`FileNotFoundError`, like a missing file log, so callers handle both alike.
+    """
+
+
+class UnrepresentableValueWarning(UserWarning):
+    """A value no codec can represent was stored as a placeholder (type and repr).
+
+    Only lenient encoding does this (in-memory jobs, as routilux 0.10 passed anything
+    through); durable jobs raise :class:`EventEncodingError` instead.
     """

@@ -24,7 +24,7 @@ from ._frame import (
     max_payload,
 )
 
-__all__ = ["CHUNK", "FrameScanner", "cut_at_a_sector", "parse_seg_name", "pread_all", "seg_name"]
+__all__ = ["CHUNK", "FrameScanner", "cut_at_a_sector", "frame_end", "parse_seg_name", "pread_all", "seg_name"]
 
 #: Bytes read per ``pread`` when scanning.
 CHUNK = 1 << 20
@@ -61,14 +61,24 @@ def pread_all(fd: int, n: int, off: int) -> bytes:
     return b"".join(parts)
 
 
-class FrameScanner:
-    """Iterate over the good frames of one segment between two offsets.
+def frame_end(off: int, payload_len: int) -> int:
+    """Offset just after the frame at ``off`` whose payload is ``payload_len`` bytes (pad included)."""
+    return off + ((FRAME_HEADER_SIZE + payload_len + 7) & ~7)
 
-    Yields ``(offset, header, buf, rel)``: the frame's payload is
-    ``buf[rel + 48 : rel + 48 + header.length]``. After iteration, ``pos`` is the end of
-    the last good frame, ``expected_seq``/``prev_ts``/``link`` describe the state
-    there, and ``bad`` (with ``bad_off``) says why scanning stopped early, or is
-    ``None`` if it reached ``end``.
+
+class FrameScanner:
+    """The one frame reader: iterate over the good frames of one segment between two offsets.
+
+    Every reader of segment files uses it (open-time recovery, reads, lookups by seq or
+    time, ``verify``). Yields ``(offset, seq, count, ts, link, payload)`` per frame.
+    After iteration, ``pos`` is the end of the last good frame, ``expected_seq``/
+    ``prev_ts``/``link`` describe the state there, and ``bad`` (with ``bad_off``) says
+    why scanning stopped early, or is ``None`` if it reached ``end``.
+
+    Reads are big ``pread`` chunks. A frame that is plainly good (one event, the expected
+    seq, both CRCs, zero pad) is accepted with inline checks; anything else goes through
+    :func:`~eventlog._frame.check_frame` for the exact verdict and reason. Every length is
+    bounded before anything is sliced, so a hostile ``len`` allocates nothing.
     """
 
     def __init__(self, fd: int, start: int, end: int, expected_seq: int, prev_ts: int,
@@ -87,7 +97,7 @@ class FrameScanner:
         self.bad_head = b""
         self.last_frame_off = 0
 
-    def __iter__(self) -> Iterator[tuple[int, FrameHeader, bytes, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int, int, int, bytes, bytes]]:
         fd, end, chunk = self.fd, self.end, self.chunk
         pos = self.pos
         buf_off = pos
@@ -97,47 +107,52 @@ class FrameScanner:
             end = buf_end if len(buf) < min(self.end - pos, chunk) else end  # file shorter than thought
         crc32 = zlib.crc32
         unpack = _unpack_frame
+        pads = _PADS
         limit = MAX_EVENT_BYTES + 4
+        expected, prev_ts, link = self.expected_seq, self.prev_ts, self.link
         while pos < end:
             rel = pos - buf_off
             blen = len(buf)
-            # Fast path: a frame that is plainly good is accepted with inline checks;
-            # anything else goes through check_frame for the exact verdict and reason.
-            res: FrameHeader | BadFrame | None = None
+            good = False
             if blen - rel >= FRAME_HEADER_SIZE:
-                length, count, seq, ts, link, bcrc, hcrc = unpack(buf, rel)
+                length, count, seq, ts, flink, bcrc, hcrc = unpack(buf, rel)
                 total = (FRAME_HEADER_SIZE + 7 + length) & ~7
                 body = rel + FRAME_HEADER_SIZE
-                if (count == 1 and seq == self.expected_seq and ts >= self.prev_ts and length <= limit
+                good = (count == 1 and seq == expected and ts >= prev_ts and length <= limit
                         and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
                         and crc32(buf[body : body + length]) == bcrc
-                        and buf.startswith(_PADS[total - FRAME_HEADER_SIZE - length], body + length)):
-                    res = FrameHeader(length, count, seq, ts, link, bcrc)
-            if res is None:
-                res = check_frame(buf, rel, blen, self.expected_seq, self.prev_ts)
-            if type(res) is BadFrame:
-                if buf_end < end and res.kind in ("short", "past_end"):
-                    want = FRAME_HEADER_SIZE
-                    if res.kind == "past_end":
-                        want = (FRAME_HEADER_SIZE + _U32.unpack_from(buf, rel)[0] + 7) & ~7
-                    buf = pread_all(fd, min(end - pos, max(want, chunk)), pos)
-                    buf_off = pos
-                    buf_end = pos + len(buf)
-                    if buf_end < end and len(buf) < min(end - pos, max(want, chunk)):
-                        end = buf_end  # the file is shorter than expected: stop there
-                    continue
-                self.bad = res
-                self.bad_off = pos
-                self.bad_head = bytes(buf[rel : rel + 8])
-                break
-            hdr: FrameHeader = res  # type: ignore[assignment]
+                        and buf.startswith(pads[total - FRAME_HEADER_SIZE - length], body + length))
+            if not good:
+                res = check_frame(buf, rel, blen, expected, prev_ts)
+                if type(res) is BadFrame:
+                    if buf_end < end and res.kind in ("short", "past_end"):
+                        want = FRAME_HEADER_SIZE
+                        if res.kind == "past_end":
+                            want = (FRAME_HEADER_SIZE + _U32.unpack_from(buf, rel)[0] + 7) & ~7
+                        buf = pread_all(fd, min(end - pos, max(want, chunk)), pos)
+                        buf_off = pos
+                        buf_end = pos + len(buf)
+                        if buf_end < end and len(buf) < min(end - pos, max(want, chunk)):
+                            end = buf_end  # the file is shorter than expected: stop there
+                        continue
+                    self.bad = res
+                    self.bad_off = pos
+                    self.bad_head = bytes(buf[rel : rel + 8])
+                    break
+                hdr: FrameHeader = res  # type: ignore[assignment]
+                length, count, seq, ts, flink = hdr.length, hdr.count, hdr.seq, hdr.ts, hdr.link
+                total = hdr.total
+                body = rel + FRAME_HEADER_SIZE
             self.last_frame_off = pos
-            yield pos, hdr, buf, rel
-            pos += hdr.total
-            self.pos = pos
-            self.expected_seq = hdr.seq + hdr.count
-            self.prev_ts = hdr.ts
-            self.link = hdr.link
+            expected = seq + count
+            prev_ts = ts
+            link = flink
+            # The state is published before the yield: a consumer that stops early
+            # (a reader that reached its last seq) still leaves it consistent.
+            self.pos = pos + total
+            self.expected_seq, self.prev_ts, self.link = expected, prev_ts, link
+            yield pos, seq, count, ts, flink, buf[body : body + length]
+            pos += total
         if self.bad is None and pos < self.end:
             # The file ended before ``end``: report it like any short read.
             self.bad = BadFrame("short", f"file ends at byte {pos}, expected data up to {self.end}")

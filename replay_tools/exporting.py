@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
 
 from eventlog import EventLog, InMemoryEventLog, Record
-from eventlog._events import decode_event
+from eventlog.encoding import decode_event
 from eventlog.chain import GENESIS, next_link
 
 from .errors import ImportFormatError
