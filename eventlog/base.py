@@ -252,6 +252,15 @@ class EventLog(abc.ABC):
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
         """Store ``state`` as the projection at ``seq`` (default: the head), atomically."""
 
+    def store_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> None:
+        """:meth:`save_snapshot` without returning it, for callers that do not read it back.
+
+        A backend may skip work the returned :class:`Snapshot` would need (decoding the
+        state back; the in-memory log also defers the snapshot's chain link until it is
+        read). Same checks and errors as :meth:`save_snapshot`.
+        """
+        self.save_snapshot(state, schema_version=schema_version, seq=seq)
+
     @abc.abstractmethod
     def latest_snapshot(self, *, max_seq: int | None = None,
                         schema_version: int | None = None) -> Snapshot | None:

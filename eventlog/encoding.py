@@ -615,10 +615,25 @@ def encode(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH, max_by
             message names its path and what to do.
         RecordTooLargeError: (a ``ValueError``) the encoding exceeds ``max_bytes``.
     """
+    return _encode(value, path, max_depth, max_bytes, lenient)
+
+
+def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool) -> bytes:
+    """:func:`encode` with positional arguments (it runs once per event)."""
+    free = _free_lenient if lenient else _free_strict
     try:
-        payload = _pack_nested(value, lenient)
+        packer = free.pop()
+    except IndexError:
+        packer = _new_packer(lenient)
+    try:
+        payload = packer.pack(value)
     except (_Unencodable, ValueError, OverflowError, UnicodeEncodeError, TypeError) as exc:
         payload = _encode_with_care(value, path, max_depth, lenient, exc)
+    finally:
+        free.append(packer)
+    # The count of container-opening bytes bounds the nesting depth: only when it could
+    # exceed the limit is the value walked to be sure (a str holding such bytes is a
+    # false alarm that costs the walk).
     if len(payload) > max_depth and len(payload.translate(None, _NOT_CONTAINER)) > max_depth:
         found = _find_problem(value, path, max_depth, lenient)
         if found is not None:
@@ -932,10 +947,12 @@ def encode_event(kind: str, data: Mapping[str, Any], *, lenient: bool = False) -
             value cannot be stored; the message names the path (``data['items'][3]: ...``).
         RecordTooLargeError: the event exceeds :data:`MAX_RECORD_BYTES`.
     """
-    prefix = _kind_prefix(kind)
-    if not isinstance(data, dict):
+    prefix = _packed_kinds.get(kind) if type(kind) is str else None
+    if prefix is None:
+        prefix = _kind_prefix(kind)
+    if type(data) is not dict and not isinstance(data, dict):
         raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
-    event = prefix + encode(data, path="data", max_depth=MAX_DEPTH, max_bytes=MAX_RECORD_BYTES, lenient=lenient)
+    event = prefix + _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, lenient)
     if len(event) > MAX_RECORD_BYTES:
         raise RecordTooLargeError("data", f"the event encodes to {len(event)} bytes, more than the limit "
                                           f"of {MAX_RECORD_BYTES} bytes")
@@ -985,26 +1002,47 @@ def event_kind(event_bytes: bytes) -> str | None:
     return None if found is None else found[0]
 
 
-def split_event(event_bytes: bytes, first: str, last: str) -> tuple[str, str, bytes] | None:
+_split_heads: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def split_event(event_bytes: bytes, first: str, last: str) -> tuple[str, bytes] | None:
     """Read an event whose data is ``{first: <str>, last: <any>}`` without decoding ``last``.
 
-    Returns ``(kind, value of first, encoded value of last)``; the encoded value is a
-    slice of ``event_bytes``, exactly what :func:`encode` gives for it. None if the event
-    has another shape (the caller then decodes it whole).
+    Returns ``(value of first, encoded value of last)``; the encoded value is a slice of
+    ``event_bytes``, exactly what :func:`encode` gives for it. None if the event has
+    another shape (the caller then decodes it whole). Only the bytes around the str are
+    looked at: this runs for every routine-state and shared-data event a JobState applies.
     """
-    found = _str_at(event_bytes, 1) if event_bytes[:1] == b"\x92" else None
-    if found is None:
+    heads = _split_heads.get((first, last))
+    if heads is None:
+        heads = _split_heads[(first, last)] = (b"\x82" + _pack_plain(first), _pack_plain(last))
+    head, tail = heads
+    kind_head = event_bytes[1] if len(event_bytes) > 2 else 0
+    if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
+        return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
+    pos = 2 + (kind_head & 0x1F)
+    if not event_bytes.startswith(head, pos):
         return None
-    kind, pos = found
-    if event_bytes[pos : pos + 1] != b"\x82":
+    pos += len(head)
+    if pos >= len(event_bytes):
         return None
-    name = _str_at(event_bytes, pos + 1)
-    if name is None or name[0] != first:
+    h = event_bytes[pos]
+    if 0xA0 <= h <= 0xBF:
+        start = pos + 1
+        end = start + (h & 0x1F)
+    elif h == 0xD9 and pos + 1 < len(event_bytes):
+        start = pos + 2
+        end = start + event_bytes[pos + 1]
+    else:
+        found = _str_at(event_bytes, pos)
+        if found is None:
+            return None
+        end = found[1]
+        start = end - len(found[0].encode("utf-8"))
+    if not event_bytes.startswith(tail, end):
         return None
-    head = _str_at(event_bytes, name[1])
-    if head is None:
+    try:
+        key = event_bytes[start:end].decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    name = _str_at(event_bytes, head[1])
-    if name is None or name[0] != last:
-        return None
-    return kind, head[0], event_bytes[name[1]:]
+    return key, event_bytes[end + len(tail):]

@@ -1353,6 +1353,12 @@ class FileEventLog(EventLog):
         seq, ts, link, name = self._write_snapshot_body(body, schema_version, seq)
         return Snapshot(seq, ts, link, schema_version, decode_state(body, where=name), name)
 
+    def store_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> None:
+        """:meth:`save_snapshot` without decoding the state back for a returned Snapshot."""
+        self._check_writable()
+        check_schema_version(schema_version)
+        self._write_snapshot_body(encode_state(state), schema_version, seq)
+
     def _write_snapshot_body(self, body: bytes, schema_version: int,
                              seq: int | None) -> tuple[int, int, bytes, str]:
         """Write an encoded snapshot state for ``seq`` (None: the head); return ``(seq, ts, link, name)``."""

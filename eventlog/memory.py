@@ -258,6 +258,20 @@ class InMemoryEventLog(EventLog):
     # -- snapshots ----------------------------------------------------------------
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
         """Store ``state`` for ``seq`` (default: the head); older ones beyond ``keep_snapshots`` are dropped."""
+        seq, ts, body = self._store(state, schema_version, seq)
+        with self._lock:
+            link = self._link(seq)
+        return Snapshot(seq, ts, link, schema_version, decode_state(body, where=f"memory:{seq}"), f"memory:{seq}")
+
+    def store_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> None:
+        """Store a snapshot without returning it: its chain link is computed when it is read.
+
+        (The chain itself is computed lazily here; a snapshot policy taking one every few
+        thousand events would otherwise make every append pay for a link.)
+        """
+        self._store(state, schema_version, seq)
+
+    def _store(self, state: Any, schema_version: int, seq: int | None) -> tuple[int, int, bytes]:
         check_schema_version(schema_version)
         body = encode_state(state)
         with self._lock:
@@ -273,8 +287,7 @@ class InMemoryEventLog(EventLog):
             if keep is not None and len(self._snapshots) > keep:
                 for old in sorted(self._snapshots)[:-keep]:
                     del self._snapshots[old]
-            link = self._link(seq)
-        return Snapshot(seq, ts, link, schema_version, decode_state(body, where=f"memory:{seq}"), f"memory:{seq}")
+        return seq, ts, body
 
     def _snapshot(self, seq: int, entry: tuple[int, int, bytes]) -> Snapshot:
         ts, version, body = entry

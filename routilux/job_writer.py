@@ -146,7 +146,7 @@ class SnapshotWriter:
                 version, state = self._pending.pop(0)
                 self._cond.notify_all()  # a submitter may wait for room in the queue
             try:
-                self._log.save_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
+                self._log.store_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
             except Exception:  # noqa: BLE001 - logged; see the class docstring
                 _log.exception("could not store a snapshot of job %s at version %s", self._job_id, version)
 
@@ -283,7 +283,7 @@ class JobWriter:
         state = snapshot_state(p)
         if self.lenient:
             try:
-                self.log.save_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
+                self.log.store_snapshot(state, schema_version=ev.SCHEMA_VERSION, seq=version)
             except (EventLogError, ValueError):
                 _log.exception("could not store a snapshot of job %s at version %s", p.job_id, version)
             return

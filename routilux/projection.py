@@ -225,9 +225,14 @@ def _keyed(event_bytes: bytes, data: dict[str, Any] | None, first: str, last: st
     """The key and the encoded value of a ``{first: key, last: value}`` event, value not decoded."""
     parts = split_event(event_bytes, first, last)
     if parts is not None:
-        return parts[1], parts[2]
+        return parts
     d = _data(event_bytes, data)  # another layout (or damage): decode, and re-encode canonically
     return d[first], encode(d[last], path="state")
+
+
+def _set_packed(target: PackedMap, key: Any, value_bytes: bytes) -> None:
+    target.packed[key] = value_bytes
+    target.stale[key] = value_bytes
 
 
 def _job_created(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
@@ -256,13 +261,13 @@ def _current_routine_set(p: JobProjection, ts: int, b: bytes, data: dict[str, An
 
 
 def _routine_state_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    routine_id, state = _keyed(b, data, "routine_id", "state")
-    p._routine_states.set(routine_id, state)
+    routine_id, state = split_event(b, "routine_id", "state") or _keyed(b, data, "routine_id", "state")
+    _set_packed(p._routine_states, routine_id, state)
 
 
 def _shared_data_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    key, value = _keyed(b, data, "key", "value")
-    p._shared_data.set(key, value)
+    key, value = split_event(b, "key", "value") or _keyed(b, data, "key", "value")
+    _set_packed(p._shared_data, key, value)
 
 
 def _deferred_event_added(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
@@ -361,6 +366,7 @@ assert set(_HANDLERS) == set(ev.KINDS), "every kind in routilux.job_events needs
 # The first bytes of each known event (0x92, then the kind as a msgpack fixstr) -> its
 # kind: finding the kind is one dict lookup, no decoding (see _kind).
 _KIND_PREFIXES = {b"\x92" + encode(kind): kind for kind in ev.KINDS}
+_HISTORY_KINDS = ev.HISTORY_KINDS
 
 
 def _kind(event_bytes: bytes) -> str | None:
@@ -385,7 +391,7 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
     if seq != p.version + 1:
         msg = f"events must be applied in order: expected seq {p.version + 1}, got {seq}"
         raise ReplayError(msg, seq)
-    kind = _kind(event_bytes)
+    kind = _KIND_PREFIXES.get(event_bytes[: event_bytes[1] - 0x9E]) if len(event_bytes) > 1 else None
     if kind is None:
         kind = decode_event(event_bytes, seq=seq)[0]  # raises the precise decode error
     handler = _HANDLERS.get(kind)
@@ -396,14 +402,16 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
     if (seq == 1) != (kind == ev.JOB_CREATED):
         msg = "a job log starts with exactly one job_created event (at seq 1)"
         raise ReplayError(msg, seq)
-    eager = p.history_source is None and kind in ev.HISTORY_KINDS
-    if eager:
-        data = _data(event_bytes, data)
-        routine = p.current_routine_id
+    # Without a log to read them from later, the history lists are built now.
+    eager = p.history_source is None and kind in _HISTORY_KINDS
     try:
-        handler(p, ts, event_bytes, data)
         if eager:
-            _fold_history(p, routine, ts, kind, data)  # type: ignore[arg-type]
+            data = _data(event_bytes, data)
+            routine = p.current_routine_id
+            handler(p, ts, event_bytes, data)
+            _fold_history(p, routine, ts, kind, data)
+        else:
+            handler(p, ts, event_bytes, data)
     except ReplayError as exc:
         if exc.seq is None:
             raise type(exc)(str(exc), seq) from None

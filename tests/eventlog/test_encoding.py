@@ -16,7 +16,6 @@ import uuid
 import warnings
 from typing import Any, NamedTuple
 
-import attrs
 import msgpack
 import pytest
 from hypothesis import example, given
@@ -39,99 +38,7 @@ from eventlog.encoding import (
 from eventlog.errors import EventEncodingError, RecordDecodeError, RecordTooLargeError, UnrepresentableValueWarning
 
 
-# -- user types used below (registered for the round-trip properties) -------------------
-class Colour(enum.Enum):
-    """A plain enum."""
-
-    RED = 1
-    GREEN = "green"
-
-
-class Level(enum.IntEnum):
-    """An int enum (an int subclass)."""
-
-    LOW = 1
-    HIGH = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class Point:
-    """A frozen dataclass (hashable, so usable as a key)."""
-
-    x: int
-    y: Any = None
-
-
-@attrs.define
-class Box:
-    """A mutable attrs class."""
-
-    label: str
-    items: list[Any] = attrs.field(factory=list)
-
-
-class Pair(NamedTuple):
-    """A named tuple."""
-
-    a: Any
-    b: Any
-
-
-for _cls in (Colour, Level, Point, Box, Pair):
-    register_type(_cls)
-
-
-def typed(value: Any) -> Any:
-    """A comparable form of ``value`` that also compares exact types, float bits and Decimal digits."""
-    t = type(value)
-    if t is float:
-        return ("float", struct.pack(">d", value))
-    if t is decimal.Decimal:
-        return ("Decimal", str(value))
-    if t in (list, tuple):
-        return (t.__name__, [typed(v) for v in value])
-    if t is dict:
-        return ("dict", [(typed(k), typed(v)) for k, v in value.items()])
-    if t in (set, frozenset):
-        return (t.__name__, sorted(repr(typed(v)) for v in value))
-    if t in (dt.datetime, dt.time):
-        return (t.__name__, value.isoformat(), repr(value.tzinfo), value.fold)
-    if t is Pair:
-        return ("Pair", typed(value.a), typed(value.b))
-    if t is Point:
-        return ("Point", typed(value.x), typed(value.y))
-    if t is Box:
-        return ("Box", typed(value.label), typed(value.items))
-    return (t.__name__, value)
-
-
-offsets = st.builds(dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-23, minutes=-59),
-                                               max_value=dt.timedelta(hours=23, minutes=59)))
-texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
-hashables = st.recursive(
-    st.one_of(
-        st.none(), st.booleans(), st.integers(), st.floats(), texts, st.binary(max_size=8),
-        st.datetimes(timezones=st.none() | st.just(dt.timezone.utc) | offsets),
-        st.dates(), st.times(timezones=st.none() | offsets), st.timedeltas(),
-        st.decimals(allow_nan=True, allow_infinity=True).filter(lambda d: not d.is_snan()), st.uuids(),
-        st.builds(pathlib.PurePosixPath, texts), st.sampled_from(list(Colour) + list(Level)),
-    ),
-    lambda inner: st.one_of(st.tuples(inner, inner), st.frozensets(inner, max_size=3),
-                            st.builds(Point, inner, inner)),
-    max_leaves=6,
-)
-values = st.recursive(
-    hashables,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.tuples(inner, inner),
-        st.dictionaries(hashables, inner, max_size=4),
-        st.sets(hashables, max_size=4),
-        st.builds(Box, texts, st.lists(inner, max_size=2)),
-        st.builds(Pair, inner, inner),
-    ),
-    max_leaves=16,
-)
+from value_types import Box, Pair, Point, typed, values  # noqa: E402  (tests/value_types.py)
 
 
 @given(value=values)
@@ -393,7 +300,7 @@ def test_event_helpers_agree_with_the_encoder() -> None:
     assert event == b"\x92" + msgpack.packb("shared_data_set") + b"\x82\xa3key\xa1k\xa5value" + encode(value)
     assert decode_event(event) == ("shared_data_set", {"key": "k", "value": value})
     assert event_kind(event) == "shared_data_set"
-    assert split_event(event, "key", "value") == ("shared_data_set", "k", encode(value))
+    assert split_event(event, "key", "value") == ("k", encode(value))
     assert split_event(event, "routine_id", "state") is None
 
 

@@ -241,14 +241,14 @@ def test_policy_snapshots_are_not_lost_when_the_writer_falls_behind(tmp_path: Pa
     with JobState.open(tmp_path / "job", flow_id="f") as js:
         js.snapshot_every = 10
         saved: list[int] = []
-        real = js.log.save_snapshot
+        real = js.log.store_snapshot
 
-        def slow_save(state: dict, *, schema_version: int, seq: int | None = None) -> object:
+        def slow_save(state: dict, *, schema_version: int, seq: int | None = None) -> None:
             time.sleep(0.02)  # the writer is slower than the appends
             saved.append(seq)  # type: ignore[arg-type]
-            return real(state, schema_version=schema_version, seq=seq)
+            real(state, schema_version=schema_version, seq=seq)
 
-        monkeypatch.setattr(js.log, "save_snapshot", slow_save)
+        monkeypatch.setattr(js.log, "store_snapshot", slow_save)
         points = []
         for _ in range(6):
             with js._transaction():
