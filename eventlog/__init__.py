@@ -11,6 +11,7 @@ from . import encoding
 from .base import DURABILITY_MODES, EventLog
 from .bundle import read_bundle, write_bundle
 from .chain import GENESIS, LINK_SIZE
+from .encoding import StoredObject, Unrepresentable, register_type, unregister_type
 from .errors import (
     BundleError,
     ConcurrencyError,
@@ -31,7 +32,6 @@ from .errors import (
     UnsupportedFormatError,
     WrongKeyError,
 )
-from .encoding import StoredObject, Unrepresentable, register_type, unregister_type
 from .filelog import FileEventLog, open_log
 from .memory import InMemoryEventLog
 from .record import Record, Snapshot

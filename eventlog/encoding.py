@@ -163,6 +163,10 @@ class StoredObject:
     """
 
     __slots__ = ("_fields", "_is_enum", "_type_path", "_version")
+    _fields: Mapping[str, Any]
+    _is_enum: bool
+    _type_path: str
+    _version: int
 
     def __init__(self, type_path: str, fields: Mapping[str, Any], version: int = 1, *,
                  is_enum: bool = False) -> None:
@@ -245,6 +249,8 @@ class Unrepresentable:
     """
 
     __slots__ = ("_text", "_type_path")
+    _text: str
+    _type_path: str
 
     def __init__(self, type_path: str, text: str) -> None:
         object.__setattr__(self, "_type_path", type_path)
@@ -580,9 +586,10 @@ def _pack_nested(value: Any, lenient: bool) -> bytes:
     except IndexError:
         packer = _new_packer(lenient)
     try:
-        return packer.pack(value)  # type: ignore[no-any-return]
+        packed: bytes = packer.pack(value)
     finally:
         free.append(packer)
+    return packed
 
 
 def _pack_plain(value: Any) -> bytes:
@@ -626,7 +633,7 @@ def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool
     except IndexError:
         packer = _new_packer(lenient)
     try:
-        payload = packer.pack(value)
+        payload: bytes = packer.pack(value)
     except (_Unencodable, ValueError, OverflowError, UnicodeEncodeError, TypeError) as exc:
         payload = _encode_with_care(value, path, max_depth, lenient, exc)
     finally:

@@ -401,7 +401,7 @@ class FileEventLog(EventLog):
         if zlib.crc32(data[:44]) != hcrc:
             return False
         total = (FRAME_HEADER_SIZE + length + 7) & ~7
-        return (seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
+        return bool(seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
                 and off + total == idx.covered_end)
 
     def _load_index(self, seg: _Seg, size: int) -> SegmentIndex | None:
@@ -706,10 +706,11 @@ class FileEventLog(EventLog):
                 # commit: see above). The pad needs no store: everything past the last
                 # frame is zeros (reserved by fallocate, or proved zero by recovery).
                 mm = self._map
+                assert mm is not None  # _make_room mapped the window
                 rel = off - self._map_base
-                mm[rel + FRAME_HEADER_SIZE : rel + FRAME_HEADER_SIZE + n] = payload  # type: ignore[index]
+                mm[rel + FRAME_HEADER_SIZE : rel + FRAME_HEADER_SIZE + n] = payload
                 _pack_header_tail_into(mm, rel + 8, first, ts, link, body_crc, header_crc)
-                mm[rel : rel + 8] = prefix[:8]  # type: ignore[index]
+                mm[rel : rel + 8] = prefix[:8]
             else:  # replaced by a test's fault or power-loss shim: the whole frame, pad included
                 self._shimmed_map_write(b"".join((prefix, _pack_u32(header_crc), payload, _PADS[-n & 7])),
                                         off, first)

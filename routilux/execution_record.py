@@ -33,6 +33,10 @@ class ExecutionRecord(Serializable):
 
     routine_id: str
     event_name: str
+    _data: Any
+    _ts: int | None
+    _timestamp: _dt.datetime | None
+    _in_job: bool
 
     def __init__(self, routine_id: str = "", event_name: str = "", data: dict[str, Any] | None = None,
                  timestamp: _dt.datetime | None = None) -> None:
@@ -72,7 +76,8 @@ class ExecutionRecord(Serializable):
         """When it happened: a naive local datetime (from the event's ts in a JobState)."""
         stamp = self._timestamp
         if stamp is None:
-            stamp = ts_to_datetime(self._ts)  # type: ignore[arg-type]
+            assert self._ts is not None  # a record without a timestamp has its ts
+            stamp = ts_to_datetime(self._ts)
             object.__setattr__(self, "_timestamp", stamp)
         return stamp
 

@@ -284,8 +284,6 @@ _new_dict = FrozenDict.__new__
 _new_list = FrozenList.__new__
 _dict_init = dict.__init__
 _list_init = list.__init__
-_set_dict_hint = FrozenDict._hint.__set__  # type: ignore[attr-defined]
-_set_list_hint = FrozenList._hint.__set__  # type: ignore[attr-defined]
 
 
 def freeze(value: Any, hint: str = _DEFAULT_HINT) -> Any:
@@ -296,16 +294,19 @@ def freeze(value: Any, hint: str = _DEFAULT_HINT) -> Any:
     container with the argument.
     """
     kind = type(value)
+    # Built with the base-class __new__/__init__ (no FrozenDict/FrozenList __init__ call):
+    # this runs for every container of every value read from a job.
     if kind is dict or kind is FrozenDict or kind is SyncedFrozenDict:
-        out = _new_dict(FrozenDict)
-        _dict_init(out, {k: (freeze(v, hint) if type(v) in _CONTAINERS else v) for k, v in dict.items(value)})
-        _set_dict_hint(out, hint)
-        return out
+        frozen_dict = _new_dict(FrozenDict)
+        _dict_init(frozen_dict, {k: (freeze(v, hint) if type(v) in _CONTAINERS else v)
+                                 for k, v in dict.items(value)})
+        frozen_dict._hint = hint
+        return frozen_dict
     if kind is list or kind is FrozenList or kind is SyncedFrozenList:
-        out = _new_list(FrozenList)
-        _list_init(out, [freeze(v, hint) if type(v) in _CONTAINERS else v for v in list.__iter__(value)])
-        _set_list_hint(out, hint)
-        return out
+        frozen_list = _new_list(FrozenList)
+        _list_init(frozen_list, [freeze(v, hint) if type(v) in _CONTAINERS else v for v in list.__iter__(value)])
+        frozen_list._hint = hint
+        return frozen_list
     if kind is tuple:
         return tuple(freeze(v, hint) if type(v) in _CONTAINERS else v for v in value)
     if kind is set or kind is ReadOnlySet:

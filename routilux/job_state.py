@@ -367,7 +367,8 @@ class JobState(Serializable):
 
     def get_routine_state(self, routine_id: str) -> FrozenDict | None:
         """Return the state of a routine (read-only dict), or None."""
-        return self._p.routine_states.get(routine_id)  # type: ignore[no-any-return]
+        state: FrozenDict | None = self._p.routine_states.get(routine_id)
+        return state
 
     def record_execution(self, routine_id: str, event_name: str, data: dict[str, Any] | None) -> None:
         """Append an :class:`ExecutionRecord` (timestamped by its event) to the history.

@@ -517,7 +517,7 @@ def _fold_history_from(p: JobProjection, events: Iterable[tuple[int, int, bytes]
             continue
         d = decode_event(event_bytes, seq=seq)[1]
         try:
-            _fold_history(p, routine, ts, kind, d)  # type: ignore[arg-type]
+            _fold_history(p, routine, ts, kind, d)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
             raise ReplayError(msg, seq) from None

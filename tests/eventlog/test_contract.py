@@ -21,8 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import eventlog
 from eventlog import GENESIS, ConcurrencyError, InMemoryEventLog, LogClosedError, Record
-from eventlog.encoding import encode_event
 from eventlog.chain import next_link
+from eventlog.encoding import encode_event
 
 T0 = 1_700_000_000_000_000_000  # a fixed epoch-ns base for explicit timestamps
 

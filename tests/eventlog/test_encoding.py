@@ -7,19 +7,16 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
-import pathlib
-import struct
 import subprocess
 import sys
 import threading
-import uuid
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgpack
 import pytest
 from hypothesis import example, given
-from hypothesis import strategies as st
+from value_types import Box, Pair, Point, typed, values  # noqa: E402  (tests/value_types.py)
 
 from eventlog import encoding
 from eventlog.encoding import (
@@ -35,10 +32,12 @@ from eventlog.encoding import (
     split_event,
     unregister_type,
 )
-from eventlog.errors import EventEncodingError, RecordDecodeError, RecordTooLargeError, UnrepresentableValueWarning
-
-
-from value_types import Box, Pair, Point, typed, values  # noqa: E402  (tests/value_types.py)
+from eventlog.errors import (
+    EventEncodingError,
+    RecordDecodeError,
+    RecordTooLargeError,
+    UnrepresentableValueWarning,
+)
 
 
 @given(value=values)
@@ -65,7 +64,7 @@ def test_set_bytes_do_not_depend_on_insertion_order_or_hash_seed() -> None:
     here = encode({"s": set(items), "f": frozenset(reversed(items))})
     assert encode({"s": set(reversed(items)), "f": frozenset(items)}) == here
     code = ("import sys; sys.path.insert(0, '.'); from eventlog.encoding import encode; "
-            f"items = [f'item-{{i}}' for i in range(40)]; "
+            "items = [f'item-{i}' for i in range(40)]; "
             "sys.stdout.write(encode({'s': set(items), 'f': frozenset(reversed(items))}).hex())")
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -8,11 +8,8 @@ records, bytes and hash chain as ``append``.
 
 from __future__ import annotations
 
-import collections
-import datetime as dt
 import os
 import threading
-from typing import Any
 
 import pytest
 from hypothesis import given

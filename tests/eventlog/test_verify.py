@@ -12,9 +12,8 @@ import msgpack
 import pytest
 
 from eventlog import InMemoryEventLog, open_log, verify
-from eventlog._frame import SEG_HEADER_SIZE
+from eventlog._frame import SEG_HEADER_SIZE, FrameHeader
 from eventlog.chain import next_link
-from eventlog._frame import FrameHeader
 from eventlog.segment import FrameScanner
 
 

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from eventlog import EventEncodingError, InMemoryEventLog, Record, Unrepresentable, UnrepresentableValueWarning
+from eventlog import (
+    EventEncodingError,
+    InMemoryEventLog,
+    Record,
+    Unrepresentable,
+    UnrepresentableValueWarning,
+)
 from routilux import job_events as ev
 from routilux.errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from routilux.frozen import FrozenDict, FrozenList

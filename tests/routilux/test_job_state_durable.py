@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import eventlog
-from eventlog import EventEncodingError, LogLockedError, encoding
+from eventlog import LogLockedError, encoding
 from routilux.errors import ReadOnlyJobStateError
 from routilux.job_state import JobState
 
