@@ -54,6 +54,7 @@ from .errors import (
     LogFailedError,
     LogReadOnlyError,
     LogWriteError,
+    RecordDecodeError,
     UnsupportedFormatError,
     WrongKeyError,
 )
@@ -1141,8 +1142,8 @@ class FileEventLog(EventLog):
         assert seg.index is not None
         return seg.index
 
-    def _events(self, start: int, stop: int | None) -> Iterator[tuple[int, int, bytes, str, int]]:
-        """Yield ``(seq, ts, event_bytes, segment path, frame offset)`` for ``start..stop``.
+    def _events(self, start: int, stop: int | None) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(seq, ts, event_bytes)`` for ``start..stop``.
 
         Frames come from the one frame reader (:class:`~eventlog.segment.FrameScanner`),
         started at the sparse index entry before ``start``; a bad frame is a
@@ -1167,24 +1168,10 @@ class FileEventLog(EventLog):
             if seg.fd < 0:
                 msg = f"event log {self._path!r} is closed"
                 raise LogClosedError(msg)
-            path = seg.path
             scanner = FrameScanner(seg.fd, pos, seg_end, expected, 0, b"", chunk=chunk)
-            for off, seq, count, ts, _link, payload in scanner:
-                if seq + count <= start:
-                    continue
-                if count == 1:
-                    if seq > end_seq:
-                        return
-                    yield seq, ts, payload, path, off
-                    continue
-                events = split_events(payload, count)
-                if events is None:  # check_frame verified the length table
-                    raise self._corrupt(seg.name, off, seq, "frame length table is inconsistent")
-                for k, event_bytes in enumerate(events):
-                    if start <= seq + k <= end_seq:
-                        yield seq + k, ts, event_bytes, path, off
-                    elif seq + k > end_seq:
-                        return
+            yield from scanner.events(start, end_seq)
+            if scanner.expected_seq > end_seq:
+                return
             if scanner.bad is not None:
                 raise self._corrupt(seg.name, scanner.bad_off, scanner.expected_seq, scanner.bad.reason)
             if scanner.expected_seq <= min(end_seq, self._seg_last(seg)):
@@ -1203,14 +1190,18 @@ class FileEventLog(EventLog):
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
         """Yield records ``start..stop``; checksums are verified, the chain is not (see verify)."""
-        for seq, ts, event_bytes, path, off in self._events(start, stop):
-            kind, data = decode_event(event_bytes, where=path, offset=off, seq=seq)
+        for seq, ts, event_bytes in self._events(start, stop):
+            try:
+                kind, data = decode_event(event_bytes, seq=seq)
+            except RecordDecodeError as err:
+                # Rare: find the frame again to name the file and offset in the error.
+                seg, off = self._locate(seq)[:2]
+                raise RecordDecodeError(seg.path, off, seq, err.reason) from None
             yield Record(seq, ts, kind, data)
 
     def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(seq, ts, event_bytes)`` without decoding (checksums verified)."""
-        for seq, ts, event_bytes, _path, _off in self._events(start, stop):
-            yield seq, ts, event_bytes
+        return self._events(start, stop)
 
     def _locate(self, seq: int) -> tuple[_Seg, int, int, int, int, bytes, bytes, bytes]:
         """Return ``(seg, off, first seq, count, ts, link, payload, prev_link)`` of the frame holding ``seq``."""

@@ -367,6 +367,8 @@ assert set(_HANDLERS) == set(ev.KINDS), "every kind in routilux.job_events needs
 # kind: finding the kind is one dict lookup, no decoding (see _kind).
 _KIND_PREFIXES = {b"\x92" + encode(kind): kind for kind in ev.KINDS}
 _HISTORY_KINDS = ev.HISTORY_KINDS
+_JOB_CREATED = ev.JOB_CREATED
+_DESERIALIZED = ev.DESERIALIZED
 
 
 def _kind(event_bytes: bytes) -> str | None:
@@ -399,19 +401,19 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
         msg = (f"unknown event kind {kind!r}: this routilux reads event schema version "
                f"{ev.SCHEMA_VERSION} (the log may come from a newer version)")
         raise UnknownEventKindError(msg, seq)
-    if (seq == 1) != (kind == ev.JOB_CREATED):
+    if (seq == 1) != (kind == _JOB_CREATED):
         msg = "a job log starts with exactly one job_created event (at seq 1)"
         raise ReplayError(msg, seq)
-    # Without a log to read them from later, the history lists are built now.
-    eager = p.history_source is None and kind in _HISTORY_KINDS
+    lazy = p.history_source is not None
     try:
-        if eager:
+        if lazy or kind not in _HISTORY_KINDS:
+            if handler is not _history_only:  # (a history-only event changes nothing else)
+                handler(p, ts, event_bytes, data)
+        else:  # no log to read the history lists from later: build them now
             data = _data(event_bytes, data)
             routine = p.current_routine_id
             handler(p, ts, event_bytes, data)
             _fold_history(p, routine, ts, kind, data)
-        else:
-            handler(p, ts, event_bytes, data)
     except ReplayError as exc:
         if exc.seq is None:
             raise type(exc)(str(exc), seq) from None
@@ -421,12 +423,12 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
         raise ReplayError(msg, seq) from None
     p.version = seq
     p.last_ts = ts
-    if p.history_source is None:
+    if not lazy:
         p.history_upto = seq
         p.history_routine = p.current_routine_id
     counts = p.kind_counts
     counts[kind] = counts.get(kind, 0) + 1
-    if kind == ev.DESERIALIZED:
+    if kind == _DESERIALIZED:
         updated = _data(event_bytes, data)["state"].get("updated_at")
         p.updated = ts if updated is None else updated
     else:
