@@ -88,6 +88,7 @@ __all__ = [
     "SNAPSHOT_MAX_BYTES",
     "SNAPSHOT_MAX_DEPTH",
     "StoredObject",
+    "EventSplitter",
     "Unrepresentable",
     "decode",
     "decode_event",
@@ -944,10 +945,11 @@ def _kind_prefix(kind: Any) -> bytes:
     return prefix
 
 
-def encode_event(kind: str, data: Mapping[str, Any], *, lenient: bool = False) -> bytes:
+def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False) -> bytes:
     """Return the canonical bytes of one event: msgpack ``[kind, data]``.
 
     These bytes are what the hash chain covers and what every backend stores.
+    ``lenient``: see :func:`encode`.
 
     Raises:
         EventEncodingError: ``kind`` is not a non-empty str, ``data`` is not a dict, or a
@@ -1009,47 +1011,69 @@ def event_kind(event_bytes: bytes) -> str | None:
     return None if found is None else found[0]
 
 
-_split_heads: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+class EventSplitter:
+    """Reads events whose data is ``{names[0]: str, ..., names[-1]: any}`` without decoding the last value.
 
-
-def split_event(event_bytes: bytes, first: str, last: str) -> tuple[str, bytes] | None:
-    """Read an event whose data is ``{first: <str>, last: <any>}`` without decoding ``last``.
-
-    Returns ``(value of first, encoded value of last)``; the encoded value is a slice of
-    ``event_bytes``, exactly what :func:`encode` gives for it. None if the event has
-    another shape (the caller then decodes it whole). Only the bytes around the str are
-    looked at: this runs for every routine-state and shared-data event a JobState applies.
+    ``split(event_bytes)`` returns the str values of the leading fields and, last, the
+    encoded bytes of the last one: a slice of ``event_bytes``, exactly what :func:`encode`
+    gives for that value. It returns None when the event has another shape (the caller
+    then decodes it whole). Only the field names and the strs are looked at: this runs for
+    every routine state, shared-data value and execution record a JobState applies or
+    reads back, so the field names are packed once, here.
     """
-    heads = _split_heads.get((first, last))
-    if heads is None:
-        heads = _split_heads[(first, last)] = (b"\x82" + _pack_plain(first), _pack_plain(last))
-    head, tail = heads
-    kind_head = event_bytes[1] if len(event_bytes) > 2 else 0
-    if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
-        return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
-    pos = 2 + (kind_head & 0x1F)
-    if not event_bytes.startswith(head, pos):
-        return None
-    pos += len(head)
-    if pos >= len(event_bytes):
-        return None
-    h = event_bytes[pos]
-    if 0xA0 <= h <= 0xBF:
-        start = pos + 1
-        end = start + (h & 0x1F)
-    elif h == 0xD9 and pos + 1 < len(event_bytes):
-        start = pos + 2
-        end = start + event_bytes[pos + 1]
-    else:
-        found = _str_at(event_bytes, pos)
-        if found is None:
-            return None
-        end = found[1]
-        start = end - len(found[0].encode("utf-8"))
-    if not event_bytes.startswith(tail, end):
-        return None
-    try:
-        key = event_bytes[start:end].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return key, event_bytes[end + len(tail):]
+
+    __slots__ = ("_heads", "_last")
+
+    def __init__(self, *names: str) -> None:
+        if not 2 <= len(names) <= 15:
+            msg = "an event splitter needs 2 to 15 field names"
+            raise ValueError(msg)
+        packed = [_pack_plain(name) for name in names]
+        # The map header (fixmap of len(names)) goes with the first name.
+        self._heads = (bytes((0x80 | len(names),)) + packed[0], *packed[1:-1])
+        self._last = packed[-1]
+
+    def split(self, event_bytes: bytes) -> tuple[Any, ...] | None:
+        """The leading str values and the encoded last value, or None (see the class)."""
+        try:
+            kind_head = event_bytes[1]
+            if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
+                return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
+            pos = kind_head - 0x9E  # 2 + the kind's length
+            out: list[Any] = []
+            for head in self._heads:
+                if not event_bytes.startswith(head, pos):
+                    return None
+                pos += len(head)
+                h = event_bytes[pos]
+                if 0xA0 <= h <= 0xBF:  # a fixstr (field values are short ids): the common case
+                    start = pos + 1
+                    pos = start + (h & 0x1F)
+                elif h == 0xD9:
+                    start = pos + 2
+                    pos = start + event_bytes[pos + 1]
+                else:
+                    found = _str_at(event_bytes, pos)
+                    if found is None:
+                        return None
+                    pos = found[1]
+                    start = pos - len(found[0].encode("utf-8"))
+                out.append(event_bytes[start:pos].decode("utf-8"))
+            last = self._last
+            if not event_bytes.startswith(last, pos) or pos + len(last) >= len(event_bytes):
+                return None
+        except (IndexError, UnicodeDecodeError):
+            return None  # cut short, or not utf-8: the caller's decode reports it
+        out.append(event_bytes[pos + len(last):])
+        return tuple(out)
+
+
+_splitters: dict[tuple[str, ...], EventSplitter] = {}
+
+
+def split_event(event_bytes: bytes, *names: str) -> tuple[Any, ...] | None:
+    """``EventSplitter(*names).split(event_bytes)`` (splitters are cached by names)."""
+    splitter = _splitters.get(names)
+    if splitter is None:
+        splitter = _splitters[names] = EventSplitter(*names)
+    return splitter.split(event_bytes)

@@ -163,21 +163,20 @@ class InMemoryEventLog(EventLog):
             if self._closed:
                 self._refuse_closed()
             tss = self._tss
-            seq = len(tss) + 1
-            if expected_seq is not None and expected_seq != seq - 1:
-                raise ConcurrencyError(expected_seq, seq - 1, "<memory>")
-            last = tss[-1] if tss else 0
+            head = len(tss)
+            if expected_seq is not None and expected_seq != head:
+                raise ConcurrencyError(expected_seq, head, "<memory>")
             if ts is None:
                 ts = _time_ns()
-                if ts < last:
-                    ts = last  # timestamps never go backwards, even if the clock does
+                if head and ts < tss[-1]:
+                    ts = tss[-1]  # timestamps never go backwards, even if the clock does
             else:
-                ts = next_ts(last, ts)
+                ts = next_ts(tss[-1] if head else 0, ts)
             self._events.append(event_bytes)
             tss.append(ts)
             if self._followers:
                 self._cond.notify_all()
-        return seq, ts
+        return head + 1, ts
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
                              ts: int | None = None) -> tuple[int, int]:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, NoReturn
 
+from eventlog.encoding import decode
+
 from .frozen import FrozenDict, freeze, thaw
 from .serializable import Serializable
 from .timestamps import iso_to_datetime, ts_to_datetime
 
 __all__ = ["HINT_HISTORY", "HINT_RECORD", "ExecutionRecord"]
 
+_new_record = object.__new__
+
 HINT_HISTORY = "job_state.record_execution(routine_id, event_name, data)"
 HINT_RECORD = "job_state.record_execution(...) (execution records are immutable)"
+
+
+def _refuse(name: str) -> NoReturn:
+    msg = f"ExecutionRecord is immutable (cannot set {name!r}); record a new one with {HINT_HISTORY}"
+    raise AttributeError(msg)
 
 
 class ExecutionRecord(Serializable):
@@ -27,70 +36,101 @@ class ExecutionRecord(Serializable):
     Records inside a JobState take their timestamp from their event's ``ts`` and are
     part of its audit trail: they refuse every change. A record built by hand can be
     filled from a dict with :meth:`deserialize`, as in the original API.
+
+    A JobState builds one record per execution event when its history is read: the
+    record keeps the event's encoded ``data`` and decodes it on first access, and turns
+    ``ts`` into a datetime on first access, so building a long history costs little.
     """
 
-    __slots__ = ("_data", "_in_job", "_timestamp", "_ts", "event_name", "routine_id")
+    # ``_timestamp`` is set when known (a record built by hand, or one restored with an ISO
+    # timestamp) or on first access; ``_detached`` only on records built by hand. Records
+    # of a job set four slots: building a long history costs little.
+    __slots__ = ("_data", "_detached", "_event_name", "_routine_id", "_timestamp", "_ts")
 
-    routine_id: str
-    event_name: str
-    _data: Any
+    _routine_id: str
+    _event_name: str
+    _data: Any  # encoded bytes, a plain dict, or the FrozenDict made from them on first access
     _ts: int | None
-    _timestamp: _dt.datetime | None
-    _in_job: bool
+    _timestamp: _dt.datetime
+    _detached: bool
 
     def __init__(self, routine_id: str = "", event_name: str = "", data: dict[str, Any] | None = None,
                  timestamp: _dt.datetime | None = None) -> None:
-        self._set(routine_id, event_name, freeze({} if data is None else data, HINT_RECORD), None,
-                  timestamp if timestamp is not None else _dt.datetime.now(), False)
-
-    def _set(self, routine_id: str, event_name: str, data: Any, ts: int | None, timestamp: _dt.datetime | None,
-             in_job: bool) -> None:
-        set_ = object.__setattr__
-        set_(self, "routine_id", routine_id)
-        set_(self, "event_name", event_name)
-        set_(self, "_data", data)
-        set_(self, "_ts", ts)
-        set_(self, "_timestamp", timestamp)
-        set_(self, "_in_job", in_job)
+        self._routine_id = routine_id
+        self._event_name = event_name
+        self._data = freeze({} if data is None else data, HINT_RECORD)
+        self._ts = None
+        self._timestamp = timestamp if timestamp is not None else _dt.datetime.now()
+        self._detached = True
 
     @classmethod
     def from_event(cls, routine_id: str, event_name: str, data: Any, ts: int | None,
                    timestamp: _dt.datetime | None = None) -> ExecutionRecord:
-        """A record of a job's history, built from its event (``data`` as decoded; frozen on first access)."""
-        record = object.__new__(cls)
-        record._set(routine_id, event_name, data, ts, timestamp, True)
+        """A record of a job's history, built from its event.
+
+        ``data`` is the event's data as decoded, or its encoded bytes (decoded on first
+        access); ``ts`` the event's timestamp (or None with an explicit ``timestamp``).
+        """
+        record = _new_record(cls)
+        record._routine_id = routine_id
+        record._event_name = event_name
+        record._data = data
+        record._ts = ts
+        if timestamp is not None:
+            record._timestamp = timestamp
         return record
+
+    @property
+    def routine_id(self) -> str:
+        """The routine that executed."""
+        return self._routine_id
+
+    @routine_id.setter
+    def routine_id(self, value: str) -> NoReturn:
+        _refuse("routine_id")
+
+    @property
+    def event_name(self) -> str:
+        """The event emitted, or the action name (``start``, ``error``, ...)."""
+        return self._event_name
+
+    @event_name.setter
+    def event_name(self, value: str) -> NoReturn:
+        _refuse("event_name")
 
     @property
     def data(self) -> FrozenDict:
         """The data transmitted (read-only)."""
         data = self._data
         if type(data) is not FrozenDict:
-            # Frozen on first access, not when the history is built: most records are never read.
+            if type(data) is bytes:
+                data = decode(data, where="<execution record>")
             data = freeze(data, HINT_RECORD)
-            object.__setattr__(self, "_data", data)
+            self._data = data
         return data  # type: ignore[no-any-return]
+
+    @data.setter
+    def data(self, value: Any) -> NoReturn:
+        _refuse("data")
 
     @property
     def timestamp(self) -> _dt.datetime:
         """When it happened: a naive local datetime (from the event's ts in a JobState)."""
-        stamp = self._timestamp
-        if stamp is None:
+        try:
+            return self._timestamp
+        except AttributeError:  # first access: from the event's ts
             assert self._ts is not None  # a record without a timestamp has its ts
-            stamp = ts_to_datetime(self._ts)
-            object.__setattr__(self, "_timestamp", stamp)
-        return stamp
+            stamp = self._timestamp = ts_to_datetime(self._ts)
+            return stamp
+
+    @timestamp.setter
+    def timestamp(self, value: Any) -> NoReturn:
+        _refuse("timestamp")
 
     @property
     def ts(self) -> int | None:
         """The event timestamp in ns since the epoch, or ``None`` for a detached record."""
         return self._ts
-
-    def __setattr__(self, name: str, value: Any) -> NoReturn:
-        msg = f"ExecutionRecord is immutable (cannot set {name!r}); record a new one with {HINT_HISTORY}"
-        raise AttributeError(msg)
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp}]"
@@ -98,7 +138,7 @@ class ExecutionRecord(Serializable):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExecutionRecord):
             return NotImplemented
-        return (self.routine_id == other.routine_id and self.event_name == other.event_name
+        return (self._routine_id == other._routine_id and self._event_name == other._event_name
                 and self.timestamp == other.timestamp and self.data == other.data)
 
     def __hash__(self) -> int:
@@ -132,11 +172,12 @@ class ExecutionRecord(Serializable):
             TypeError: the record belongs to a JobState.
             ValueError: ``data`` is not an ExecutionRecord dict.
         """
-        if self._in_job:
+        if not getattr(self, "_detached", False):
             msg = f"this ExecutionRecord is part of a JobState and immutable; use {HINT_HISTORY}"
             raise TypeError(msg)
         other = ExecutionRecord.from_dict(data)
-        self._set(other.routine_id, other.event_name, other._data, None, other.timestamp, False)
+        self._routine_id, self._event_name, self._data = other._routine_id, other._event_name, other._data
+        self._ts, self._timestamp = None, other.timestamp
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionRecord:

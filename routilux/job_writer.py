@@ -198,7 +198,7 @@ class JobWriter:
         if self.readonly:
             self.refuse_readonly()
         try:
-            event_bytes = encode_event(kind, data, lenient=self.lenient)
+            event_bytes = encode_event(kind, data, self.lenient)
         except EventEncodingError as err:
             raise by_argument(err) from None
         with self.lock:
@@ -210,8 +210,11 @@ class JobWriter:
             # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
             # with ConcurrencyError, nothing written, if someone else appended.
             seq, ts = self.log.append_encoded(event_bytes, expected_seq=p.version)
-            apply_event(p, seq, ts, event_bytes)
-            self.changed()
+            apply_event(p, seq, ts, event_bytes, None, kind)
+            c = self.counters
+            # changed() only when it has something to do (most events: nothing).
+            if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status:
+                self.changed()
             return seq, ts
 
     @contextlib.contextmanager

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
-from eventlog.encoding import decode, decode_event, encode, encode_event, event_kind, split_event
+from eventlog.encoding import EventSplitter, decode, decode_event, encode, encode_event, event_kind
 
 from . import job_events as ev
 from .errors import ReplayError, SchemaVersionError, UnknownEventKindError
@@ -221,9 +221,16 @@ def _data(event_bytes: bytes, data: dict[str, Any] | None) -> dict[str, Any]:
     return data if data is not None else decode_event(event_bytes)[1]
 
 
-def _keyed(event_bytes: bytes, data: dict[str, Any] | None, first: str, last: str) -> tuple[Any, bytes]:
+# The events whose last value stays encoded: routine states, shared data, execution records.
+_ROUTINE_STATE = EventSplitter("routine_id", "state")
+_SHARED_VALUE = EventSplitter("key", "value")
+_EXECUTION = EventSplitter("routine_id", "event_name", "data")
+
+
+def _keyed(event_bytes: bytes, data: dict[str, Any] | None, splitter: EventSplitter, first: str,
+           last: str) -> tuple[Any, ...]:
     """The key and the encoded value of a ``{first: key, last: value}`` event, value not decoded."""
-    parts = split_event(event_bytes, first, last)
+    parts = splitter.split(event_bytes)
     if parts is not None:
         return parts
     d = _data(event_bytes, data)  # another layout (or damage): decode, and re-encode canonically
@@ -261,12 +268,12 @@ def _current_routine_set(p: JobProjection, ts: int, b: bytes, data: dict[str, An
 
 
 def _routine_state_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    routine_id, state = split_event(b, "routine_id", "state") or _keyed(b, data, "routine_id", "state")
+    routine_id, state = _keyed(b, data, _ROUTINE_STATE, "routine_id", "state")
     _set_packed(p._routine_states, routine_id, state)
 
 
 def _shared_data_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    key, value = split_event(b, "key", "value") or _keyed(b, data, "key", "value")
+    key, value = _keyed(b, data, _SHARED_VALUE, "key", "value")
     _set_packed(p._shared_data, key, value)
 
 
@@ -369,6 +376,8 @@ _KIND_PREFIXES = {b"\x92" + encode(kind): kind for kind in ev.KINDS}
 _HISTORY_KINDS = ev.HISTORY_KINDS
 _JOB_CREATED = ev.JOB_CREATED
 _DESERIALIZED = ev.DESERIALIZED
+_EXECUTION_RECORDED = ev.EXECUTION_RECORDED
+_CURRENT_ROUTINE_SET = ev.CURRENT_ROUTINE_SET
 
 
 def _kind(event_bytes: bytes) -> str | None:
@@ -377,11 +386,13 @@ def _kind(event_bytes: bytes) -> str | None:
     return kind if kind is not None else event_kind(event_bytes)
 
 
-def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: dict[str, Any] | None = None) -> None:
+def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: dict[str, Any] | None = None,
+                kind: str | None = None) -> None:
     """Fold one encoded event (as stored in the log) into ``p``, in place. Pure.
 
-    ``data`` may be given when the caller has the event decoded already (it must be
-    what decoding ``event_bytes`` gives); values are always taken from the bytes.
+    ``kind`` and ``data`` may be given when the caller has them already (they must be
+    what decoding ``event_bytes`` gives: the writer that just encoded the event, a reader
+    that decoded it); values are always taken from the bytes.
 
     Raises:
         ReplayError: the seq does not follow ``p.version``, the log does not start with
@@ -393,9 +404,13 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
     if seq != p.version + 1:
         msg = f"events must be applied in order: expected seq {p.version + 1}, got {seq}"
         raise ReplayError(msg, seq)
-    kind = _KIND_PREFIXES.get(event_bytes[: event_bytes[1] - 0x9E]) if len(event_bytes) > 1 else None
     if kind is None:
-        kind = decode_event(event_bytes, seq=seq)[0]  # raises the precise decode error
+        try:
+            kind = _KIND_PREFIXES.get(event_bytes[: event_bytes[1] - 0x9E])
+        except IndexError:
+            kind = None
+        if kind is None:
+            kind = decode_event(event_bytes, seq=seq)[0]  # raises the precise decode error
     handler = _HANDLERS.get(kind)
     if handler is None:
         msg = (f"unknown event kind {kind!r}: this routilux reads event schema version "
@@ -410,10 +425,9 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
             if handler is not _history_only:  # (a history-only event changes nothing else)
                 handler(p, ts, event_bytes, data)
         else:  # no log to read the history lists from later: build them now
-            data = _data(event_bytes, data)
             routine = p.current_routine_id
             handler(p, ts, event_bytes, data)
-            _fold_history(p, routine, ts, kind, data)
+            _fold_history(p, ((seq, ts, event_bytes),), routine)
     except ReplayError as exc:
         if exc.seq is None:
             raise type(exc)(str(exc), seq) from None
@@ -442,10 +456,11 @@ def apply(p: JobProjection, record: Any) -> None:
     canonical encoding gives back the bytes it was decoded from).
     """
     if type(record) is LoggedEvent:
-        apply_event(p, record.seq, record.ts, record.event_bytes, record.data)
+        apply_event(p, record.seq, record.ts, record.event_bytes, record.data, record.kind)
         return
     seq, ts, kind, data = record
-    apply_event(p, seq, ts, encode_event(kind, data), data)
+    event_bytes = encode_event(kind, data)
+    apply_event(p, seq, ts, event_bytes, data)
 
 
 def fold(records: Iterable[Any], p: JobProjection | None = None) -> JobProjection:
@@ -465,69 +480,80 @@ def fold_raw(p: JobProjection, events: Iterable[tuple[int, int, bytes]]) -> JobP
 
 
 # -- the history lists ------------------------------------------------------------------
-def _fold_history(p: JobProjection, routine: str | None, ts: int, kind: str, d: dict[str, Any]) -> None:
-    """Add what a history event contributes to the history lists of ``p``.
-
-    ``routine`` is the job's current routine just before the event (a pause point
-    records it). One definition for the lists built as events are applied and for the
-    lists folded later from the log.
-    """
-    if kind == ev.EXECUTION_RECORDED:
-        _list_append(p.execution_history, ExecutionRecord.from_event(d["routine_id"], d["event_name"], d["data"], ts))
-    elif kind == ev.SHARED_LOG_APPENDED:
-        entry = d["entry"]
-        if "timestamp" not in entry:
-            entry = {**entry, "timestamp": ts_to_iso(ts)}
-        _list_append(p.shared_log, freeze(entry, HINT_SHARED_LOG))
-    elif kind == ev.OUTPUT_SENT:
-        entry = {"routine_id": d["routine_id"], "output_type": d["output_type"], "data": d["data"],
-                 "timestamp": ts_to_iso(ts)}
-        _list_append(p.output_log, freeze(entry, HINT_OUTPUT_LOG))
-    elif kind == ev.PAUSE_POINT_ADDED:
-        _list_append(p.pause_points, freeze(d["point"], HINT_PAUSE))
-    elif kind == ev.PAUSED:
-        point = {"timestamp": ts_to_iso(ts), "reason": d["reason"], "current_routine_id": routine,
-                 "checkpoint": d["checkpoint"]}
-        _list_append(p.pause_points, freeze(point, HINT_PAUSE))
-    elif kind == ev.DESERIALIZED:
-        state = d["state"]
-        for name, hint in (("shared_log", HINT_SHARED_LOG), ("output_log", HINT_OUTPUT_LOG),
-                           ("pause_points", HINT_PAUSE)):
-            if name in state:
-                _replace_list(getattr(p, name), freeze(state[name], hint))
-        if "execution_history" in state:
-            _replace_list(p.execution_history, [
-                ExecutionRecord.from_event(r["routine_id"], r["event_name"], r["data"],
-                                           None if r.get("timestamp") is not None else ts,
-                                           iso_to_datetime(r.get("timestamp")))
-                for r in state["execution_history"]
-            ])
-        if all(name in state for name in HISTORY_LISTS):
-            p.history_from = 0  # every list was replaced: nothing before this event matters
-
-
 # Events the history fold reads: those that add to the lists, and those that change the
 # current routine (a pause point records it).
 _HISTORY_FOLD_KINDS = ev.HISTORY_KINDS | {ev.CURRENT_ROUTINE_SET}
+_EXECUTION_PREFIX = b"\x92" + encode(ev.EXECUTION_RECORDED)
 
 
-def _fold_history_from(p: JobProjection, events: Iterable[tuple[int, int, bytes]], routine: str | None) -> str | None:
-    """Fold the history contribution of raw ``events`` into ``p``'s lists; return the routine after them."""
+def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], routine: str | None) -> str | None:
+    """Add what ``events`` contribute to the history lists of ``p``; return the current routine after them.
+
+    ``routine`` is the job's current routine before the first event (a pause point
+    records it). The one definition of the history lists: used for the lists read from
+    the log when they are asked for, and (one event at a time) for a projection that
+    builds them as events are applied. An execution record keeps its data encoded until
+    it is read (most never are), so a long history is built quickly.
+    """
+    history = p.execution_history
+    split = _EXECUTION.split
+    record = ExecutionRecord.from_event
     for seq, ts, event_bytes in events:
-        kind = _kind(event_bytes)
-        if kind not in _HISTORY_FOLD_KINDS:
-            continue
-        d = decode_event(event_bytes, seq=seq)[1]
+        kind: str | None = _EXECUTION_RECORDED
+        if event_bytes.startswith(_EXECUTION_PREFIX):  # most history events: checked first
+            parts = split(event_bytes)
+            if parts is not None:
+                _list_append(history, record(parts[0], parts[1], parts[2], ts))
+                continue
+        else:
+            kind = _kind(event_bytes)
+            if kind not in _HISTORY_FOLD_KINDS:
+                continue
         try:
-            _fold_history(p, routine, ts, kind, d)
+            d = decode_event(event_bytes, seq=seq)[1]
+            if kind == _EXECUTION_RECORDED:
+                _list_append(history, record(d["routine_id"], d["event_name"], d["data"], ts))
+            elif kind == _CURRENT_ROUTINE_SET:
+                routine = d["routine_id"]
+            elif kind == ev.SHARED_LOG_APPENDED:
+                entry = d["entry"]
+                if "timestamp" not in entry:
+                    entry = {**entry, "timestamp": ts_to_iso(ts)}
+                _list_append(p.shared_log, freeze(entry, HINT_SHARED_LOG))
+            elif kind == ev.OUTPUT_SENT:
+                entry = {"routine_id": d["routine_id"], "output_type": d["output_type"], "data": d["data"],
+                         "timestamp": ts_to_iso(ts)}
+                _list_append(p.output_log, freeze(entry, HINT_OUTPUT_LOG))
+            elif kind == ev.PAUSE_POINT_ADDED:
+                _list_append(p.pause_points, freeze(d["point"], HINT_PAUSE))
+            elif kind == ev.PAUSED:
+                point = {"timestamp": ts_to_iso(ts), "reason": d["reason"], "current_routine_id": routine,
+                         "checkpoint": d["checkpoint"]}
+                _list_append(p.pause_points, freeze(point, HINT_PAUSE))
+            elif kind == _DESERIALIZED:
+                routine = _deserialized_history(p, ts, d["state"], routine)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
             raise ReplayError(msg, seq) from None
-        if kind == ev.CURRENT_ROUTINE_SET:
-            routine = d["routine_id"]
-        elif kind == ev.DESERIALIZED and "current_routine_id" in d["state"]:
-            routine = d["state"]["current_routine_id"]
     return routine
+
+
+def _deserialized_history(p: JobProjection, ts: int, state: dict[str, Any], routine: str | None) -> str | None:
+    """What a ``deserialized`` event does to the history lists; returns the current routine after it."""
+    for name, hint in (("shared_log", HINT_SHARED_LOG), ("output_log", HINT_OUTPUT_LOG), ("pause_points", HINT_PAUSE)):
+        if name in state:
+            _replace_list(getattr(p, name), freeze(state[name], hint))
+    if "execution_history" in state:
+        _replace_list(p.execution_history, [
+            ExecutionRecord.from_event(r["routine_id"], r["event_name"], r["data"],
+                                       None if r.get("timestamp") is not None else ts,
+                                       iso_to_datetime(r.get("timestamp")))
+            for r in state["execution_history"]
+        ])
+    if all(name in state for name in HISTORY_LISTS):
+        p.history_from = 0  # every list was replaced: nothing before this event matters
+    after: str | None = state.get("current_routine_id", routine)
+    return after
 
 
 def ensure_history(p: JobProjection) -> None:
@@ -546,9 +572,9 @@ def ensure_history(p: JobProjection) -> None:
         for name in HISTORY_LISTS:
             _replace_list(getattr(p, name), ())
         p.history_from = 0
-        p.history_routine = _fold_history_from(p, source.read_raw(1, version), None)
+        p.history_routine = _fold_history(p, source.read_raw(1, version), None)
     else:
-        p.history_routine = _fold_history_from(p, source.read_raw(p.history_upto + 1, version), p.history_routine)
+        p.history_routine = _fold_history(p, source.read_raw(p.history_upto + 1, version), p.history_routine)
     p.history_upto = version
 
 
