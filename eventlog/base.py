@@ -23,7 +23,7 @@ Semantics shared by all backends (the contract tests in
 One write path: :meth:`EventLog.append` and :meth:`EventLog.append_batch` encode with
 :func:`eventlog.encoding.encode_event` and hand the bytes to :meth:`append_encoded` /
 :meth:`append_batch_encoded`, the only methods a backend implements to write events.
-Layers above that encode events themselves (a JobState) call those two directly.
+Layers above that encode events themselves call those two directly.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ Values nothing can represent
 
 A lock, a socket, a generator, a function, an object of a plain unregistered class...:
 :func:`encode` raises :class:`~eventlog.errors.EventEncodingError` naming the value's
-path and what to do, unless called with ``lenient=True`` (an in-memory job: the 0.10
-behaviour of passing anything through). Then the value is stored as an
+path and what to do, unless called with ``lenient=True`` (for stores that must accept
+anything, as routilux 0.10's in-memory jobs did). Then the value is stored as an
 :class:`Unrepresentable` placeholder (its type and ``repr``) and one
 :class:`~eventlog.errors.UnrepresentableValueWarning` is issued per type.
 
@@ -162,12 +162,12 @@ def _placeholder(obj: Any) -> msgpack.ExtType:
     if cls not in _warned_types:
         _warned_types.add(cls)
         warnings.warn(
-            f"a {type_path(cls)} value cannot be stored; this in-memory job records a placeholder "
-            "(its type and repr) instead. Register its class with eventlog.register_type, or store "
-            "plain data", UnrepresentableValueWarning, stacklevel=2)
+            f"a {type_path(cls)} value cannot be stored; a placeholder (its type and repr) is stored "
+            "instead. Register its class with eventlog.register_type, or store plain data",
+            UnrepresentableValueWarning, stacklevel=2)
     try:
         text = repr(obj)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not stop the job
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not stop the caller
         text = f"<{cls.__qualname__} object>"
     return msgpack.ExtType(EXT_UNREPRESENTABLE, _pack_plain([type_path(cls), text[:200]]))
 
@@ -327,7 +327,7 @@ def encode(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH, max_by
         max_depth: deepest nesting accepted.
         max_bytes: largest encoding accepted.
         lenient: store values nothing can represent as :class:`Unrepresentable`
-            placeholders (one warning per type) instead of raising; for in-memory jobs.
+            placeholders (one warning per type) instead of raising.
 
     Raises:
         EventEncodingError: (a ``TypeError`` and ``ValueError``) a value cannot be
@@ -411,8 +411,8 @@ def _leaf_problem(value: Any) -> str | None:
     try:
         _to_ext(value, False)
     except _Unencodable:
-        return (f"{type_path(cls)} cannot be stored in a durable job's log: store plain data, or make it a "
-                "dataclass/attrs class and register it with eventlog.register_type")
+        return (f"{type_path(cls)} cannot be stored: store plain data, or make its class a dataclass "
+                "or attrs class and register it with eventlog.register_type")
     except Exception as exc:  # noqa: BLE001 - reported as the value's problem
         return f"{type_path(cls)} cannot be encoded ({type(exc).__name__}: {exc})"
     return None
@@ -729,9 +729,9 @@ class EventSplitter:
     ``split(event_bytes)`` returns the str values of the leading fields and, last, the
     encoded bytes of the last one: a slice of ``event_bytes``, exactly what :func:`encode`
     gives for that value. It returns None when the event has another shape (the caller
-    then decodes it whole). Only the field names and the strs are looked at: this runs for
-    every routine state, shared-data value and execution record a JobState applies or
-    reads back, so the field names are packed once, here.
+    then decodes it whole). Only the field names and the strs are looked at, and the names
+    are packed once, here: a reader that keeps large values encoded (decoding them only
+    when they are read) calls this for every such event.
     """
 
     __slots__ = ("_heads", "_last")

@@ -20,7 +20,7 @@ The tree::
     └── EventEncodingError (+TypeError, +ValueError)  a value that cannot be stored; names its path
         └── RecordTooLargeError (+ValueError)         the encoded record exceeds the size limit
 
-    UnrepresentableValueWarning (a UserWarning, not an error): an in-memory job stored a
+    UnrepresentableValueWarning (a UserWarning, not an error): lenient encoding stored a
     placeholder for a value no codec can represent (issued once per type).
 
 Every error keeps its context as attributes as well as in the message.
@@ -228,6 +228,6 @@ class LogNotFoundError(EventLogError, FileNotFoundError):
 class UnrepresentableValueWarning(UserWarning):
     """A value no codec can represent was stored as a placeholder (type and repr).
 
-    Only lenient encoding does this (in-memory jobs, as routilux 0.10 passed anything
-    through); durable jobs raise :class:`EventEncodingError` instead.
+    Only lenient encoding does this; strict encoding (the default) raises
+    :class:`EventEncodingError` instead.
     """

@@ -38,10 +38,10 @@ class InMemoryEventLog(EventLog):
     Args:
         key: optional secret key for the hash chain (BLAKE2b keyed mode, up to 64 bytes).
         keep_snapshots: keep only the newest this many snapshots (``None``: keep all). A
-            long-running in-memory job keeps one or two, so its memory stays bounded by
-            its state and its log.
-        lock: the re-entrant lock appends take. An owner that must apply each event in
-            log order (a JobState) passes its own, so one lock covers append and apply.
+            long-running owner keeps one or two, so its memory stays bounded by its state
+            and its log.
+        lock: the re-entrant lock appends take. An owner that applies each event in log
+            order under its own lock may pass that lock.
     """
 
     def __init__(self, *, key: bytes | None = None, keep_snapshots: int | None = None,
