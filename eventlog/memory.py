@@ -119,11 +119,7 @@ class InMemoryEventLog(EventLog):
             return link
         seqs = self._link_seqs
         base = seqs[bisect.bisect_right(seqs, seq) - 1]
-        link = self._links[base]
-        step = self._chain.next
-        events, tss = self._events, self._tss
-        for s in range(base + 1, seq + 1):
-            link = step(link, s, tss[s - 1], events[s - 1])
+        link = self._chain.run(self._links[base], base + 1, self._tss[base:seq], self._events[base:seq])
         self._links[seq] = link
         bisect.insort(seqs, seq)
         return link
@@ -159,7 +155,9 @@ class InMemoryEventLog(EventLog):
                        ts: int | None = None) -> tuple[int, int]:
         if len(event_bytes) > MAX_RECORD_BYTES:
             check_event_sizes([event_bytes])
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # rather than "with": half the cost, on a path taken per event
+        try:
             if self._closed:
                 self._refuse_closed()
             tss = self._tss
@@ -176,6 +174,8 @@ class InMemoryEventLog(EventLog):
             tss.append(ts)
             if self._followers:
                 self._cond.notify_all()
+        finally:
+            lock.release()
         return head + 1, ts
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,

@@ -201,7 +201,10 @@ class JobWriter:
             event_bytes = encode_event(kind, data, self.lenient)
         except EventEncodingError as err:
             raise by_argument(err) from None
-        with self.lock:
+        lock = self.lock
+        # acquire/release rather than "with": half the cost, on a path taken per event.
+        lock.acquire()
+        try:
             tx = self.tx
             if tx is not None:
                 tx.append(event_bytes)  # encoded now, so a bad value raises at the call
@@ -216,6 +219,8 @@ class JobWriter:
             if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status:
                 self.changed()
             return seq, ts
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
