@@ -117,6 +117,7 @@ class JobState(Serializable):
     _lock: threading.RLock
     _p: JobProjection
     _writer: JobWriter
+    _write: Callable[[str, dict[str, Any]], tuple[int, int] | None]
     output_handler: Any
 
     def __init__(self, flow_id: str = "") -> None:
@@ -132,7 +133,9 @@ class JobState(Serializable):
         set_ = object.__setattr__
         set_(self, "_lock", lock)
         set_(self, "_p", projection)
-        set_(self, "_writer", JobWriter(log, projection, lock, readonly=readonly))
+        writer = JobWriter(log, projection, lock, readonly=readonly)
+        set_(self, "_writer", writer)
+        set_(self, "_write", writer.emit)  # the mutators' one call (bound once)
         set_(self, "output_handler", None)
         # The history lists are read from the log on access; the execution history asks
         # for that before every read, so a reference kept by user code stays live. A weak
@@ -154,7 +157,7 @@ class JobState(Serializable):
 
     def _create(self, flow_id: str, job_id: str | None) -> None:
         job_id = str(uuid.uuid4()) if job_id is None else job_id
-        self._writer.emit(ev.JOB_CREATED, {"job_id": job_id, "flow_id": flow_id, "schema": ev.SCHEMA_VERSION})
+        self._write(ev.JOB_CREATED, {"job_id": job_id, "flow_id": flow_id, "schema": ev.SCHEMA_VERSION})
 
     # -- attributes -----------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -205,7 +208,7 @@ class JobState(Serializable):
         if type(value) is not str or value not in _STATUSES:
             msg = f"invalid job status {value!r}; allowed: {', '.join(ev.JOB_STATUSES)}"
             raise ValueError(msg)
-        self._writer.emit(ev.STATUS_SET, {"status": value})
+        self._write(ev.STATUS_SET, {"status": value})
 
     @property
     def current_routine_id(self) -> str | None:
@@ -216,7 +219,7 @@ class JobState(Serializable):
     def current_routine_id(self, value: str | None) -> None:
         if value is not None:
             _check_str("current_routine_id", value)
-        self._writer.emit(ev.CURRENT_ROUTINE_SET, {"routine_id": value})
+        self._write(ev.CURRENT_ROUTINE_SET, {"routine_id": value})
 
     @property
     def routine_states(self) -> FrozenDict:
@@ -251,7 +254,7 @@ class JobState(Serializable):
         if not isinstance(value, (list, tuple)):
             msg = f"{name} must be a list, got {type(value).__name__}"
             raise TypeError(msg)
-        self._writer.emit(kind, {field: list(value)})
+        self._write(kind, {field: list(value)})
 
     @property
     def open_tasks(self) -> FrozenDict:
@@ -338,7 +341,7 @@ class JobState(Serializable):
         return self._writer.counters
 
     def _emit(self, kind: str, data: dict[str, Any]) -> tuple[int, int] | None:
-        return self._writer.emit(kind, data)
+        return self._write(kind, data)
 
     def _transaction(self) -> AbstractContextManager[None]:
         """Buffer the mutators called inside and append them as ONE atomic batch at exit."""
@@ -363,7 +366,7 @@ class JobState(Serializable):
             _check_str("routine_id", routine_id)
         if type(state) is not dict:
             state = _check_dict("state", state)
-        self._writer.emit(ev.ROUTINE_STATE_SET, {"routine_id": routine_id, "state": state})
+        self._write(ev.ROUTINE_STATE_SET, {"routine_id": routine_id, "state": state})
 
     def get_routine_state(self, routine_id: str) -> FrozenDict | None:
         """Return the state of a routine (read-only dict), or None."""
@@ -382,7 +385,7 @@ class JobState(Serializable):
             _check_str("event_name", event_name)
         if type(data) is not dict:
             data = {} if data is None else _check_dict("data", data)
-        self._writer.emit(ev.EXECUTION_RECORDED, {"routine_id": routine_id, "event_name": event_name, "data": data})
+        self._write(ev.EXECUTION_RECORDED, {"routine_id": routine_id, "event_name": event_name, "data": data})
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return a new list of records (optionally of one routine), sorted by timestamp."""
@@ -396,7 +399,7 @@ class JobState(Serializable):
         _check_str("routine_id", routine_id)
         _check_str("event_name", event_name)
         data = {} if data is None else _check_dict("data", data)
-        self._writer.emit(ev.DEFERRED_EVENT_ADDED, {"routine_id": routine_id, "event_name": event_name,
+        self._write(ev.DEFERRED_EVENT_ADDED, {"routine_id": routine_id, "event_name": event_name,
                                                    "data": data})
 
     def update_shared_data(self, key: str, value: Any) -> None:
@@ -407,7 +410,7 @@ class JobState(Serializable):
         """
         if type(key) is not str:
             _check_str("key", key)
-        self._writer.emit(ev.SHARED_DATA_SET, {"key": key, "value": value})
+        self._write(ev.SHARED_DATA_SET, {"key": key, "value": value})
 
     def get_shared_data(self, key: str, default: Any = None) -> Any:
         """Return ``shared_data[key]``, or ``default``."""
@@ -422,7 +425,7 @@ class JobState(Serializable):
         if not isinstance(entry, dict):
             msg = f"shared log entry must be a dict, got {type(entry).__name__}"
             raise ValueError(msg)
-        self._writer.emit(ev.SHARED_LOG_APPENDED, {"entry": dict(entry)})
+        self._write(ev.SHARED_LOG_APPENDED, {"entry": dict(entry)})
 
     def get_shared_log(self, filter_func: Callable[[dict[str, Any]], bool] | None = None) -> list[Any]:
         """Return a new list of the shared-log entries (optionally only those ``filter_func`` keeps)."""
@@ -444,7 +447,7 @@ class JobState(Serializable):
         _check_str("routine_id", routine_id)
         _check_str("output_type", output_type)
         data = {} if data is None else _check_dict("data", data)
-        done = self._writer.emit(ev.OUTPUT_SENT, {"routine_id": routine_id, "output_type": output_type,
+        done = self._write(ev.OUTPUT_SENT, {"routine_id": routine_id, "output_type": output_type,
                                                   "data": data})
         handler = self.output_handler
         if handler is not None:
@@ -458,39 +461,39 @@ class JobState(Serializable):
     # -- engine hooks -----------------------------------------------------------------
     def _set_paused(self, reason: str = "", checkpoint: dict[str, Any] | None = None) -> None:
         """Set status ``paused`` and add a pause point (used by Flow.pause)."""
-        self._writer.emit(ev.PAUSED, {"reason": reason, "checkpoint": checkpoint or {}})
+        self._write(ev.PAUSED, {"reason": reason, "checkpoint": checkpoint or {}})
 
     def _set_running(self) -> None:
         """Set status ``running`` if it is ``paused`` (used by Flow.resume)."""
-        self._writer.emit(ev.RESUMED, {})
+        self._write(ev.RESUMED, {})
 
     def _set_cancelled(self, reason: str = "") -> None:
         """Set status ``cancelled`` (and ``routine_states['_cancellation']`` for a reason)."""
-        self._writer.emit(ev.CANCELLED, {"reason": reason})
+        self._write(ev.CANCELLED, {"reason": reason})
 
     def _add_pause_point(self, point: dict[str, Any]) -> None:
         """Append the engine's own pause-point dict to ``pause_points``."""
-        self._writer.emit(ev.PAUSE_POINT_ADDED, {"point": _check_dict("point", point)})
+        self._write(ev.PAUSE_POINT_ADDED, {"point": _check_dict("point", point)})
 
     def _task_queued(self, task_id: str, task: dict[str, Any]) -> None:
         """Record that a task was queued (it stays in ``open_tasks`` until finished/failed)."""
         _check_str("task_id", task_id)
-        self._writer.emit(ev.TASK_QUEUED, {"task_id": task_id, "task": _check_dict("task", task)})
+        self._write(ev.TASK_QUEUED, {"task_id": task_id, "task": _check_dict("task", task)})
 
     def _task_started(self, task_id: str) -> None:
         """Record that a queued task started (unknown ids change nothing)."""
         _check_str("task_id", task_id)
-        self._writer.emit(ev.TASK_STARTED, {"task_id": task_id})
+        self._write(ev.TASK_STARTED, {"task_id": task_id})
 
     def _task_finished(self, task_id: str) -> None:
         """Record that a task finished (removed from ``open_tasks``)."""
         _check_str("task_id", task_id)
-        self._writer.emit(ev.TASK_FINISHED, {"task_id": task_id})
+        self._write(ev.TASK_FINISHED, {"task_id": task_id})
 
     def _task_failed(self, task_id: str, error: dict[str, Any]) -> None:
         """Record that a task failed with ``error`` (removed from ``open_tasks``)."""
         _check_str("task_id", task_id)
-        self._writer.emit(ev.TASK_FAILED, {"task_id": task_id, "error": _check_dict("error", error)})
+        self._write(ev.TASK_FAILED, {"task_id": task_id, "error": _check_dict("error", error)})
 
     # -- serialize / deserialize ------------------------------------------------------
     @property
@@ -528,7 +531,7 @@ class JobState(Serializable):
             }
             for name, value in current.items():
                 state.setdefault(name, value)
-            self._writer.emit(ev.DESERIALIZED, {"state": state})
+            self._write(ev.DESERIALIZED, {"state": state})
 
     # -- new API: time travel -----------------------------------------------------------
     def _ensure_history(self) -> None:

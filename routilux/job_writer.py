@@ -166,6 +166,10 @@ class JobWriter:
         readonly: refuse every mutation (views, ``open(readonly=True)``).
     """
 
+    # Slots: every attribute is read on each event.
+    __slots__ = ("_snapshots", "condition", "counters", "lenient", "lock", "log", "projection", "readonly",
+                 "snapshot_every", "tx")
+
     def __init__(self, log: EventLog, projection: JobProjection, lock: Any, *, readonly: bool) -> None:
         self.log = log
         self.projection = projection
