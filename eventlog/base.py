@@ -35,7 +35,7 @@ from typing import Any
 
 from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
 from .errors import RecordTooLargeError
-from .record import Record, Snapshot
+from .record import Record, Snapshot, new_record
 
 __all__ = ["DURABILITY_MODES", "TS_MAX", "EventLog", "check_event_sizes", "check_schema_version", "next_ts"]
 
@@ -159,7 +159,7 @@ class EventLog(abc.ABC):
         event_bytes = encode_event(kind, data)
         seq, ts = self.append_encoded(event_bytes, expected_seq=expected_seq, ts=ts)
         kind, decoded = decode_event(event_bytes, seq=seq)
-        return Record(seq, ts, kind, decoded)
+        return new_record(Record, (seq, ts, kind, decoded))
 
     def append_batch(self, events: Iterable[tuple[str, Mapping[str, Any]]], *,
                      expected_seq: int | None = None, ts: int | None = None) -> list[Record]:

@@ -615,6 +615,11 @@ def decode(payload: bytes, *, where: str = "<bytes>", offset: int | None = None,
     Raises:
         RecordDecodeError: naming ``where``, ``offset`` and ``seq``.
     """
+    return _decode(payload, where, offset, seq, max_depth)
+
+
+def _decode(payload: bytes, where: str, offset: int | None, seq: int | None, max_depth: int) -> Any:
+    """:func:`decode` with positional arguments (it runs once per event read)."""
     try:
         value = msgpack.unpackb(payload, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook)
     except Exception as exc:  # every msgpack or extension failure becomes one clear error
@@ -687,7 +692,7 @@ def decode_event(event_bytes: bytes, *, where: str = "<memory>", offset: int | N
     Raises:
         RecordDecodeError: hostile or malformed bytes, or not a ``[kind, data]`` pair.
     """
-    value = decode(event_bytes, where=where, offset=offset, seq=seq, max_depth=_EVENT_DEPTH)
+    value = _decode(event_bytes, where, offset, seq, _EVENT_DEPTH)
     if type(value) is not list or len(value) != 2 or type(value[0]) is not str or type(value[1]) is not dict:
         raise RecordDecodeError(where, offset, seq, "record is not a [kind, data] pair")
     return value[0], value[1]

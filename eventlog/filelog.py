@@ -59,7 +59,7 @@ from .errors import (
     WrongKeyError,
 )
 from .index import INDEX_INTERVAL, SegmentIndex, index_name
-from .record import Record, Snapshot
+from .record import Record, Snapshot, new_record
 from .segment import CHUNK, FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all, seg_name
 from .snapshot import (
     SNAP_DIR,
@@ -1146,8 +1146,8 @@ class FileEventLog(EventLog):
         assert seg.index is not None
         return seg.index
 
-    def _events(self, start: int, stop: int | None) -> Iterator[tuple[int, int, bytes]]:
-        """Yield ``(seq, ts, event_bytes)`` for ``start..stop``.
+    def _events(self, start: int, stop: int | None, decode: bool) -> Iterator[Any]:
+        """Yield ``(seq, ts, event_bytes)`` for ``start..stop``, or with ``decode`` the Records.
 
         Frames come from the one frame reader (:class:`~eventlog.segment.FrameScanner`),
         started at the sparse index entry before ``start``; a bad frame is a
@@ -1173,7 +1173,15 @@ class FileEventLog(EventLog):
                 msg = f"event log {self._path!r} is closed"
                 raise LogClosedError(msg)
             scanner = FrameScanner(seg.fd, pos, seg_end, expected, 0, b"", chunk=chunk)
-            yield from scanner.events(start, end_seq)
+            if decode:
+                for seq, ts, event_bytes in scanner.events(start, end_seq):
+                    try:
+                        kind, data = decode_event(event_bytes, seq=seq)
+                    except RecordDecodeError as err:
+                        raise self._decode_error(seg, seq, err) from None
+                    yield new_record(Record, (seq, ts, kind, data))
+            else:
+                yield from scanner.events(start, end_seq)
             if scanner.expected_seq > end_seq:
                 return
             if scanner.bad is not None:
@@ -1192,20 +1200,17 @@ class FileEventLog(EventLog):
             return self._head_seq
         return idx.last_seq
 
+    def _decode_error(self, seg: _Seg, seq: int, err: RecordDecodeError) -> RecordDecodeError:
+        """The decode error of ``seq`` naming its file and frame offset (found again: rare)."""
+        return RecordDecodeError(seg.path, self._locate(seq)[1], seq, err.reason)
+
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
         """Yield records ``start..stop``; checksums are verified, the chain is not (see verify)."""
-        for seq, ts, event_bytes in self._events(start, stop):
-            try:
-                kind, data = decode_event(event_bytes, seq=seq)
-            except RecordDecodeError as err:
-                # Rare: find the frame again to name the file and offset in the error.
-                seg, off = self._locate(seq)[:2]
-                raise RecordDecodeError(seg.path, off, seq, err.reason) from None
-            yield Record(seq, ts, kind, data)
+        return self._events(start, stop, True)
 
     def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(seq, ts, event_bytes)`` without decoding (checksums verified)."""
-        return self._events(start, stop)
+        return self._events(start, stop, False)
 
     def _locate(self, seq: int) -> tuple[_Seg, int, int, int, int, bytes, bytes, bytes]:
         """Return ``(seg, off, first seq, count, ts, link, payload, prev_link)`` of the frame holding ``seq``."""

@@ -25,7 +25,7 @@ from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_ve
 from .chain import GENESIS, Chain
 from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
-from .record import Record, Snapshot
+from .record import Record, Snapshot, new_record
 
 __all__ = ["InMemoryEventLog"]
 
@@ -207,7 +207,7 @@ class InMemoryEventLog(EventLog):
     # -- reading ----------------------------------------------------------------
     def _record(self, seq: int) -> Record:
         kind, data = decode_event(self._events[seq - 1], seq=seq)
-        return Record(seq, self._tss[seq - 1], kind, data)
+        return new_record(Record, (seq, self._tss[seq - 1], kind, data))
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
         start = max(start, 1)

@@ -40,7 +40,7 @@ from .execution_record import ExecutionRecord
 from .frozen import FrozenDict, FrozenList
 from .job_serialize import JOB_FIELDS, normalize_state, record_dict, serialize
 from .job_writer import DEFAULT_SNAPSHOT_EVERY, JOB_SNAPSHOT_GAP, JobWriter
-from .projection import JobProjection, ensure_history
+from .projection import JobProjection, ensure_history, snapshot_state
 from .rebuild import GC_PAUSE_THRESHOLD, gc_paused, rebuild, rebuild_projection, resolve_version
 from .serializable import Serializable
 from .timestamps import first_ns_at, last_ns_at, ts_to_datetime
@@ -711,8 +711,6 @@ class JobState(Serializable):
 
         The parent directory is created if needed. The file is an eventlog bundle.
         """
-        from .projection import snapshot_state
-
         filepath = os.fspath(filepath)
         os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
         with self._lock:

@@ -237,10 +237,6 @@ def _keyed(event_bytes: bytes, data: dict[str, Any] | None, splitter: EventSplit
     return d[first], encode(d[last], path="state")
 
 
-def _set_packed(target: PackedMap, key: Any, value_bytes: bytes) -> None:
-    target.packed[key] = value_bytes
-    target.stale[key] = value_bytes
-
 
 def _job_created(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
     d = _data(b, data)
@@ -269,12 +265,12 @@ def _current_routine_set(p: JobProjection, ts: int, b: bytes, data: dict[str, An
 
 def _routine_state_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
     routine_id, state = _keyed(b, data, _ROUTINE_STATE, "routine_id", "state")
-    _set_packed(p._routine_states, routine_id, state)
+    p._routine_states.set(routine_id, state)
 
 
 def _shared_data_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
     key, value = _keyed(b, data, _SHARED_VALUE, "key", "value")
-    _set_packed(p._shared_data, key, value)
+    p._shared_data.set(key, value)
 
 
 def _deferred_event_added(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 from value_types import Box, Pair, Point, typed, values  # noqa: E402  (tests/value_types.py)
 
 from eventlog import encoding
@@ -354,3 +355,15 @@ def test_non_str_keys_are_legal_data() -> None:
     """Int, bytes, tuple and frozenset keys are stored and read back (they were refused before)."""
     value = {1: "a", b"k": 2, (1, "x"): 3, frozenset({1}): 4, None: 5, 1.5: 6}
     assert decode(encode(value)) == value
+
+
+@given(first=st.text(max_size=300), second=st.text(max_size=40), value=values)
+def test_event_splitter_gives_the_strs_and_the_encoded_last_value(first: str, second: str, value: Any) -> None:
+    """split() reads the leading strs (any length) and slices the last value's exact encoding."""
+    from eventlog.encoding import EventSplitter
+
+    event = encode_event("execution_recorded", {"routine_id": first, "event_name": second, "data": value})
+    assert EventSplitter("routine_id", "event_name", "data").split(event) == (first, second, encode(value))
+    assert EventSplitter("routine_id", "data").split(event) is None  # another shape
+    other = encode_event("execution_recorded", {"routine_id": 3, "event_name": second, "data": value})
+    assert EventSplitter("routine_id", "event_name", "data").split(other) is None  # not a str

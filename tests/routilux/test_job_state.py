@@ -794,3 +794,21 @@ def test_in_memory_log_is_the_default() -> None:
     before = js.head_hash
     js.record_execution("r", "e", {})
     assert js.head_hash != before
+
+
+def test_a_kept_reference_to_lazily_decoded_state_stays_live() -> None:
+    """shared_data and routine_states decode on first read; a kept reference shows every later change."""
+    js = JobState()
+    shared, states = js.shared_data, js.routine_states
+    js.update_shared_data("k", {"n": 1})
+    js.update_shared_data("tags", {"a", "b"})
+    js.update_routine_state("r", {"status": "running"})
+    assert shared["k"] == {"n": 1} and dict(shared) == {"k": {"n": 1}, "tags": {"a", "b"}}
+    assert list(states) == ["r"] and states == {"r": {"status": "running"}}
+    js.update_shared_data("k", {"n": 2})
+    assert json.loads(json.dumps(shared, default=sorted)) == {"k": {"n": 2}, "tags": ["a", "b"]}
+    with pytest.raises(TypeError, match="update_shared_data"):
+        shared["k"]["n"] = 3
+    with pytest.raises(TypeError, match="read-only"):
+        shared["tags"].add("c")
+    assert js.get_shared_data("k") == {"n": 2}
