@@ -265,7 +265,7 @@ def main() -> None:
     with JobState.open(big_path, readonly=True) as reader:
         med, worst, n_snaps = time_at(reader, rng, runs)
     print(f"at(version=k) on a {reader.version}-event durable job (built in {build_s:.1f} s; {n_snaps} snapshots "
-          f"kept, at most {routilux.job_state.SNAPSHOT_GAP} events apart)")
+          f"kept, at most {routilux.job_state.JOB_SNAPSHOT_GAP} events apart)")
     report("median over the versions", med, "ms", "", True)
     report("worst version", worst, "ms", "<= 100", worst <= 100)
 
