@@ -1,15 +1,17 @@
 """eventlog: a crash-safe, verifiable, append-only log of msgpack records.
 
 It knows nothing about workflows: it stores ``(seq, ts, kind, data)`` records, keeps a
-BLAKE2b hash chain over them, and stores snapshots keyed by seq.
+BLAKE2b hash chain over them, and stores snapshots keyed by seq. Values become bytes in
+one place, :mod:`eventlog.encoding` (with :func:`register_type` for user classes).
 """
 
 from __future__ import annotations
 
-from . import codec
+from . import encoding
 from .base import DURABILITY_MODES, EventLog
 from .bundle import read_bundle, write_bundle
 from .chain import GENESIS, LINK_SIZE
+from .encoding import StoredObject, Unrepresentable, register_type, unregister_type
 from .errors import (
     BundleError,
     ConcurrencyError,
@@ -26,6 +28,7 @@ from .errors import (
     RecordDecodeError,
     RecordTooLargeError,
     SnapshotError,
+    UnrepresentableValueWarning,
     UnsupportedFormatError,
     WrongKeyError,
 )
@@ -62,8 +65,13 @@ __all__ = [
     "VerifyReport",
     "PostgresError",
     "WrongKeyError",
-    "codec",
+    "StoredObject",
+    "Unrepresentable",
+    "UnrepresentableValueWarning",
+    "encoding",
     "open_log",
+    "register_type",
+    "unregister_type",
     "read_bundle",
     "verify",
     "write_bundle",

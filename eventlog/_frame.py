@@ -107,7 +107,7 @@ class FrameHeader(NamedTuple):
     """A frame header whose CRC has been checked."""
 
     length: int
-    count: int
+    count: int  # type: ignore[assignment]  # a field named like tuple.count, on purpose
     seq: int
     ts: int
     link: bytes

@@ -19,23 +19,83 @@ Semantics shared by all backends (the contract tests in
   (a ``TypeError``) naming its path; nothing is written.
 * Records read back are equal, types included, to the ``data`` returned by the
   append (which is already the decoded copy, not the caller's object).
+
+One write path: :meth:`EventLog.append` and :meth:`EventLog.append_batch` encode with
+:func:`eventlog.encoding.encode_event` and hand the bytes to :meth:`append_encoded` /
+:meth:`append_batch_encoded`, the only methods a backend implements to write events.
+Layers above that encode events themselves call those two directly.
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .record import Record, Snapshot
+from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
+from .errors import RecordTooLargeError
+from .record import Record, Snapshot, new_record
 
-__all__ = ["DURABILITY_MODES", "EventLog"]
+__all__ = ["DURABILITY_MODES", "TS_MAX", "EventLog", "check_event_sizes", "check_schema_version", "next_ts"]
 
 #: ``"always"``: fsync before an append returns (group commit across threads).
 #: ``"batch"``: bytes reach the kernel before return (survive ``kill -9``); an fsync
 #: follows within a few milliseconds, and on ``sync()``/``close()``.
 #: ``"none"``: the operating system decides when to write to disk.
 DURABILITY_MODES = ("always", "batch", "none")
+#: Largest timestamp any backend stores (signed 64-bit nanoseconds, as in the file formats).
+TS_MAX = 2**63 - 1
+
+_time_ns = time.time_ns
+
+
+def next_ts(head_ts: int, ts: int | None) -> int:
+    """The timestamp of a new record: ``max(now, head_ts)``, or a checked explicit ``ts``.
+
+    Raises:
+        TypeError: ``ts`` is not an int.
+        ValueError: ``ts`` is earlier than ``head_ts`` or does not fit in 64 bits.
+    """
+    if ts is None:
+        now = _time_ns()
+        return now if now > head_ts else head_ts
+    if type(ts) is not int:
+        msg = f"ts must be an int (nanoseconds since the epoch), got {type(ts).__name__}"
+        raise TypeError(msg)
+    if ts < head_ts:
+        msg = f"ts {ts} is earlier than the log's last timestamp {head_ts}; timestamps must not decrease"
+        raise ValueError(msg)
+    if ts > TS_MAX:
+        msg = f"ts {ts} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
+        raise ValueError(msg)
+    return ts
+
+
+def check_schema_version(schema_version: int) -> None:
+    """Refuse a snapshot schema version that is not a signed 64-bit int."""
+    if type(schema_version) is not int:
+        msg = f"schema_version must be an int, got {schema_version!r}"
+        raise TypeError(msg)
+    if not -(2**63) <= schema_version < 2**63:
+        msg = f"schema_version {schema_version} does not fit in a signed 64-bit integer"
+        raise ValueError(msg)
+
+
+def check_event_sizes(events: Sequence[bytes]) -> None:
+    """What a backend checks of pre-encoded events: at least one, none over the record limit.
+
+    Raises:
+        ValueError: ``events`` is empty.
+        RecordTooLargeError: an event is larger than :data:`eventlog.encoding.MAX_RECORD_BYTES`.
+    """
+    if not events:
+        msg = "a batch needs at least one event"
+        raise ValueError(msg)
+    for event_bytes in events:
+        if len(event_bytes) > MAX_RECORD_BYTES:
+            raise RecordTooLargeError("data", f"the event encodes to {len(event_bytes)} bytes, more than the "
+                                              f"limit of {MAX_RECORD_BYTES} bytes")
 
 
 class EventLog(abc.ABC):
@@ -73,6 +133,11 @@ class EventLog(abc.ABC):
         """One of :data:`DURABILITY_MODES`."""
 
     @property
+    def persistent(self) -> bool:
+        """True if the records outlive the process (False only for the in-memory log)."""
+        return True
+
+    @property
     def location(self) -> str:
         """A human-readable location for messages (a path, a URL, ``<memory>``)."""
         return "<memory>"
@@ -83,46 +148,59 @@ class EventLog(abc.ABC):
         return False
 
     # -- writing ----------------------------------------------------------------
-    @abc.abstractmethod
     def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
                ts: int | None = None) -> Record:
-        """Append one event and return its record (with the decoded copy of ``data``)."""
+        """Append one event and return its record (with the decoded copy of ``data``).
+
+        Raises:
+            EventEncodingError: a value cannot be stored (the message names its path).
+            ConcurrencyError: ``expected_seq`` is not the head; nothing was written.
+        """
+        event_bytes = encode_event(kind, data)
+        seq, ts = self.append_encoded(event_bytes, expected_seq=expected_seq, ts=ts)
+        kind, decoded = decode_event(event_bytes, seq=seq)
+        return new_record(Record, (seq, ts, kind, decoded))
+
+    def append_batch(self, events: Iterable[tuple[str, Mapping[str, Any]]], *,
+                     expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
+        """Append several events atomically; all get the same ``ts``.
+
+        Every event is encoded before anything is written, so a bad value raises at the
+        call and nothing of the batch is stored.
+        """
+        encoded = [encode_event(kind, data) for kind, data in events]
+        first, ts = self.append_batch_encoded(encoded, expected_seq=expected_seq, ts=ts)
+        out = []
+        for i, event_bytes in enumerate(encoded):
+            kind, decoded = decode_event(event_bytes, seq=first + i)
+            out.append(Record(first + i, ts, kind, decoded))
+        return out
 
     @abc.abstractmethod
-    def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
-                     expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        """Append several events atomically; all get the same ``ts``."""
+    def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
+                       ts: int | None = None) -> tuple[int, int]:
+        """Append one event encoded by :func:`eventlog.encoding.encode_event`; return ``(seq, ts)``.
 
-    def append_encoded(self, kind: str, event_bytes: bytes, data: Any, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> Record:
-        """Append one event already encoded by the caller (TRUSTED input: a fast path).
+        The fast path for callers that encode events themselves. The bytes are TRUSTED:
+        only their size is checked (bytes that are not an encoded event make the record
+        unreadable). Same expected-seq, timestamp and durability behaviour as :meth:`append`.
 
-        ``event_bytes`` must be the canonical msgpack of ``[kind, data]``, exactly what
-        :func:`eventlog._events.encode_event` returns for it (for example
-        ``b"\\x92" + packed kind + codec.pack_unchecked(data)`` after the caller checked
-        that ``data`` is storable); ``data`` is put in the returned record as is. The
-        file and in-memory logs store the bytes without validating or decoding them
-        (bytes that break the encoding rules make the record unreadable). This default,
-        for backends without a fast path, ignores ``event_bytes`` and calls
-        :meth:`append`, which gives the same record (after the same size check).
+        Raises:
+            RecordTooLargeError: ``event_bytes`` is over the record limit.
+            ConcurrencyError: ``expected_seq`` is not the head; nothing was written.
         """
-        from . import codec
-        from ._events import refuse_too_large
 
-        if len(event_bytes) > codec.MAX_RECORD_BYTES:
-            refuse_too_large(event_bytes)
-        return self.append(kind, data, expected_seq=expected_seq, ts=ts)
+    @abc.abstractmethod
+    def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
+                             ts: int | None = None) -> tuple[int, int]:
+        """Append events encoded by :func:`eventlog.encoding.encode_event` atomically.
 
-    def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,
-                             expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        """Append ``(kind, event_bytes, data)`` events already encoded by the caller, atomically.
+        The batch twin of :meth:`append_encoded`; returns ``(first seq, ts)``.
 
-        The batch twin of :meth:`append_encoded` (TRUSTED input: each ``event_bytes`` must
-        be exactly what :func:`eventlog._events.encode_event` returns for ``kind`` and
-        ``data``). This default, for backends without a fast path, appends the decoded
-        ``data`` through :meth:`append_batch`, which gives the same records.
+        Raises:
+            ValueError: ``events`` is empty.
+            RecordTooLargeError: an event is over the record limit.
         """
-        return self.append_batch([(kind, data) for kind, _, data in events], expected_seq=expected_seq, ts=ts)
 
     @abc.abstractmethod
     def sync(self) -> int:
@@ -138,6 +216,14 @@ class EventLog(abc.ABC):
         """Yield records with ``start <= seq <= stop`` (``stop=None``: to the head)."""
 
     @abc.abstractmethod
+    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(seq, ts, event_bytes)`` without decoding, for copying, hashing and fast replay.
+
+        ``event_bytes`` is the canonical msgpack of ``[kind, data]`` that the hash chain
+        covers; checksums are verified as for :meth:`read`.
+        """
+
+    @abc.abstractmethod
     def seq_at_time(self, ts: int) -> int:
         """Return the highest seq whose ``ts`` is ``<= ts`` (0 if none). O(log n)."""
 
@@ -150,18 +236,6 @@ class EventLog(abc.ABC):
         log is closed), never skipping or repeating a seq.
         """
 
-    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
-        """Yield ``(seq, ts, event_bytes)`` without decoding, for copying and hashing.
-
-        ``event_bytes`` is the canonical msgpack of ``[kind, data]`` that the hash chain
-        covers. The default re-encodes decoded records (canonical, so the bytes are the
-        same); backends override it with a cheaper path.
-        """
-        from ._events import encode_event
-
-        for rec in self.read(start, stop):
-            yield rec.seq, rec.ts, encode_event(rec.kind, rec.data)[0]
-
     def get(self, seq: int) -> Record:
         """Return the record with this seq, or raise ``KeyError``."""
         for rec in self.read(seq, seq):
@@ -170,13 +244,22 @@ class EventLog(abc.ABC):
         raise KeyError(msg)
 
     def link_at(self, seq: int) -> bytes:
-        """Return the hash-chain link after ``seq`` (recomputed from the start by default)."""
+        """Return the hash-chain link after ``seq``."""
         raise NotImplementedError
 
     # -- snapshots ----------------------------------------------------------------
     @abc.abstractmethod
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
         """Store ``state`` as the projection at ``seq`` (default: the head), atomically."""
+
+    def store_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> None:
+        """:meth:`save_snapshot` without returning it, for callers that do not read it back.
+
+        A backend may skip work the returned :class:`Snapshot` would need (decoding the
+        state back; the in-memory log also defers the snapshot's chain link until it is
+        read). Same checks and errors as :meth:`save_snapshot`.
+        """
+        self.save_snapshot(state, schema_version=schema_version, seq=seq)
 
     @abc.abstractmethod
     def latest_snapshot(self, *, max_seq: int | None = None,

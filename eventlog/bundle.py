@@ -2,8 +2,9 @@
 
 Layout in ``FORMAT.md``. Events are packed thousands to a frame (one CRC per frame,
 timestamps and lengths in two tables) so a bundle of 100k events is written and
-parsed in a few milliseconds; the chain links stored per frame and the head link in
-the trailer are checked when the log is rebuilt.
+parsed in a few milliseconds. Reading trusts the checksums: the chain links stored per
+frame and the head link in the trailer become the rebuilt log's known links, without
+re-hashing every event (``verify``, or ``read_bundle(check_chain=True)``, re-hashes).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from array import array
 from itertools import accumulate
 from typing import Any
 
-from . import _fs, codec
+from . import _fs
 from ._atomic import write_atomically
 from .base import EventLog
-from .chain import GENESIS
+from .chain import GENESIS, Chain
+from .encoding import decode_event, decode_state, encode_state
 from .errors import BundleError, CorruptionError
 from .memory import InMemoryEventLog
 from .record import Snapshot
@@ -45,7 +47,6 @@ _U64 = struct.Struct("<Q")
 _FRAME_EVENTS = 4096
 _FRAME_BYTES = 1 << 20
 _BIG = sys.byteorder == "big"
-_SNAP_MAX_DEPTH = codec.MAX_DEPTH + 8
 
 
 def _le(arr: array[int]) -> bytes:
@@ -99,7 +100,7 @@ def write_bundle(path: str | os.PathLike[str], log: EventLog, *, state: Any = No
     head = log.head_seq
     body = None
     if state is not None:
-        body = codec.encode(state, path="state", max_depth=_SNAP_MAX_DEPTH, max_bytes=1 << 30)
+        body = encode_state(state)
     parts: list[bytes] = []
     raw = list(log.read_raw(1, head))
     n = raw[-1][0] if raw else 0
@@ -134,14 +135,16 @@ def _bad(path: str, offset: int | None, reason: str) -> BundleError:
     return BundleError(f"{path}{where}: {reason}")
 
 
-def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None,
-                check_events: bool = False) -> tuple[InMemoryEventLog, Snapshot | None]:
+def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None, check_events: bool = False,
+                check_chain: bool = False) -> tuple[InMemoryEventLog, Snapshot | None]:
     """Read a bundle written by :func:`write_bundle`; return ``(log, snapshot or None)``.
 
-    Every frame's CRC, the seq order and the whole hash chain are checked here. Events
-    are decoded when read (a bundle of 100k events opens in tens of ms); with
-    ``check_events=True`` every event is also decoded now, so an undecodable one is a
-    ``BundleError`` at once rather than a ``RecordDecodeError`` when it is read.
+    Every frame's CRC and the seq order are checked here, and the stored links become
+    the log's known chain links. Events are decoded when read (a bundle of 100k events
+    opens in milliseconds). ``check_events=True`` also decodes every event now, so an
+    undecodable one is a ``BundleError`` at once rather than a ``RecordDecodeError`` when
+    it is read; ``check_chain=True`` recomputes the whole hash chain (with the key) and
+    compares it with every stored link.
 
     Raises:
         FileNotFoundError: there is no file at ``path``.
@@ -167,6 +170,7 @@ def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None,
                    "(it may have been rewritten by someone without the key)")
     pos = _HEAD_SIZE
     expected = 1
+    last_first = 1
     all_ts: list[int] = []
     events: list[bytes] = []
     links: dict[int, bytes] = {}
@@ -198,6 +202,7 @@ def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None,
         all_ts.extend(tss)
         events.extend([payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])
         links[first + count - 1] = link
+        last_first = first
         expected = first + count
         pos += total
     snap_part = None
@@ -224,21 +229,41 @@ def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None,
     elif head_link != GENESIS:
         raise _bad(path, pos, "empty bundle with a non-empty chain head")
     try:
-        # Every frame passed its CRC and every stored link is checked against the
-        # recomputed chain, so the events are decoded lazily, when read (a damaged or
-        # hostile one then raises RecordDecodeError), unless check_events asks for it now.
-        log = InMemoryEventLog._from_lists(all_ts, events, key=key if keyed else None, expect_links=links,
-                                           where=path, check_events=check_events)
+        log = InMemoryEventLog.restore(all_ts, events, key=key if keyed else None, links=links, where=path)
     except CorruptionError as err:
         raise _bad(path, None, f"{err.reason} at seq {err.seq}") from None
+    if check_chain:
+        _check_chain(path, all_ts, events, links, 1, n_events, Chain(key or b"") if keyed else Chain())
+    elif keyed and n_events:
+        # A wrong key would otherwise go unnoticed until verify: re-hash the last frame
+        # (at most _FRAME_EVENTS events) from the link stored before it.
+        _check_chain(path, all_ts, events, links, last_first, n_events, Chain(key or b""))
+    if check_events:
+        for seq, event_bytes in enumerate(events, start=1):
+            try:
+                decode_event(event_bytes, where=path, seq=seq)
+            except CorruptionError as err:
+                raise _bad(path, None, f"{err.reason} at seq {seq}") from None
     snapshot = None
     if snap_part is not None:
         sh, body = snap_part
         if sh.seq != n_events or sh.link != log.head_hash or sh.ts != log.head_ts:
             raise _bad(path, None, "the snapshot does not match the bundle's log head")
         try:
-            state = codec.decode(body, where=path, max_depth=_SNAP_MAX_DEPTH)
+            state = decode_state(body, where=path)
         except CorruptionError as err:
             raise _bad(path, None, f"snapshot state: {err.reason}") from None
         snapshot = log.save_snapshot(state, schema_version=sh.schema_version)
     return log, snapshot
+
+
+def _check_chain(path: str, tss: list[int], events: list[bytes], links: dict[int, bytes], first: int, last: int,
+                 chain: Chain) -> None:
+    """Recompute the chain over events ``first..last`` and compare it with each stored link."""
+    link = links[first - 1] if first > 1 else GENESIS
+    checked = sorted(s for s in links if first <= s <= last)
+    for seq in checked:  # from one stored link to the next, in one run each
+        link = chain.run(link, first, tss[first - 1 : seq], events[first - 1 : seq])
+        if links[seq] != link:
+            raise _bad(path, None, f"hash chain mismatch (wrong key, or the history was altered) at seq {seq}")
+        first = seq + 1

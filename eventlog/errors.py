@@ -25,6 +25,9 @@ The tree::
     ├── NodeStoreError                    a Merkle node store that failed a check; rebuild it
     └── AuditUnavailableError (+ImportError)  signing needs the optional 'cryptography' package
 
+    UnrepresentableValueWarning (a UserWarning, not an error): lenient encoding stored a
+    placeholder for a value no codec can represent (issued once per type).
+
 Every error keeps its context as attributes as well as in the message.
 """
 
@@ -51,6 +54,7 @@ __all__ = [
     "RecordTooLargeError",
     "SigningKeyError",
     "SnapshotError",
+    "UnrepresentableValueWarning",
     "UnsupportedFormatError",
     "WrongKeyError",
 ]
@@ -275,3 +279,9 @@ class AuditUnavailableError(EventLogError, ImportError):
         super().__init__(
             "Ed25519 signatures need the 'cryptography' package: pip install 'routilux-es[audit]'"
         )
+class UnrepresentableValueWarning(UserWarning):
+    """A value no codec can represent was stored as a placeholder (type and repr).
+
+    Only lenient encoding does this; strict encoding (the default) raises
+    :class:`EventEncodingError` instead.
+    """

@@ -15,7 +15,6 @@ a condition on ``_lock``).
 from __future__ import annotations
 
 import bisect
-import hashlib
 import logging
 import mmap
 import os
@@ -25,41 +24,28 @@ import time
 import warnings
 import weakref
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-import msgpack
-
-from . import _fs, codec
+from . import _fs
 from . import lock as _lock
-from ._events import (
-    check_schema_version,
-    decode_event,
-    encode_batch,
-    encode_event,
-    encoded_batch,
-    next_ts,
-    refuse_too_large,
-)
 from ._frame import (
-    _FRAME_FULL,
     _FRAME_PREFIX,
     _PADS,
     FLAG_KEYED,
     FORMAT_VERSION,
     FRAME_HEADER_SIZE,
-    MAX_EVENT_BYTES,
     SEG_HEADER_SIZE,
     BadFrame,
-    FrameHeader,
     check_frame,
     key_check,
     pack_seg_header,
     split_events,
     unpack_seg_header,
 )
-from .base import DURABILITY_MODES, EventLog
-from .chain import GENESIS, LINK_SIZE, next_link
+from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_version, next_ts
+from .chain import GENESIS, Chain
+from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import (
     ConcurrencyError,
     CorruptionError,
@@ -68,12 +54,13 @@ from .errors import (
     LogFailedError,
     LogReadOnlyError,
     LogWriteError,
+    RecordDecodeError,
     UnsupportedFormatError,
     WrongKeyError,
 )
 from .index import INDEX_INTERVAL, SegmentIndex, index_name
-from .record import Record, Snapshot
-from .segment import CHUNK, FrameScanner, cut_at_a_sector, parse_seg_name, pread_all, seg_name
+from .record import Record, Snapshot, new_record
+from .segment import CHUNK, FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all, seg_name
 from .snapshot import (
     SNAP_DIR,
     list_snapshots,
@@ -86,25 +73,16 @@ from .snapshot import (
 __all__ = ["KEEP_SNAPSHOTS", "SNAPSHOT_GAP", "FileEventLog", "open_log", "snapshots_to_prune"]
 
 _crc32 = zlib.crc32
-_blake2b = hashlib.blake2b
-#: The previous link followed by (seq, ts): the first 32 bytes a chain link hashes (chain.py).
-_pack_link_seq_ts = struct.Struct("<16sQq").pack
 #: Stores a frame header's bytes 8..47 (seq, ts, link, body CRC, header CRC) in place.
 _pack_header_tail_into = struct.Struct("<Qq16sII").pack_into
 _pack_prefix = _FRAME_PREFIX.pack
 _pack_u32 = struct.Struct("<I").pack
-_unpack_frame = _FRAME_FULL.unpack_from
 _time_ns = time.time_ns
-_new_record = tuple.__new__
 #: Length-table packers of multi-event frames (see _frame.join_events), by event count.
 _TABLES = tuple(struct.Struct(f"<{n}I") for n in range(17))
-_unpackb = msgpack.unpackb
 
 log = logging.getLogger("eventlog")
 
-#: Snapshot states may nest a few levels deeper than event data (they wrap it).
-SNAPSHOT_MAX_DEPTH = codec.MAX_DEPTH + 8
-SNAPSHOT_MAX_BYTES = 1 << 30
 #: Newest snapshots always kept on disk; at least 2 so one bad file still leaves a fallback.
 #: (Read when a log is opened without ``keep_snapshots=``.)
 KEEP_SNAPSHOTS = 3
@@ -201,7 +179,7 @@ class FileEventLog(EventLog):
         self._keep_snapshots = keep_snapshots
         self._snapshot_gap = snapshot_gap
         self._path = os.path.abspath(path)
-        self._hasher = _blake2b(digest_size=LINK_SIZE, key=self._key)
+        self._chain = Chain(self._key)
         self._readonly = readonly
         self._durability = durability
         self._always = durability == "always"
@@ -424,7 +402,7 @@ class FileEventLog(EventLog):
         if zlib.crc32(data[:44]) != hcrc:
             return False
         total = (FRAME_HEADER_SIZE + length + 7) & ~7
-        return (seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
+        return bool(seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
                 and off + total == idx.covered_end)
 
     def _load_index(self, seg: _Seg, size: int) -> SegmentIndex | None:
@@ -437,8 +415,8 @@ class FileEventLog(EventLog):
         """Scan frames from ``idx.covered_end`` to ``end``, noting each in ``idx``."""
         sc = FrameScanner(seg.fd, idx.covered_end, end, idx.last_seq + 1, idx.last_ts, idx.last_link)
         note = idx.note
-        for off, hdr, _buf, _rel in sc:
-            note(off, hdr.seq, hdr.seq + hdr.count - 1, hdr.ts, hdr.link, off + hdr.total)
+        for off, seq, count, ts, link, payload in sc:
+            note(off, seq, seq + count - 1, ts, link, frame_end(off, len(payload)))
         return sc
 
     def _load_sealed(self, seg: _Seg, size: int) -> None:
@@ -653,61 +631,21 @@ class FileEventLog(EventLog):
         if self._failed is None:
             self._failed = err
 
-    def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
-               ts: int | None = None) -> Record:
-        event_bytes, decoded = encode_event(kind, data)
-        return self._append(kind, event_bytes, decoded, None, expected_seq, ts)
+    def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
+                       ts: int | None = None) -> tuple[int, int]:
+        if len(event_bytes) > MAX_RECORD_BYTES:
+            check_event_sizes([event_bytes])
+        return self._append(event_bytes, None, expected_seq, ts)
 
-    def append_encoded(self, kind: str, event_bytes: bytes, data: Any, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> Record:
-        """Append one event the caller has already encoded (TRUSTED input: a fast path).
+    def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
+                             ts: int | None = None) -> tuple[int, int]:
+        events = list(events)
+        check_event_sizes(events)
+        return self._append(b"", events, expected_seq, ts)
 
-        ``event_bytes`` must be exactly what :func:`eventlog._events.encode_event` returns
-        for ``(kind, data)``: the canonical msgpack of ``[kind, data]`` (e.g.
-        ``b"\x92" + packed kind + codec.pack_unchecked(data)`` after the caller has
-        checked ``data`` is storable). Nothing is validated or decoded here except the
-        size limit, so bytes that break the encoding rules are written as given and make
-        the record unreadable; ``data`` is put in the returned :class:`Record` as is.
-        Same expected-seq, timestamp and durability behaviour as :meth:`append`.
-
-        Raises:
-            RecordTooLargeError: ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
-        """
-        if len(event_bytes) > _MAX_EVENT:
-            refuse_too_large(event_bytes)
-        return self._append(kind, event_bytes, data, None, expected_seq, ts)
-
-    def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
-                     expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        events, encoded = encode_batch(events)
-        return self._append("", b"", None, [(kind, eb, dec) for (kind, _), (eb, dec)
-                                            in zip(events, encoded, strict=True)], expected_seq, ts)
-
-    def append_batch_encoded(self, events: Sequence[tuple[str, bytes, Any]], *,
-                             expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        """Append ``(kind, event_bytes, data)`` triples as one atomic batch (TRUSTED input).
-
-        The batch form of :meth:`append_encoded`: each ``event_bytes`` must be exactly
-        what :func:`eventlog._events.encode_event` returns for ``(kind, data)``, and
-        ``data`` is what a read of it returns (it is put in the records as is). Only the
-        size limit is checked. Same atomicity, expected-seq, timestamp and durability
-        behaviour as :meth:`append_batch`.
-
-        Raises:
-            ValueError: ``events`` is empty.
-            RecordTooLargeError: an ``event_bytes`` is over ``codec.MAX_RECORD_BYTES``.
-        """
-        return self._append("", b"", None, encoded_batch(events), expected_seq, ts)
-
-    def _append(self, kind: str, event_bytes: bytes, decoded: Any, batch: list[tuple[str, bytes, Any]] | None,
-                expected_seq: int | None, ts: int | None) -> Any:
-        """Chain, frame and store one event, or a ``batch`` of them as one frame: the hot path.
-
-        One method for single and batch appends, with the next-position check, the chain
-        (chain.next_link), the frame (_frame.pack_frame) and the store inlined: each would
-        otherwise cost a Python call on a ~3 us path. The format tests against chain.py,
-        _frame.py, verify and the in-memory log keep them in agreement. Returns a
-        ``Record``, or a list of them for a batch.
+    def _append(self, event_bytes: bytes, batch: list[bytes] | None, expected_seq: int | None,
+                ts: int | None) -> tuple[int, int]:
+        """Chain, frame and store one event, or a ``batch`` of them as one frame; return ``(first seq, ts)``.
 
         The frame is copied into the shared map of the active segment: page-cache memory
         of the file, so it survives ``kill -9`` once copied (the "batch" promise), as a
@@ -717,13 +655,17 @@ class FileEventLog(EventLog):
         frame position reads as zeros there until its frame is complete, so a writer
         killed mid-copy leaves a frame that plainly never started, not a damaged one (see
         FORMAT.md, "Reserved space"). The head moves only after the copy, so readers and
-        ``sync()`` never see a seq whose bytes are not there.
+        ``sync()`` never see a seq whose bytes are not there. The frame header is packed
+        here rather than by ``_frame.pack_frame`` because it is stored in place, in two
+        steps; the format tests check both against ``verify`` and the in-memory log.
 
         Raises the writer's error (closed, read-only, failed), ConcurrencyError for a stale
         ``expected_seq``, ValueError for an explicit ``ts`` earlier than the head's, or
         LogWriteError when space cannot be reserved (nothing is stored then).
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # rather than "with": half the cost, on a path taken per event
+        try:
             if self._failed is not None or self._closed or self._readonly:
                 self._check_writable()
             first = self._head_seq + 1
@@ -734,33 +676,20 @@ class FileEventLog(EventLog):
                 if ts < self._head_ts:
                     ts = self._head_ts  # timestamps never go backwards, even if the clock does
             else:
-                ts = _check_ts(next_ts(self._head_ts, ts))
+                ts = next_ts(self._head_ts, ts)
             if batch is None:
-                h = self._hasher.copy()  # copying a primed (keyed) BLAKE2b state beats a new one
-                h.update(_pack_link_seq_ts(self._head_link, first, ts))
-                h.update(event_bytes)
-                link = h.digest()
-                last = first
+                link = self._chain.next(self._head_link, first, ts, event_bytes)
                 count = 1
                 payload = event_bytes
             else:
-                link = self._head_link
-                hasher = self._hasher
-                seq = first
-                for _, eb, _ in batch:
-                    h = hasher.copy()
-                    h.update(_pack_link_seq_ts(link, seq, ts))
-                    h.update(eb)
-                    link = h.digest()
-                    seq += 1
-                last = seq - 1
-                count = seq - first
+                link = self._chain.extend(self._head_link, first, ts, batch)
+                count = len(batch)
                 if count == 1:
-                    payload = batch[0][1]
+                    payload = batch[0]
                 else:
-                    blobs = [e for _, e, _ in batch]
                     table = _TABLES[count] if count < len(_TABLES) else struct.Struct(f"<{count}I")
-                    payload = table.pack(*map(len, blobs)) + b"".join(blobs)
+                    payload = table.pack(*map(len, batch)) + b"".join(batch)
+            last = first + count - 1
             n = len(payload)
             body_crc = _crc32(payload)
             prefix = _pack_prefix(n, count, first, ts, link, body_crc)
@@ -780,10 +709,11 @@ class FileEventLog(EventLog):
                 # commit: see above). The pad needs no store: everything past the last
                 # frame is zeros (reserved by fallocate, or proved zero by recovery).
                 mm = self._map
+                assert mm is not None  # _make_room mapped the window
                 rel = off - self._map_base
-                mm[rel + FRAME_HEADER_SIZE : rel + FRAME_HEADER_SIZE + n] = payload  # type: ignore[index]
+                mm[rel + FRAME_HEADER_SIZE : rel + FRAME_HEADER_SIZE + n] = payload
                 _pack_header_tail_into(mm, rel + 8, first, ts, link, body_crc, header_crc)
-                mm[rel : rel + 8] = prefix[:8]  # type: ignore[index]
+                mm[rel : rel + 8] = prefix[:8]
             else:  # replaced by a test's fault or power-loss shim: the whole frame, pad included
                 self._shimmed_map_write(b"".join((prefix, _pack_u32(header_crc), payload, _PADS[-n & 7])),
                                         off, first)
@@ -796,12 +726,11 @@ class FileEventLog(EventLog):
             self._head_link = link
             if self._signal:
                 self._signal_append()
+        finally:
+            lock.release()
         if self._always:
             self._wait_durable(last)
-        new = _new_record  # Record(...) minus its Python __new__
-        if batch is None:
-            return new(Record, (first, ts, kind, decoded))
-        return [new(Record, (first + i, ts, k, dec)) for i, (k, _, dec) in enumerate(batch)]
+        return first, ts
 
     def _signal_append(self) -> None:
         """Tell whoever waits that records were appended (caller holds ``_lock``)."""
@@ -1218,117 +1147,62 @@ class FileEventLog(EventLog):
         return seg.index
 
     def _events(self, start: int, stop: int | None, decode: bool) -> Iterator[Any]:
-        """Yield ``Record`` s (``decode``) or ``(seq, ts, event_bytes)`` for ``start..stop``.
+        """Yield ``(seq, ts, event_bytes)`` for ``start..stop``, or with ``decode`` the Records.
 
-        The read hot path: big ``pread`` chunks, both CRCs and the seq of every frame
-        checked inline; anything unusual goes to :func:`check_frame` for the exact
-        reason, raised as :class:`CorruptionError`. The chain is not recomputed here
-        (that is :func:`eventlog.verify`'s job).
+        Frames come from the one frame reader (:class:`~eventlog.segment.FrameScanner`),
+        started at the sparse index entry before ``start``; a bad frame is a
+        :class:`CorruptionError` naming its file, offset and seq. The chain is not
+        recomputed here (that is :func:`eventlog.verify`'s job).
         """
         segs, head = self._view()
         end_seq = head if stop is None else min(stop, head)
         start = max(start, 1)
         if start > end_seq or not segs:
             return
-        crc32 = _crc32
-        unpack = _unpack_frame
-        unpackb = _unpackb
-        refuse_ext = codec._refuse_ext
-        not_container = codec._NOT_CONTAINER
-        new_record = _new_record
-        pads = _PADS
-        event_depth = codec.MAX_DEPTH + 1  # the [kind, data] wrapper adds one level (as decode_event)
-        limit = MAX_EVENT_BYTES + 4
         bases = [s.base for s in segs]
         chunk = CHUNK if end_seq - start > 64 else 8 * 1024
         for seg in segs[bisect.bisect_right(bases, start) - 1 :]:
             if seg.base > end_seq:
                 return
-            idx = self._seg_index(seg)
-            pos, expected = idx.start_for_seq(start)
+            pos, expected = self._seg_index(seg).start_for_seq(start)
             if pos < 0:
                 pos, expected = SEG_HEADER_SIZE, seg.base
             with self._lock:
                 seg_end = self._seg_end(seg)
-            fd = seg.fd
-            if fd < 0:
+            if seg.fd < 0:
                 msg = f"event log {self._path!r} is closed"
                 raise LogClosedError(msg)
-            path = seg.path
-            prev_ts = 0
-            want = chunk
-            while pos < seg_end:
-                buf = pread_all(fd, min(want, seg_end - pos), pos)
-                blen = len(buf)
-                rel = 0
-                total = FRAME_HEADER_SIZE
-                while blen - rel >= FRAME_HEADER_SIZE:
-                    length, count, seq, ts, _link, bcrc, hcrc = unpack(buf, rel)
-                    if (crc32(buf[rel : rel + 44]) != hcrc or seq != expected or count < 1
-                            or ts < prev_ts or length > limit * count):
-                        self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
-                    total = (FRAME_HEADER_SIZE + 7 + length) & ~7
-                    if rel + total > blen:
-                        break
-                    body = rel + FRAME_HEADER_SIZE
-                    payload = buf[body : body + length]
-                    # (the pad test: startswith at an offset compares in place, no slice)
-                    if crc32(payload) != bcrc or not buf.startswith(pads[total - FRAME_HEADER_SIZE - length],
-                                                                    body + length):
-                        self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
-                    if count == 1:
-                        if seq >= start:
-                            if seq > end_seq:
-                                return
-                            if decode:
-                                # decode_event inlined: msgpack with codec.decode's options, the
-                                # container-count depth guard, then the [kind, data] shape. Any
-                                # failure goes through decode_event for the exact error.
-                                try:
-                                    value = unpackb(payload, raw=False, strict_map_key=True, timestamp=3,
-                                                    ext_hook=refuse_ext)
-                                except Exception:
-                                    value = None
-                                if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
-                                        or type(value[1]) is not dict
-                                        or (length > event_depth
-                                            and len(payload.translate(None, not_container)) > event_depth)):
-                                    value = decode_event(payload, where=path, offset=pos + rel, seq=seq)
-                                yield new_record(Record, (seq, ts, value[0], value[1]))
-                            else:
-                                yield seq, ts, payload
-                    else:
-                        events = split_events(payload, count)
-                        if events is None:
-                            self._raise_bad(seg, buf, rel, pos + rel, expected, prev_ts)
-                        for k, ev in enumerate(events):  # type: ignore[arg-type]
-                            s = seq + k
-                            if s < start:
-                                continue
-                            if s > end_seq:
-                                return
-                            if decode:
-                                kind, data = decode_event(ev, where=path, offset=pos + rel, seq=s)
-                                yield Record(s, ts, kind, data)
-                            else:
-                                yield s, ts, ev
-                    expected = seq + count
-                    prev_ts = ts
-                    rel += total
-                if rel == 0:
-                    if pos + blen >= seg_end:
-                        # The known-good range ends inside this frame: the file changed under us.
-                        self._raise_bad(seg, buf, 0, pos, expected, prev_ts)
-                    want = max(chunk, total)  # a frame larger than the chunk: read all of it
-                    continue
-                pos += rel
-                want = chunk
-            start = expected
+            scanner = FrameScanner(seg.fd, pos, seg_end, expected, 0, b"", chunk=chunk)
+            if decode:
+                for seq, ts, event_bytes in scanner.events(start, end_seq):
+                    try:
+                        kind, data = decode_event(event_bytes, seq=seq)
+                    except RecordDecodeError as err:
+                        raise self._decode_error(seg, seq, err) from None
+                    yield new_record(Record, (seq, ts, kind, data))
+            else:
+                yield from scanner.events(start, end_seq)
+            if scanner.expected_seq > end_seq:
+                return
+            if scanner.bad is not None:
+                raise self._corrupt(seg.name, scanner.bad_off, scanner.expected_seq, scanner.bad.reason)
+            if scanner.expected_seq <= min(end_seq, self._seg_last(seg)):
+                # The known-good range ends before the frames it should hold: the file
+                # changed under us.
+                raise self._corrupt(seg.name, scanner.pos, scanner.expected_seq, "frame missing before the "
+                                    "known end of the segment")
+            start = scanner.expected_seq
 
-    def _raise_bad(self, seg: _Seg, buf: bytes, rel: int, off: int, expected: int, prev_ts: int) -> None:
-        res = check_frame(buf, rel, len(buf), expected, prev_ts)
-        reason = res.reason if isinstance(res, BadFrame) else "frame is inconsistent"
-        raise self._corrupt(seg.name, off, expected, reason)
+    def _seg_last(self, seg: _Seg) -> int:
+        """The last seq held by ``seg`` as far as the log knows."""
+        idx = seg.index
+        if seg is self._active or idx is None:
+            return self._head_seq
+        return idx.last_seq
+
+    def _decode_error(self, seg: _Seg, seq: int, err: RecordDecodeError) -> RecordDecodeError:
+        """The decode error of ``seq`` naming its file and frame offset (found again: rare)."""
+        return RecordDecodeError(seg.path, self._locate(seq)[1], seq, err.reason)
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
         """Yield records ``start..stop``; checksums are verified, the chain is not (see verify)."""
@@ -1338,8 +1212,8 @@ class FileEventLog(EventLog):
         """Yield ``(seq, ts, event_bytes)`` without decoding (checksums verified)."""
         return self._events(start, stop, False)
 
-    def _locate(self, seq: int) -> tuple[_Seg, int, FrameHeader, bytes, bytes]:
-        """Return ``(seg, off, hdr, payload, prev_link)`` of the frame holding ``seq``."""
+    def _locate(self, seq: int) -> tuple[_Seg, int, int, int, int, bytes, bytes, bytes]:
+        """Return ``(seg, off, first seq, count, ts, link, payload, prev_link)`` of the frame holding ``seq``."""
         segs, head = self._view()
         if not 1 <= seq <= head:
             msg = f"seq {seq} is not in the log (head is {head})"
@@ -1355,11 +1229,10 @@ class FileEventLog(EventLog):
         with self._lock:
             seg_end = self._seg_end(seg)
         sc = FrameScanner(seg.fd, off, seg_end, first, 0, prev_link, chunk=16 * 1024)
-        for off, hdr, buf, rel in sc:
-            if hdr.seq <= seq <= hdr.seq + hdr.count - 1:
-                body = rel + FRAME_HEADER_SIZE
-                return seg, off, hdr, bytes(buf[body : body + hdr.length]), prev_link
-            prev_link = hdr.link
+        for off, fseq, count, ts, link, payload in sc:
+            if fseq <= seq <= fseq + count - 1:
+                return seg, off, fseq, count, ts, link, payload, prev_link
+            prev_link = link
         if sc.bad is not None:
             raise self._corrupt(seg.name, sc.bad_off, sc.expected_seq, sc.bad.reason)
         msg = f"seq {seq} not found in {seg.path}"
@@ -1372,20 +1245,15 @@ class FileEventLog(EventLog):
         with self._lock:
             if seq == self._head_seq:
                 return self._head_link
-        seg, off, hdr, payload, prev_link = self._locate(seq)
-        if seq == hdr.seq + hdr.count - 1:
-            return hdr.link
+        _seg, _off, first, count, ts, link, payload, prev_link = self._locate(seq)
+        if seq == first + count - 1:
+            return link
         if self._keyed_on_disk and not self._key:
             msg = f"seq {seq} is inside a batch; computing its link needs the log's key"
             raise WrongKeyError(msg)
-        events = split_events(payload, hdr.count)
+        events = split_events(payload, count)
         assert events is not None
-        link = prev_link
-        for i, ev in enumerate(events):
-            link = next_link(link, hdr.seq + i, hdr.ts, ev, self._key)
-            if hdr.seq + i == seq:
-                break
-        return link
+        return self._chain.extend(prev_link, first, ts, events[: seq - first + 1])
 
     def ts_at(self, seq: int) -> int:
         """Timestamp of record ``seq`` (0 for seq 0)."""
@@ -1394,7 +1262,7 @@ class FileEventLog(EventLog):
         with self._lock:
             if seq == self._head_seq:
                 return self._head_ts
-        return self._locate(seq)[2].ts
+        return self._locate(seq)[4]
 
     def seq_at_time(self, ts: int) -> int:
         segs, head = self._view()
@@ -1413,10 +1281,10 @@ class FileEventLog(EventLog):
             seg_end = self._seg_end(chosen)
         answer = first - 1
         sc = FrameScanner(chosen.fd, off, seg_end, first, 0, b"", chunk=16 * 1024)
-        for _off, hdr, _buf, _rel in sc:
-            if hdr.ts > ts:
+        for _off, fseq, count, fts, _link, _payload in sc:
+            if fts > ts:
                 return min(answer, head)
-            answer = hdr.seq + hdr.count - 1
+            answer = fseq + count - 1
         if sc.bad is not None:
             raise self._corrupt(chosen.name, sc.bad_off, sc.expected_seq, sc.bad.reason)
         return min(answer, head)
@@ -1481,23 +1349,16 @@ class FileEventLog(EventLog):
         A failed write never replaces an existing good snapshot.
         """
         self._check_writable()
-        body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
         check_schema_version(schema_version)
+        body = encode_state(state)
         seq, ts, link, name = self._write_snapshot_body(body, schema_version, seq)
-        decoded = codec.decode(body, where=name, max_depth=SNAPSHOT_MAX_DEPTH)
-        return Snapshot(seq, ts, link, schema_version, decoded, name)
+        return Snapshot(seq, ts, link, schema_version, decode_state(body, where=name), name)
 
-    def _store_snapshot_body(self, body: bytes, *, schema_version: int, seq: int) -> None:
-        """:meth:`save_snapshot` of a state the caller already encoded (TRUSTED input), returning nothing.
-
-        ``body`` must be what ``codec.encode(state, path="state",
-        max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)`` returned: a JobState
-        encodes its state under its own lock (the encoded bytes are the copy of a
-        changing projection) and hands the file work to a background writer.
-        """
+    def store_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> None:
+        """:meth:`save_snapshot` without decoding the state back for a returned Snapshot."""
         self._check_writable()
         check_schema_version(schema_version)
-        self._write_snapshot_body(body, schema_version, seq)
+        self._write_snapshot_body(encode_state(state), schema_version, seq)
 
     def _write_snapshot_body(self, body: bytes, schema_version: int,
                              seq: int | None) -> tuple[int, int, bytes, str]:
@@ -1568,7 +1429,7 @@ class FileEventLog(EventLog):
         if ts != hdr.ts:
             return f"timestamp {hdr.ts} does not match the log's {ts} at seq {hdr.seq}"
         try:
-            state = codec.decode(body, where=path, max_depth=SNAPSHOT_MAX_DEPTH)
+            state = decode_state(body, where=path)
         except CorruptionError as err:
             return f"undecodable state: {err.reason}"
         return Snapshot(hdr.seq, hdr.ts, hdr.link, hdr.schema_version, state, name)
@@ -1622,10 +1483,6 @@ class FileEventLog(EventLog):
         return out
 
 
-_TS_MAX = 2**63 - 1
-_MAX_EVENT = codec.MAX_RECORD_BYTES
-
-
 def snapshots_to_prune(seqs: list[int], keep_newest: int, gap: int | None) -> set[int]:
     """Return the snapshot seqs the retention policy deletes (``seqs`` sorted ascending).
 
@@ -1653,14 +1510,6 @@ def snapshots_to_prune(seqs: list[int], keep_newest: int, gap: int | None) -> se
         else:
             last_kept = seq
     return doomed
-
-
-def _check_ts(ts: int) -> int:
-    """Refuse a timestamp that does not fit the frame's signed 64-bit field."""
-    if ts > _TS_MAX:
-        msg = f"ts {ts} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
-        raise ValueError(msg)
-    return ts
 
 
 def _later_frame(rest: bytes, base_off: int, expected_seq: int) -> bool:

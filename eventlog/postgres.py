@@ -57,10 +57,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urldefrag, urlsplit, urlunsplit
 
-from . import codec
-from ._events import check_schema_version, decode_event, encode_batch, next_ts
-from .base import DURABILITY_MODES, EventLog
-from .chain import GENESIS, LINK_SIZE, next_link
+from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_version, next_ts
+from .chain import GENESIS, LINK_SIZE, Chain
+from .encoding import decode_event, decode_state, encode_event, encode_state
 from .errors import (
     ConcurrencyError,
     CorruptionError,
@@ -72,7 +71,6 @@ from .errors import (
     UnsupportedFormatError,
     WrongKeyError,
 )
-from .memory import SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_DEPTH
 from .record import Record, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover - psycopg is an optional dependency
@@ -90,6 +88,7 @@ __all__ = [
     "is_pg_location",
     "open_pg_log",
     "parse_pg_location",
+    "redact_url",
 ]
 
 #: Version of the table layout below. Bump it (and add a migration) on any change.
@@ -201,10 +200,10 @@ SELECT pg_notify(%(channel)s, %(head)s::text), (SELECT count(*) FROM ins) FROM u
 INSERT_CHUNK_BYTES = 32 * 1024 * 1024
 
 
-def _chunks(encoded: Sequence[tuple[bytes, Any]]) -> Iterator[tuple[int, int]]:
+def _chunks(encoded: Sequence[bytes]) -> Iterator[tuple[int, int]]:
     """Split a batch into ``[start, end)`` index ranges of at most INSERT_CHUNK_BYTES."""
     start = size = 0
-    for i, (body, _) in enumerate(encoded):
+    for i, body in enumerate(encoded):
         if size and size + len(body) > INSERT_CHUNK_BYTES:
             yield start, i
             start, size = i, 0
@@ -236,7 +235,7 @@ def parse_pg_location(location: str) -> tuple[str, str | None]:
     return url, (unquote(fragment) if fragment else None)
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL with any password (in the authority or ``?password=``) replaced by ``***``."""
     parts = urlsplit(url)
     netloc = parts.netloc
@@ -254,7 +253,7 @@ def _redact(url: str) -> str:
 
 def _location(conninfo: str, job_id: str) -> str:
     """``url#job`` as :func:`open_pg_log` accepts it (password hidden), for messages."""
-    return f"{_redact(conninfo)}#{quote(job_id, safe=_FRAGMENT_SAFE)}"
+    return f"{redact_url(conninfo)}#{quote(job_id, safe=_FRAGMENT_SAFE)}"
 
 
 def _psycopg() -> Any:
@@ -296,7 +295,7 @@ def open_pg_log(url: str, job_id: str | None = None, *, key: bytes | None = None
         msg = f"job id given twice and different: {job_id!r} and {url_job!r} (in the URL)"
         raise ValueError(msg)
     if not job_id or not isinstance(job_id, str):
-        msg = f"a job id is required: pass job_id= or end the URL with #<job id> ({_redact(conninfo)})"
+        msg = f"a job id is required: pass job_id= or end the URL with #<job id> ({redact_url(conninfo)})"
         raise ValueError(msg)
     return PostgresEventLog(conninfo, job_id, key=key, create=create, readonly=readonly)
 
@@ -316,6 +315,7 @@ class PostgresEventLog(EventLog):
         if len(self._key) > 64:
             msg = "hash-chain key must be at most 64 bytes"
             raise ValueError(msg)
+        self._chain = Chain(self._key)
         self._pg = _psycopg()
         self._conninfo = conninfo
         self._job_id = job_id
@@ -415,7 +415,7 @@ class PostgresEventLog(EventLog):
                              "ON CONFLICT (name) DO NOTHING", (self._job_id, GENESIS, _key_check(self._key)))
                 row = conn.execute(find, (self._job_id,)).fetchone()
             if row is None:
-                msg = (f"no log named {self._job_id!r} in {_redact(self._conninfo)} "
+                msg = (f"no log named {self._job_id!r} in {redact_url(self._conninfo)} "
                        "(open it with create=True to create it)")
                 raise LogNotFoundError(msg)
             settings = conn.execute(
@@ -539,13 +539,18 @@ class PostgresEventLog(EventLog):
         return f"<PostgresEventLog {self._location}{' closed' if self._closed else ''}>"
 
     # -- writing --------------------------------------------------------------------------------
-    def append(self, kind: str, data: Mapping[str, Any], *, expected_seq: int | None = None,
-               ts: int | None = None) -> Record:
-        return self._append([(kind, data)], expected_seq, ts)[0]
+    def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
+                       ts: int | None = None) -> tuple[int, int]:
+        check_event_sizes([event_bytes])
+        first, times = self._append([event_bytes], expected_seq, ts)
+        return first, times[0]
 
-    def append_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]], *,
-                     expected_seq: int | None = None, ts: int | None = None) -> list[Record]:
-        return self._append(list(events), expected_seq, ts)  # a generator is read once
+    def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
+                             ts: int | None = None) -> tuple[int, int]:
+        events = list(events)
+        check_event_sizes(events)
+        first, times = self._append(events, expected_seq, ts)
+        return first, times[0]
 
     def append_timed(self, events: Sequence[tuple[int, str, Mapping[str, Any]]], *,
                      expected_seq: int | None = None) -> list[Record]:
@@ -571,15 +576,23 @@ class PostgresEventLog(EventLog):
             if i and ts < tss[i - 1]:
                 msg = f"timestamps must not decrease: index {i} has {ts}, before it {tss[i - 1]}"
                 raise ValueError(msg)
-        return self._append([(kind, data) for _, kind, data in events], expected_seq,
-                            tss[0] if tss else None, tss)
-
-    def _append(self, events: Sequence[tuple[str, Mapping[str, Any]]], expected_seq: int | None,
-                ts: int | None, tss: list[int] | None = None) -> list[Record]:
-        """Append ``events`` atomically, all at ``ts``, or each at its ``tss`` entry."""
         # Encode everything before touching the database: a bad value raises
         # EventEncodingError naming its path and nothing is written.
-        events, encoded = encode_batch(events)
+        encoded = [encode_event(kind, data) for _, kind, data in events]
+        check_event_sizes(encoded)
+        first, times = self._append(encoded, expected_seq, tss[0] if tss else None, tss)
+        out = []
+        for i, event_bytes in enumerate(encoded):
+            kind, data = decode_event(event_bytes, where=self._where, seq=first + i)
+            out.append(Record(first + i, times[i], kind, data))
+        return out
+
+    def _append(self, encoded: list[bytes], expected_seq: int | None, ts: int | None,
+                tss: list[int] | None = None) -> tuple[int, list[int]]:
+        """Append encoded events atomically, all at ``ts`` or each at its ``tss`` entry.
+
+        Returns the first seq and every event's timestamp.
+        """
         for t in (tss if tss is not None else (ts,)):
             if t is not None and type(t) is int and not _INT64_MIN <= t <= _INT64_MAX:
                 msg = f"ts {t} does not fit in a signed 64-bit integer (nanoseconds since the epoch)"
@@ -595,7 +608,7 @@ class PostgresEventLog(EventLog):
             if expected_seq is None or expected_seq == cached[0]:
                 done = self._append_if_head(conn, encoded, cached, ts, tss)
                 if done is not None:
-                    return self._records(events, encoded, cached[0] + 1, done)
+                    return cached[0] + 1, done
             operation = f"appending {n} event(s)"
             committing = False
             try:
@@ -619,15 +632,15 @@ class PostgresEventLog(EventLog):
                     times = [ts] * n if tss is None else tss
                     first = head_seq + 1
                     operation = f"appending {n} event(s) (seq {first}..{head_seq + n})"
-                    key = self._key
+                    step = self._chain.next
                     base = head_seq
                     for chunk_start, chunk_end in _chunks(encoded):
                         bodies: list[bytes] = []
                         crcs: list[int] = []
                         links: list[bytes] = []
                         for i in range(chunk_start, chunk_end):
-                            body = encoded[i][0]
-                            link = next_link(link, first + i, times[i], body, key)
+                            body = encoded[i]
+                            link = step(link, first + i, times[i], body)
                             bodies.append(body)
                             crcs.append(zlib.crc32(body))
                             links.append(link)
@@ -647,15 +660,9 @@ class PostgresEventLog(EventLog):
                 raise self._write_failure(exc, operation, committing,
                                           None if not committing else (head_seq + n, link)) from exc
             self._last_head = (head_seq + n, times[-1], link)
-        return self._records(events, encoded, first, times)
+        return first, times
 
-    @staticmethod
-    def _records(events: Sequence[tuple[str, Mapping[str, Any]]], encoded: list[tuple[bytes, Any]],
-                 first: int, times: list[int]) -> list[Record]:
-        return [Record(first + i, times[i], kind, decoded)
-                for i, ((kind, _), (_, decoded)) in enumerate(zip(events, encoded, strict=True))]
-
-    def _append_if_head(self, conn: psycopg.Connection[Any], encoded: list[tuple[bytes, Any]],
+    def _append_if_head(self, conn: psycopg.Connection[Any], encoded: list[bytes],
                         cached: tuple[int, int, bytes], ts: int | None,
                         tss: list[int] | None) -> list[int] | None:
         """Append in one statement if the head is still ``cached``; return the timestamps, or None.
@@ -664,7 +671,7 @@ class PostgresEventLog(EventLog):
         statement: nothing was written and the caller takes the locking path.
         """
         n = len(encoded)
-        if sum(len(body) for body, _ in encoded) > INSERT_CHUNK_BYTES:
+        if sum(len(body) for body in encoded) > INSERT_CHUNK_BYTES:
             return None
         head_seq, head_ts, prev = cached
         try:
@@ -676,8 +683,9 @@ class PostgresEventLog(EventLog):
         bodies: list[bytes] = []
         crcs: list[int] = []
         links: list[bytes] = []
-        for i, (body, _) in enumerate(encoded):
-            link = next_link(link, head_seq + 1 + i, times[i], body, self._key)
+        step = self._chain.next
+        for i, body in enumerate(encoded):
+            link = step(link, head_seq + 1 + i, times[i], body)
             bodies.append(body)
             crcs.append(zlib.crc32(body))
             links.append(link)
@@ -791,7 +799,7 @@ class PostgresEventLog(EventLog):
                                   f"checksum mismatch: stored 0x{crc:08x}, computed 0x{zlib.crc32(body):08x}")
         if ts < prev_ts:
             raise CorruptionError(self._where, None, seq, f"timestamp {ts} is earlier than the previous {prev_ts}")
-        if len(link) != LINK_SIZE or (self._check_chain and next_link(prev_link, seq, ts, body, self._key) != link):
+        if len(link) != LINK_SIZE or (self._check_chain and self._chain.next(prev_link, seq, ts, body) != link):
             raise CorruptionError(self._where, None, seq,
                                   "hash chain mismatch (wrong key, or the history was altered)")
 
@@ -929,7 +937,7 @@ class PostgresEventLog(EventLog):
         if not _INT32_MIN <= schema_version <= _INT32_MAX:
             msg = f"schema_version must be an int that fits in 32 bits, got {schema_version!r}"
             raise ValueError(msg)
-        body = codec.encode(state, path="state", max_depth=SNAPSHOT_MAX_DEPTH, max_bytes=SNAPSHOT_MAX_BYTES)
+        body = encode_state(state)
         with self._lock:
             if self._readonly:
                 msg = f"the PostgreSQL log {self._location} was opened read-only"
@@ -952,7 +960,7 @@ class PostgresEventLog(EventLog):
                     (self._log_id, seq, ts, link, schema_version, body, checksum))
             except self._pg.Error as exc:
                 raise self._failure(exc, f"saving a snapshot at seq {seq}") from exc
-        return Snapshot(seq, ts, link, schema_version, codec.decode(body, max_depth=SNAPSHOT_MAX_DEPTH),
+        return Snapshot(seq, ts, link, schema_version, decode_state(body, where=self._snapshot_name(seq)),
                         self._snapshot_name(seq))
 
     def _snapshot_name(self, seq: int) -> str:
@@ -1007,7 +1015,7 @@ class PostgresEventLog(EventLog):
         state = None
         if problem is None:
             try:
-                state = codec.decode(body, where=name, max_depth=SNAPSHOT_MAX_DEPTH)
+                state = decode_state(body, where=name)
             except CorruptionError as exc:
                 problem = f"undecodable state ({exc.reason})"
         if problem is not None:

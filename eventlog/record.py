@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["Record", "Snapshot"]
+__all__ = ["Record", "Snapshot", "new_record"]
 
 
 class Record(NamedTuple):
@@ -24,6 +24,11 @@ class Record(NamedTuple):
     ts: int
     kind: str
     data: Any
+
+
+#: ``new_record(Record, (seq, ts, kind, data))``: a Record without the Python-level
+#: ``__new__`` a NamedTuple generates (half the cost; the read paths build one per event).
+new_record = tuple.__new__
 
 
 class Snapshot(NamedTuple):

@@ -9,44 +9,25 @@ every segment header anchor and every snapshot. Modelled on diskcache's
 
 from __future__ import annotations
 
-import hashlib
 import os
-import struct
-import zlib
-from collections.abc import Iterator
-from typing import Any
 
 import attrs
-import msgpack
 
-from . import codec
 from ._frame import (
-    _FRAME_FULL,
-    _PADS,
     FLAG_KEYED,
     FORMAT_VERSION,
-    FRAME_HEADER_SIZE,
-    MAX_EVENT_BYTES,
     SEG_HEADER_SIZE,
-    BadFrame,
     key_check,
     split_events,
     unpack_seg_header,
 )
-from .chain import GENESIS, LINK_SIZE
-from .errors import CorruptionError, RecordDecodeError
-from .segment import CHUNK, FrameScanner, cut_at_a_sector, parse_seg_name, pread_all
+from .chain import GENESIS, Chain
+from .encoding import decode_event, decode_state
+from .errors import CorruptionError
+from .segment import FrameScanner, cut_at_a_sector, parse_seg_name, pread_all
 from .snapshot import SNAP_DIR, list_snapshots, parse_snapshot
 
 __all__ = ["Problem", "VerifyReport", "verify"]
-
-_unpack_frame = _FRAME_FULL.unpack_from
-pack_seq_ts = struct.Struct("<Qq").pack  # the chain's (seq, ts) encoding, as in chain.py
-cdecode = codec.decode
-unpackb = msgpack.unpackb
-refuse_ext = codec._refuse_ext
-not_container = codec._NOT_CONTAINER
-EVENT_MAX_DEPTH = codec.MAX_DEPTH + 1  # the [kind, data] wrapper adds one level (as decode_event)
 
 
 @attrs.frozen
@@ -180,39 +161,21 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                 problems.append(Problem("anchor", file, 16, base,
                                         "segment header anchor (previous ts and link) does not match "
                                         "the end of the previous segment"))
-            sc = _Frames(fd, SEG_HEADER_SIZE, size, seq + 1, ts, link)
-            hasher = hashlib.blake2b(digest_size=LINK_SIZE, key=key_b if keyed else b"")
+            sc = FrameScanner(fd, SEG_HEADER_SIZE, size, seq + 1, ts, link)
+            chain = Chain(key_b if keyed else b"")
             bad_event = False
             for off, fseq, fcount, fts, flink, payload in sc:
                 events = [payload] if fcount == 1 else (split_events(payload, fcount) or [])
                 s = fseq
                 for ev in events:
-                    # The read path's decode check, inlined: msgpack with codec.decode's
-                    # options, the container-count depth guard and the [kind, data] shape;
-                    # only a failure pays for codec.decode, which gives the exact reason.
                     try:
-                        value = unpackb(ev, raw=False, strict_map_key=True, timestamp=3, ext_hook=refuse_ext)
-                    except Exception:
-                        value = None
-                    if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
-                            or type(value[1]) is not dict
-                            or (len(ev) > EVENT_MAX_DEPTH
-                                and len(ev.translate(None, not_container)) > EVENT_MAX_DEPTH)):
-                        try:
-                            value = cdecode(ev, where=file, offset=off, seq=s, max_depth=EVENT_MAX_DEPTH)
-                            if (type(value) is not list or len(value) != 2 or type(value[0]) is not str
-                                    or type(value[1]) is not dict):
-                                raise RecordDecodeError(file, off, s, "record is not a [kind, data] pair")
-                        except CorruptionError as err:
-                            problems.append(Problem("decode", file, off, s, err.reason))
-                            bad_event = True
-                            break
+                        decode_event(ev, where=file, offset=off, seq=s)
+                    except CorruptionError as err:
+                        problems.append(Problem("decode", file, off, s, err.reason))
+                        bad_event = True
+                        break
                     if can_chain:
-                        h = hasher.copy()  # a primed (keyed) state: cheaper than a new hasher
-                        h.update(link)
-                        h.update(pack_seq_ts(s, fts))
-                        h.update(ev)
-                        link = h.digest()
+                        link = chain.next(link, s, fts, ev)
                     if s in wanted:
                         at[s] = (link if can_chain else b"", fts)
                     s += 1
@@ -280,7 +243,7 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                                         f"snapshot ts {sh.ts} does not match the log's {want_ts}"))
                 continue
         try:
-            _decode_state(body, file)
+            decode_state(body, where=file)
         except CorruptionError as err:
             problems.append(Problem("snapshot", file, 64, sh.seq, err.reason))
 
@@ -288,67 +251,3 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
     return VerifyReport(ok, seq, link.hex(), seq, len(names), len(snaps), problems)
 
 
-class _Frames:
-    """The good frames of one segment, as ``(off, seq, count, ts, link, payload)``.
-
-    Plainly good single-event frames are checked inline over 1 MiB reads (both CRCs,
-    seq, ts, length, zero padding: what :class:`FrameScanner` checks, minus its
-    per-frame objects); at the first frame that needs more, the rest goes through
-    :class:`FrameScanner`, whose ``bad``/``bad_off``/``expected_seq`` this exposes.
-    """
-
-    def __init__(self, fd: int, start: int, end: int, expected_seq: int, prev_ts: int, link: bytes) -> None:
-        self.fd = fd
-        self.start = start
-        self.end = end
-        self.expected_seq = expected_seq
-        self.prev_ts = prev_ts
-        self.link = link
-        self.bad: BadFrame | None = None
-        self.bad_off = -1
-        self.bad_head = b""
-
-    def __iter__(self) -> Iterator[tuple[int, int, int, int, bytes, bytes]]:
-        fd, end = self.fd, self.end
-        pos, expected, prev_ts, link = self.start, self.expected_seq, self.prev_ts, self.link
-        unpack = _unpack_frame
-        crc32 = zlib.crc32
-        limit = MAX_EVENT_BYTES + 4
-        while pos < end:
-            want = min(CHUNK, end - pos)
-            buf = pread_all(fd, want, pos)
-            blen = len(buf)
-            rel = 0
-            stop = False
-            while blen - rel >= FRAME_HEADER_SIZE:
-                length, count, seq, ts, flink, bcrc, hcrc = unpack(buf, rel)
-                total = (FRAME_HEADER_SIZE + 7 + length) & ~7
-                if rel + total > blen and blen == want and pos + blen < end and length <= limit * count:
-                    break  # the frame continues in the next read
-                body = rel + FRAME_HEADER_SIZE
-                if not (count == 1 and seq == expected and ts >= prev_ts and length <= limit
-                        and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
-                        and crc32(buf[body : body + length]) == bcrc
-                        and buf.startswith(_PADS[total - FRAME_HEADER_SIZE - length], body + length)):
-                    stop = True
-                    break
-                yield pos + rel, seq, 1, ts, flink, buf[body : body + length]
-                expected = seq + 1
-                prev_ts = ts
-                link = flink
-                rel += total
-            if stop or rel == 0:
-                pos += rel
-                break
-            pos += rel
-        # Whatever is left (a batch frame, damage, a torn tail, a frame larger than a
-        # read) gets the scanner's exact handling and verdict.
-        sc = FrameScanner(fd, pos, end, expected, prev_ts, link)
-        for off, fh, sbuf, srel in sc:
-            body = srel + FRAME_HEADER_SIZE
-            yield off, fh.seq, fh.count, fh.ts, fh.link, sbuf[body : body + fh.length]
-        self.bad, self.bad_off, self.bad_head, self.expected_seq = sc.bad, sc.bad_off, sc.bad_head, sc.expected_seq
-
-
-def _decode_state(body: bytes, file: str) -> Any:
-    return codec.decode(body, where=file, max_depth=codec.MAX_DEPTH + 8)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from routilux import events as ev
+from routilux.projection import LoggedEvent
 
 __all__ = ["ATTRIBUTION_KINDS", "Attributor", "acting_routine", "actor_of", "last_actor_before", "task_routine"]
 
@@ -119,8 +120,8 @@ def last_actor_before(job: Any, seq: int) -> str | None:
     step = 64
     while hi >= 1:
         lo = max(1, hi - step + 1)
-        for _s, _ts, _kind, data in reversed(list(fast_tuples(job, lo, hi))):
-            actor = actor_of(data)
+        for rec in reversed(list(fast_tuples(job, lo, hi))):
+            actor = actor_of(rec.data)
             if actor is not None:
                 return actor
         hi = lo - 1
@@ -157,7 +158,7 @@ class Attributor:
         """The routine of the next event (see the module doc)."""
         return acting_routine(self.state, kind, data, self.last_actor)
 
-    def observe(self, item: tuple[int, int, str, Any]) -> None:
+    def observe(self, item: LoggedEvent | tuple[int, int, str, Any]) -> None:
         """Take the event ``(seq, ts, kind, data)`` into account for the ones after it."""
         from .scan import apply_sparse
 

@@ -118,7 +118,7 @@ def _linked_raw(job: Job, start: int) -> Iterator[tuple[int, int, bytes, bytes]]
 def _append_all(job: Job, dst: EventLog, start: int, where: str, snapshots: dict[int, Any],
                 progress: Progress | None) -> tuple[int, int]:
     """Append the source's events ``start..head`` to ``dst``; return (copied, snapshots)."""
-    from eventlog._events import decode_event
+    from eventlog.encoding import decode_event
 
     copied = 0
     saved = 0

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
 
 from eventlog import EventLog, InMemoryEventLog, Record
-from eventlog._events import decode_event
 from eventlog.chain import GENESIS, next_link
+from eventlog.encoding import decode_event
 
 from .errors import DestinationError, ImportFormatError
 from .jsonform import record_from_json, record_to_json

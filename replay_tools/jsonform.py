@@ -12,9 +12,12 @@ chain could be computed:
   log's head hash).
 
 Values JSON cannot hold are tagged so an import rebuilds the exact same bytes (and so
-the same head hash): ``bytes`` become ``{"$bytes": "<base64>"}``, datetimes become
-``{"$datetime": "<ISO>"}``, and a user key that starts with ``$`` is written with one
-more ``$`` in front. Key order is kept: the log's encoding depends on it.
+the same head hash): ``bytes`` become ``{"$bytes": "<base64>"}``, aware datetimes
+``{"$datetime": "<ISO>"}``, and every other value JSON has no word for (tuples, sets,
+dicts with non-str keys, NaN, naive datetimes, decimals, user objects...) becomes
+``{"$msgpack": "<base64 of its eventlog.encoding bytes>"}``. A user key that starts with
+``$`` is written with one more ``$`` in front. Key order is kept: the log's encoding
+depends on it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 from typing import Any
 
 from eventlog import Record
+from eventlog.encoding import decode, encode
 
 __all__ = [
     "from_jsonable",
@@ -52,16 +56,19 @@ def iso_local(ts: int) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Return ``value`` with bytes and datetimes tagged and ``$`` keys escaped."""
-    if isinstance(value, dict):
+    """Return ``value`` with non-JSON values tagged and ``$`` keys escaped."""
+    kind = type(value)
+    if kind is dict and all(type(k) is str for k in value):
         return {("$" + k if k.startswith("$") else k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list:
         return [to_jsonable(v) for v in value]
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, _dt.datetime):
+    if value is None or kind in (str, int, bool) or (kind is float and value - value == 0.0):
+        return value
+    if kind is bytes:
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if kind is _dt.datetime and value.tzinfo is not None and not value.fold:
         return {"$datetime": value.isoformat()}
-    return value
+    return {"$msgpack": base64.b64encode(encode(value)).decode("ascii")}
 
 
 def from_jsonable(value: Any) -> Any:
@@ -78,6 +85,11 @@ def from_jsonable(value: Any) -> Any:
                     msg = "$bytes must hold a base64 string"
                     raise ValueError(msg)
                 return base64.b64decode(inner.encode("ascii"), validate=True)
+            if key == "$msgpack":
+                if not isinstance(inner, str):
+                    msg = "$msgpack must hold a base64 string"
+                    raise ValueError(msg)
+                return decode(base64.b64decode(inner.encode("ascii"), validate=True), where="$msgpack")
             if key == "$datetime":
                 if not isinstance(inner, str):
                     msg = "$datetime must hold an ISO string"

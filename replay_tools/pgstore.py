@@ -27,9 +27,9 @@ def job_location(url: str, job_id: str) -> str:
 
 
 def _shown(url: str) -> str:
-    from eventlog.postgres import _redact
+    from eventlog.postgres import redact_url
 
-    return _redact(url)
+    return redact_url(url)
 
 
 def pg_job_names(url: str) -> list[tuple[str, int]]:

@@ -22,14 +22,12 @@ import datetime as _dt
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, NamedTuple
 
-import msgpack
-
-from eventlog import CorruptionError, EventLogError, Record
-from eventlog._events import decode_event
-from routilux.errors import ReplayError as RoutiluxReplayError
-from routilux.events import SCHEMA_VERSION
+from eventlog import CorruptionError
+from eventlog.encoding import decode_event
 from routilux.frozen import thaw
-from routilux.projection import JobProjection, apply, complete_history, from_snapshot, snapshot_state
+from routilux.projection import JobProjection, LoggedEvent, complete_history, ensure_history, fold_raw
+from routilux.projection import snapshot_state as _snapshot_state
+from routilux.rebuild import rebuild
 
 from .attribution import ATTRIBUTION_KINDS, acting_routine, last_actor_before
 from .condition import Condition, FieldUse, parse_field, unknown_field
@@ -61,83 +59,70 @@ HISTORY_FIELDS = ("execution_history", "shared_log", "output_log", "pause_points
 Progress = Callable[[int], None]
 
 
-def _refuse_ext(code: int, data: bytes) -> Any:
-    msg = f"unknown msgpack extension type {code}"
-    raise ValueError(msg)
-
-
 def decode_raw(job: Job, seq: int, event_bytes: bytes) -> tuple[str, Any]:
-    """Decode one event's raw bytes into ``(kind, data)`` (fast; the hardened decoder on doubt)."""
-    try:
-        kind, data = msgpack.unpackb(event_bytes, raw=False, strict_map_key=True, timestamp=3,
-                                     ext_hook=_refuse_ext)
-        if type(kind) is not str or type(data) is not dict:
-            raise ValueError(kind)
-    except Exception:
-        kind, data = decode_event(event_bytes, where=job.path, seq=seq)
-    return kind, data
+    """Decode one event's raw bytes into ``(kind, data)`` (eventlog's one decoder)."""
+    return decode_event(event_bytes, where=job.path, seq=seq)
 
 
-def fast_tuples(job: Job, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, str, Any]]:
-    """Yield ``(seq, ts, kind, data)`` tuples for ``start..stop``, decoded fast.
+def fast_tuples(job: Job, start: int = 1, stop: int | None = None) -> Iterator[LoggedEvent]:
+    """Yield the events ``start..stop`` as :class:`~routilux.projection.LoggedEvent` s.
 
-    The log's own ``read`` runs the hardened decoder on every record; here the frames'
-    checksums are still checked by ``read_raw``, and msgpack's C decoder (bounded by the
-    record size, with unknown extension types refused) does the rest, which makes long
-    scans (verify, blame, bisect) about 40% faster. Anything unusual is decoded again by
-    the hardened decoder, which raises the precise error. Plain tuples, not ``Record``s:
-    ``apply`` unpacks four fields and the fold is the hot loop.
+    Each carries its decoded data and its stored bytes, so :func:`routilux.projection.apply`
+    folds it without encoding it again. Damage is reported as the job's
+    :class:`~replay_tools.errors.DamagedLogError`.
     """
-    unpackb = msgpack.unpackb
+    where = job.path
     try:
         for seq, ts, event_bytes in job.log.read_raw(start, stop):
-            try:
-                kind, data = unpackb(event_bytes, raw=False, strict_map_key=True, timestamp=3,
-                                     ext_hook=_refuse_ext)
-                if type(kind) is not str or type(data) is not dict:
-                    raise ValueError(kind)
-            except Exception:
-                kind, data = decode_event(event_bytes, where=job.path, seq=seq)
-            yield seq, ts, kind, data
+            kind, data = decode_event(event_bytes, where=where, seq=seq)
+            yield LoggedEvent(seq, ts, kind, data, event_bytes)
     except CorruptionError as exc:
         raise damaged(job.path, exc) from None
 
 
-def fast_read(job: Job, start: int = 1, stop: int | None = None) -> Iterator[Record]:
-    """Like :func:`fast_tuples`, as :class:`eventlog.Record` s."""
-    for item in fast_tuples(job, start, stop):
-        yield Record(*item)
+def fast_read(job: Job, start: int = 1, stop: int | None = None) -> Iterator[LoggedEvent]:
+    """The same as :func:`fast_tuples` (a LoggedEvent has a Record's ``seq``/``ts``/``kind``/``data``)."""
+    return fast_tuples(job, start, stop)
+
+
+def _raw(job: Job, start: int, stop: int) -> Iterator[tuple[int, int, bytes]]:
+    try:
+        yield from job.log.read_raw(start, stop)
+    except CorruptionError as exc:
+        raise damaged(job.path, exc) from None
 
 
 def _needs_history(paths: Sequence[Sequence[str]]) -> bool:
     return any(path and path[0] in HISTORY_FIELDS for path in paths)
 
 
+def _detach(p: JobProjection, history: bool) -> JobProjection:
+    """Make ``p`` build its history lists as later events are applied (blame, bisect).
+
+    With ``history`` the lists are completed from the log first; without, they are
+    declared to start after ``p.version`` (the part before is not needed).
+    """
+    if history:
+        ensure_history(p)
+    else:
+        p.history_from = p.history_upto = p.version
+    p.history_source = None
+    return p
+
+
 def projection_at(job: Job, version: int | None = None, *, history: bool = False) -> JobProjection:
     """Return the job's projection after event ``version`` (default: the head).
 
-    Uses the newest snapshot ``<= version`` and folds only the tail. With
-    ``history=True`` the history lists are completed from the start of the log.
+    Built by the one rebuild (:func:`routilux.rebuild.rebuild`): the newest snapshot
+    ``<= version`` and the events after it. With ``history=True`` the history lists are
+    completed from the start of the log.
     """
     version = job.head if version is None else job.check_version(version)
     try:
-        snap = job.log.latest_snapshot(max_seq=version, schema_version=SCHEMA_VERSION)
-    except EventLogError:
-        snap = None  # an unreadable snapshot store only costs a longer replay
-    with no_gc():
-        p = None
-        if snap is not None and snap.seq > 0:
-            try:
-                p = from_snapshot(snap.state, snap.seq)
-            except RoutiluxReplayError:
-                p = None  # unusable snapshot: `verify` reports it; replay from the start
-        if p is None:
-            p = JobProjection()
-        for item in fast_tuples(job, p.version + 1, version):
-            apply(p, item)
-        if history and p.history_from:
-            complete_history(p, fast_tuples(job, 1, p.history_from))
-    return p
+        with no_gc():
+            return _detach(rebuild(job.log, version, where=job.path), history)
+    except CorruptionError as exc:
+        raise damaged(job.path, exc) from None
 
 
 def state_at(job: Job, version: int | None = None, *, time: _dt.datetime | None = None) -> Any:
@@ -265,31 +250,27 @@ class _Rebuilder:
 
     def at(self, version: int, *, history: bool) -> JobProjection:
         job = self.job
+        every = self.every
+        mine = max((seq for seq in self.checkpoints if seq <= version), default=0)
+        base = (mine, self.checkpoints[mine]) if mine else None
+        # Stop at each multiple of ``every`` on the way (not too close to ``version``) and
+        # keep a copy of the state there for later probes.
+        marks = range((mine // every + 1) * every, version - every + 1, every)
+        p: JobProjection | None = None
         try:
-            snap = job.log.latest_snapshot(max_seq=version, schema_version=SCHEMA_VERSION)
-        except EventLogError:
-            snap = None
-        base = snap.seq if snap is not None else 0
-        mine = max((seq for seq in self.checkpoints if base < seq <= version), default=0)
-        with no_gc():
-            p = None
-            try:
-                if mine:
-                    p = from_snapshot(self.checkpoints[mine], mine)  # freezes a copy: the cache stays intact
-                elif snap is not None and base > 0:
-                    p = from_snapshot(snap.state, base)
-            except RoutiluxReplayError:
-                p = None
-            if p is None:
-                p = JobProjection()
-            every = self.every
-            for item in fast_tuples(job, p.version + 1, version):
-                apply(p, item)
-                seq = item[0]
-                if seq % every == 0 and version - seq >= every:
-                    self.checkpoints[seq] = thaw(snapshot_state(p))
-            if history and p.history_from:
-                complete_history(p, fast_tuples(job, 1, p.history_from))
+            with no_gc():
+                for stop in (*marks, version):
+                    if p is None:  # the one rebuild, from the best snapshot or checkpoint
+                        p = _detach(rebuild(job.log, stop, where=job.path, base=base), False)
+                    else:
+                        fold_raw(p, _raw(job, p.version + 1, stop))
+                    if stop != version:
+                        self.checkpoints[stop] = thaw(_snapshot_state(p))
+                assert p is not None
+                if history and p.history_from:
+                    complete_history(p, fast_tuples(job, 1, p.history_from))
+        except CorruptionError as exc:
+            raise damaged(job.path, exc) from None
         return p
 
 
@@ -355,7 +336,7 @@ def transitions(job: Job, cond: Condition, *, lo: int = 1, hi: int | None = None
     pending_lo = True
     with no_gc():
         for item in relevant_events(job, flt, lo, hi, stats, progress=progress):
-            seq, ts, kind, data = item
+            seq, ts, kind, data = item.seq, item.ts, item.kind, item.data
             if pending_lo and seq > lo:
                 held = watch(p, lo)  # the state before `seq` (unchanged since lo)
                 if held:
@@ -572,7 +553,7 @@ def iter_blame(job: Job, field: str | FieldPath, *, start: int = 1, stop: int | 
     existed = prev is not MISSING
     with no_gc():
         for item in relevant_events(job, flt, start, stop, stats, progress=progress):
-            seq, ts, kind, data = item
+            seq, ts, kind, data = item.seq, item.ts, item.kind, item.data
             # Judged before the event is applied: a task_finished closes the task whose
             # routine made the change.
             routine = acting_routine(p, kind, data, _last_actor_finder(job, seq))

@@ -30,7 +30,7 @@ import msgpack
 
 from routilux import events as ev
 from routilux.events import SCHEMA_VERSION
-from routilux.projection import JobProjection, apply
+from routilux.projection import JobProjection, LoggedEvent, apply
 
 from .source import Job, damaged
 
@@ -160,7 +160,7 @@ class ScanStats:
         self.skipped = 0
 
 
-def apply_sparse(p: JobProjection, item: tuple[int, int, str, Any]) -> None:
+def apply_sparse(p: JobProjection, item: LoggedEvent | tuple[int, int, str, Any]) -> None:
     """Fold one event into ``p`` although the events since ``p.version`` were left out.
 
     The events left out never touch the fields the scan asks about (see
@@ -233,8 +233,8 @@ def _ranges(job: Job, flt: EventFilter, start: int, stop: int, stats: ScanStats)
 
 def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None = None,
                     stats: ScanStats | None = None,
-                    progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, int, str, Any]]:
-    """Yield ``(seq, ts, kind, data)`` for the events in ``start..stop`` that ``flt`` wants.
+                    progress: Callable[[int], None] | None = None) -> Iterator[LoggedEvent]:
+    """Yield the events (with their stored bytes, so folding them encodes nothing again) in ``start..stop`` that ``flt`` wants.
 
     Each event's kind is read from its raw bytes (``[kind, data]`` in msgpack: byte 0
     is the array header, the kind string follows); for keyed kinds the key is compared
@@ -275,19 +275,19 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
                                     continue  # the writer's shape, another key
                                 kind, data = decode_raw(job, seq, body)
                                 stats.folded += 1
-                                yield seq, ts, kind, data
+                                yield LoggedEvent(seq, ts, kind, data, body)
                                 continue
                             kind, data = decode_raw(job, seq, body)
                             if not wants(kind, data):
                                 continue
                             stats.folded += 1
-                            yield seq, ts, kind, data
+                            yield LoggedEvent(seq, ts, kind, data, body)
                             continue
                 kind, data = decode_raw(job, seq, body)
                 if not every and not wants(kind, data):
                     continue
                 stats.folded += 1
-                yield seq, ts, kind, data
+                yield LoggedEvent(seq, ts, kind, data, body)
     except CorruptionError as exc:
         raise damaged(job.path, exc) from None
     finally:

@@ -366,9 +366,9 @@ def open_pg_job_log(location: str, *, key: bytes | None = None, create: bool = F
 
 def _redacted(url: str) -> str:
     """``url`` with any password hidden (for messages)."""
-    from eventlog.postgres import _redact
+    from eventlog.postgres import redact_url
 
-    return _redact(url)
+    return redact_url(url)
 
 
 def _classify(path: str, exc: EventLogError) -> DamagedLogError:

@@ -12,9 +12,8 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-import msgpack
-
 from eventlog import CorruptionError, EventLogError, Record
+from eventlog.encoding import event_kind
 
 from .attribution import Attributor, task_routine
 from .condition import Condition
@@ -57,22 +56,27 @@ class JobInfo(NamedTuple):
         return out
 
 
-def _count_raw(job: Job, start: int, counts: dict[bytes, int], progress: Progress | None) -> None:
-    get = counts.get
+def _count_raw(job: Job, start: int, counts: dict[str, int], progress: Progress | None) -> None:
+    by_prefix: dict[bytes, int] = {}  # the kind's own bytes (a fixstr) -> count
+    get = by_prefix.get
     n = 0
     try:
         for _seq, _ts, eb in job.log.read_raw(start):
             head = eb[1]
             if 0xA0 <= head <= 0xBF:
-                key = eb[1 : 2 + (head & 0x1F)]
+                key = eb[2 : 2 + (head & 0x1F)]
+                by_prefix[key] = get(key, 0) + 1
             else:
-                key = msgpack.packb(msgpack.unpackb(eb)[0])
-            counts[key] = get(key, 0) + 1
+                kind = event_kind(eb) or "?"
+                counts[kind] = counts.get(kind, 0) + 1
             n += 1
             if progress is not None and not n & 0xFFFF:
                 progress(start + n)
     except CorruptionError as exc:
         raise damaged(job.path, exc) from None
+    for key, value in by_prefix.items():
+        kind = key.decode("utf-8", "replace")
+        counts[kind] = counts.get(kind, 0) + value
 
 
 def count_kinds(job: Job, progress: Progress | None = None) -> dict[str, int]:
@@ -97,11 +101,10 @@ def count_kinds(job: Job, progress: Progress | None = None) -> dict[str, int]:
                 and sum(counted.values()) == snap.seq:
             total = dict(counted)
             start = snap.seq + 1
-    raw: dict[bytes, int] = {}
+    raw: dict[str, int] = {}
     if start <= job.head:
         _count_raw(job, start, raw, progress)
-    for key, value in raw.items():
-        kind = str(msgpack.unpackb(key))
+    for kind, value in raw.items():
         total[kind] = total.get(kind, 0) + value
     return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -246,7 +249,7 @@ def _attributed(job: Job, start: int, stop: int) -> Iterator[EventRow]:
     """Every event in ``start..stop`` with its routine, oldest first."""
     who = Attributor.at(job, start)
     for item in fast_tuples(job, start, stop):
-        seq, ts, kind, data = item
+        seq, ts, kind, data = item.seq, item.ts, item.kind, item.data
         routine = who.routine(kind, data)
         who.observe(item)
         yield EventRow(seq, ts, kind, data, routine)

@@ -164,9 +164,14 @@ def _convert(ok: bool, head_hash: Any, records: int | None,
 
 def _storage_now(job: Job) -> tuple[list[Problem], str | None, int | None]:
     """Check the bytes and the chain; return problems, the verified head hash and count."""
+    if job.form == "file":
+        # open_job read the bundle trusting its stored links (for speed); verify reads it
+        # again with every event decoded and the whole chain recomputed.
+        try:
+            eventlog.read_bundle(job.path, key=job.key, check_events=True, check_chain=True)
+        except (eventlog.EventLogError, ValueError, OSError) as exc:
+            return [Problem("storage", os.path.basename(job.path), None, None, str(exc))], None, None
     if job.form != "directory":
-        # read_bundle (in open_job) already checked every frame's CRC, the seq order and
-        # every link against the recomputed chain; a bad bundle never opens.
         return [], job.log.head_hash.hex(), job.log.head_seq
     report = eventlog.verify(job.path, key=job.key)
     return _convert(report.ok, report.head_hash, report.records,
@@ -295,8 +300,7 @@ def _fold_tail(path: str, key: bytes | None, start: int, stop: int, mark: int) -
 
 def _fold_child_main() -> None:
     """Entry point of the fold child: argv is path, start, stop, mark; prints msgpack."""
-    from eventlog import codec
-    from eventlog.memory import SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_DEPTH
+    from eventlog.encoding import SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_DEPTH, encode
 
     path, start, stop, mark = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     key = sys.stdin.buffer.read() or None
@@ -304,7 +308,7 @@ def _fold_child_main() -> None:
         out = _fold_tail(path, key, start, stop, mark)
     except Exception as exc:  # noqa: BLE001 - the parent redoes the work itself; say why
         out = {"error": f"{type(exc).__name__}: {exc}"}
-    sys.stdout.buffer.write(codec.encode(out, path="result", max_depth=SNAPSHOT_MAX_DEPTH + 4,
+    sys.stdout.buffer.write(encode(out, path="result", max_depth=SNAPSHOT_MAX_DEPTH + 4,
                                          max_bytes=SNAPSHOT_MAX_BYTES * 4))
 
 
@@ -323,15 +327,14 @@ def _fold_start(job: Job, start: int, stop: int, mark: int) -> Callable[[], dict
 
     def collect() -> dict[str, Any] | None:
         from eventlog import CorruptionError as _Bad
-        from eventlog import codec
-        from eventlog.memory import SNAPSHOT_MAX_DEPTH
+        from eventlog.encoding import SNAPSHOT_MAX_DEPTH, decode
 
         assert proc.stdout is not None
         with proc.stdout:
             raw = proc.stdout.read()
         proc.wait()
         try:
-            out = codec.decode(raw, max_depth=SNAPSHOT_MAX_DEPTH + 4)
+            out = decode(raw, max_depth=SNAPSHOT_MAX_DEPTH + 4)
         except (_Bad, ValueError):
             return None
         if not isinstance(out, dict) or "error" in out:

@@ -1,8 +1,8 @@
-"""Read-only ``dict`` and ``list`` types handed out by a JobState.
+"""Read-only ``dict``, ``list`` and ``set`` types handed out by a JobState.
 
-They subclass ``dict`` and ``list`` so user code keeps working: ``isinstance(x, dict)``,
+They subclass ``dict``, ``list`` and ``set`` so user code keeps working: ``isinstance(x, dict)``,
 ``==`` with plain values, iteration, ``json.dumps``, ``dict(x)``/``x.copy()`` (which give
-plain, mutable copies). Every in-place mutation raises ``TypeError`` naming the JobState
+plain, mutable copies). Tuples stay tuples (their items are frozen). Every in-place mutation raises ``TypeError`` naming the JobState
 method to use instead: a change that bypassed the event log would silently break the audit
 trail (DESIGN.md, "The event model", rule 4), so it must be impossible, not discouraged.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-__all__ = ["FrozenDict", "FrozenList", "SyncedFrozenList", "freeze", "thaw"]
+__all__ = ["FrozenDict", "FrozenList", "ReadOnlySet", "SyncedFrozenDict", "SyncedFrozenList", "freeze", "thaw"]
 
 _DEFAULT_HINT = "the JobState's methods"
 
@@ -69,6 +69,132 @@ class FrozenList(list):  # type: ignore[type-arg]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (list, (thaw(self),))
+
+
+class ReadOnlySet(set):  # type: ignore[type-arg]
+    """A ``set`` that refuses in-place mutation; ``hint`` names the method to use."""
+
+    __slots__ = ("_hint",)
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT) -> None:
+        set.__init__(self, *args)
+        self._hint = hint
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        msg = f"this set is read-only (it is part of a JobState); to change it use {self._hint}"
+        raise TypeError(msg)
+
+    add = discard = remove = pop = clear = update = _refuse
+    difference_update = intersection_update = symmetric_difference_update = _refuse
+    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
+
+    def __repr__(self) -> str:
+        return repr(set(self)) if self else "set()"
+
+    def __copy__(self) -> set[Any]:
+        return set(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[Any]:
+        return thaw(self)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (set, (thaw(self),))
+
+
+class SyncedFrozenDict(FrozenDict):
+    """A :class:`FrozenDict` whose owner fills it lazily: every read brings it up to date first.
+
+    A JobState keeps routine states and shared data encoded and decodes a value only when
+    it is read; ``sync`` (set by the owner) decodes what changed since the last read.
+    Every way of reading (item access, iteration, ``len``, ``==``, ``dict(x)``,
+    ``json.dumps``) calls it, so a reference kept by user code always shows the current
+    state, like the original's live dict.
+    """
+
+    __slots__ = ("sync",)
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT) -> None:
+        FrozenDict.__init__(self, *args, hint=hint)
+        self.sync: Any = None
+
+    def _up_to_date(self) -> None:
+        sync = self.sync
+        if sync is not None:
+            sync()
+
+    def __getitem__(self, key: Any) -> Any:
+        self._up_to_date()
+        return dict.__getitem__(self, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._up_to_date()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._up_to_date()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Any:
+        self._up_to_date()
+        return dict.__iter__(self)
+
+    def __reversed__(self) -> Any:
+        self._up_to_date()
+        return dict.__reversed__(self)
+
+    def __len__(self) -> int:
+        self._up_to_date()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self._up_to_date()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._up_to_date()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._up_to_date()
+        return dict.items(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._up_to_date()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        self._up_to_date()
+        return dict.__ne__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._up_to_date()
+        return dict.__repr__(self)
+
+    def __or__(self, other: Any) -> Any:
+        self._up_to_date()
+        return dict.__or__(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        self._up_to_date()
+        return dict.__ror__(self, other)
+
+    def copy(self) -> dict[Any, Any]:
+        """A plain, mutable shallow copy."""
+        self._up_to_date()
+        return dict(dict.items(self))
+
+    def __copy__(self) -> dict[Any, Any]:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        self._up_to_date()
+        return thaw(self)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self._up_to_date()
+        return (dict, (thaw(self),))
 
 
 class SyncedFrozenList(FrozenList):
@@ -158,39 +284,53 @@ _new_dict = FrozenDict.__new__
 _new_list = FrozenList.__new__
 _dict_init = dict.__init__
 _list_init = list.__init__
-_set_dict_hint = FrozenDict._hint.__set__  # type: ignore[attr-defined]
-_set_list_hint = FrozenList._hint.__set__  # type: ignore[attr-defined]
 
 
 def freeze(value: Any, hint: str = _DEFAULT_HINT) -> Any:
-    """Return ``value`` with every dict/list (at any depth) replaced by a frozen copy.
+    """Return ``value`` with every dict/list/set (at any depth) replaced by a read-only copy.
 
-    Scalars are returned as they are. Already-frozen containers are copied too, so the
-    result never shares a container with the argument.
+    Tuples stay tuples (with frozen items); scalars and other objects are returned as
+    they are. Already-frozen containers are copied too, so the result never shares a
+    container with the argument.
     """
     kind = type(value)
-    if kind is dict or kind is FrozenDict:
-        out = _new_dict(FrozenDict)
-        _dict_init(out, {k: (freeze(v, hint) if type(v) in _CONTAINERS else v) for k, v in value.items()})
-        _set_dict_hint(out, hint)
-        return out
-    if kind is list or kind is FrozenList or kind is tuple:
-        out = _new_list(FrozenList)
-        _list_init(out, [freeze(v, hint) if type(v) in _CONTAINERS else v for v in value])
-        _set_list_hint(out, hint)
-        return out
+    # Built with the base-class __new__/__init__ (no FrozenDict/FrozenList __init__ call):
+    # this runs for every container of every value read from a job.
+    if kind is dict or kind is FrozenDict or kind is SyncedFrozenDict:
+        frozen_dict = _new_dict(FrozenDict)
+        _dict_init(frozen_dict, {k: (freeze(v, hint) if type(v) in _CONTAINERS else v)
+                                 for k, v in dict.items(value)})
+        frozen_dict._hint = hint
+        return frozen_dict
+    if kind is list or kind is FrozenList or kind is SyncedFrozenList:
+        frozen_list = _new_list(FrozenList)
+        _list_init(frozen_list, [freeze(v, hint) if type(v) in _CONTAINERS else v for v in list.__iter__(value)])
+        frozen_list._hint = hint
+        return frozen_list
+    if kind is tuple:
+        return tuple(freeze(v, hint) if type(v) in _CONTAINERS else v for v in value)
+    if kind is set or kind is ReadOnlySet:
+        return ReadOnlySet(value, hint=hint)  # items are hashable, hence not lists or dicts
     return value
 
 
-_CONTAINERS = frozenset({dict, list, tuple, FrozenDict, FrozenList})
+_CONTAINERS = frozenset({dict, list, tuple, set, FrozenDict, FrozenList, SyncedFrozenDict, SyncedFrozenList,
+                         ReadOnlySet})
 
 
 def thaw(value: Any) -> Any:
-    """Return a plain, mutable deep copy of ``value`` (dicts and lists copied at every depth)."""
+    """Return a plain, mutable deep copy of ``value`` (dicts, lists and sets copied at every depth).
+
+    Tuples stay tuples, with their items thawed.
+    """
     if isinstance(value, dict):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw(v) for v in list.__iter__(value)] if isinstance(value, list) else [thaw(v) for v in value]
+    if isinstance(value, list):
+        return [thaw(v) for v in list.__iter__(value)]
+    if type(value) is tuple:
+        return tuple(thaw(v) for v in value)
+    if isinstance(value, set):
+        return set(value)
     return value
 
 

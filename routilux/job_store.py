@@ -154,8 +154,10 @@ class JobStore:
         if self._pg is not None:
             names = [row[0] for row in _pg_query(self._pg, f"SELECT name FROM {LOGS_TABLE}")]
             return sorted(name for name in names if _JOB_ID.match(name))
-        return sorted(name for name in os.listdir(self.directory)  # type: ignore[arg-type]
-                      if _JOB_ID.match(name) and os.path.isdir(os.path.join(self.directory, name)))  # type: ignore[arg-type]
+        directory = self.directory
+        assert directory is not None  # a directory store
+        return sorted(name for name in os.listdir(directory)
+                      if _JOB_ID.match(name) and os.path.isdir(os.path.join(directory, name)))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.job_ids())

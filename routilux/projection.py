@@ -1,34 +1,51 @@
-"""The JobState projection: a plain state container and the one pure fold step.
+"""The JobState projection: a plain state container and the one apply step.
 
-``apply(projection, record)`` folds one event into a :class:`JobProjection`. It is the
-only code that changes a projection, used both by a live JobState (after the event is in
-the log) and by every replay, so a live state and a replay of its log are equal, types
-included. It never reads the clock, does I/O or draws random numbers: every timestamp
-comes from the record's ``ts``.
+:func:`apply_event` folds one encoded event into a :class:`JobProjection`. It is the only
+code that changes a projection, used by a live JobState right after the event is in its
+log and by every rebuild, so a live state and a replay of its log are equal, types
+included: both take every value from the event's bytes (DESIGN.md, rule 2). It never
+reads the clock, does I/O or draws random numbers: every timestamp comes from the
+event's ``ts``.
 
-Snapshots (:func:`snapshot_state` / :func:`from_snapshot`) store the *current* state only;
-the append-only history lists (execution history, shared log, output log, pause points)
-are rebuilt from the log on demand (:func:`complete_history`), which keeps ``at()`` and
-``load`` fast on long logs (DESIGN.md, "Performance facts").
+Storage choices that keep a mutation's cost independent of the size of the state:
+
+* routine states and shared-data values are kept as their encoded bytes (a slice of the
+  event that set them) and decoded only when read (:class:`PackedMap`); a snapshot is
+  assembled from those bytes without re-encoding anything;
+* the append-only history lists (execution history, shared log, output log, pause
+  points) are not built by apply when the projection has a log to read them from: they
+  are folded from the log on first access and extended from there
+  (:func:`ensure_history`), so a rebuild, ``load`` or ``at()`` only counts those events.
+  A projection without a log (``JobProjection()`` folded record by record) builds them as
+  it goes.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from . import events as ev
+from eventlog.encoding import EventSplitter, decode, decode_event, encode, encode_event, event_kind
+
+from . import job_events as ev
 from .errors import ReplayError, SchemaVersionError, UnknownEventKindError
-from .frozen import FrozenDict, FrozenList, SyncedFrozenList, freeze, thaw
-from .serializable import Serializable
+from .execution_record import HINT_HISTORY, ExecutionRecord
+from .frozen import FrozenDict, FrozenList, SyncedFrozenDict, SyncedFrozenList, freeze
+from .timestamps import iso_to_datetime, stamp_to_datetime, ts_to_datetime, ts_to_iso
 
 __all__ = [
     "ExecutionRecord",
+    "HistorySource",
     "JobProjection",
+    "LoggedEvent",
+    "PackedMap",
     "apply",
+    "apply_event",
     "complete_history",
+    "ensure_history",
     "fold",
+    "fold_raw",
     "from_snapshot",
     "iso_to_datetime",
     "snapshot_state",
@@ -36,217 +53,117 @@ __all__ = [
     "ts_to_iso",
 ]
 
-_fromtimestamp = _dt.datetime.fromtimestamp
-
-
-def ts_to_datetime(ts: int) -> _dt.datetime:
-    """Return the naive local datetime (microsecond precision) users see for ``ts`` (ns).
-
-    Integer arithmetic, not ``ts / 1e9``: a float of today's epoch nanoseconds cannot
-    hold every microsecond exactly, and ``at(timestamp=...)`` compares at microseconds.
-    """
-    us = ts // 1000
-    return _fromtimestamp(us // 1_000_000).replace(microsecond=us % 1_000_000)
-
-
-def ts_to_iso(ts: int) -> str:
-    """Return :func:`ts_to_datetime` as an ISO string (as the original's ``isoformat()``)."""
-    return ts_to_datetime(ts).isoformat()
-
-
-def iso_to_datetime(value: Any) -> _dt.datetime | None:
-    """Parse an ISO timestamp (``None`` stays ``None``; a datetime is returned as is)."""
-    if value is None or isinstance(value, _dt.datetime):
-        return value
-    return _dt.datetime.fromisoformat(value)
-
-
-def _stamp_to_datetime(value: int | str | None) -> _dt.datetime | None:
-    if value is None:
-        return None
-    if type(value) is int:
-        return ts_to_datetime(value)
-    return iso_to_datetime(value)
-
-
 # Hints shown by the read-only containers: what to call instead of mutating them.
 HINT_ROUTINE_STATES = "job_state.update_routine_state(routine_id, state)"
 HINT_SHARED_DATA = "job_state.update_shared_data(key, value)"
 HINT_SHARED_LOG = "job_state.append_to_shared_log(entry)"
 HINT_OUTPUT_LOG = "job_state.send_output(routine_id, output_type, data)"
-HINT_HISTORY = "job_state.record_execution(routine_id, event_name, data)"
 HINT_DEFERRED = "job_state.add_deferred_event(routine_id, event_name, data), or assign job_state.deferred_events"
 HINT_PENDING = "an assignment: job_state.pending_tasks = [...]"
 HINT_PAUSE = "flow.pause(job_state, ...) (or job_state._set_paused(reason, checkpoint))"
 HINT_OPEN_TASKS = "the engine's task hooks (job_state._task_queued/_task_started/_task_finished/_task_failed)"
-HINT_RECORD = "job_state.record_execution(...) (execution records are immutable)"
+
+#: The history lists, in the order they are reported.
+HISTORY_LISTS = ("execution_history", "shared_log", "output_log", "pause_points")
 
 
-class ExecutionRecord(Serializable):
-    """Execution record for a single routine execution (immutable).
+class LoggedEvent(NamedTuple):
+    """An event as read from a log: a decoded record plus the bytes it was decoded from.
 
-    Args:
-        routine_id: routine identifier.
-        event_name: event name.
-        data: transmitted data (default ``{}``); stored as a read-only deep copy.
-        timestamp: when it happened (default: now, a naive local datetime).
-
-    Records inside a JobState take their timestamp from the event's ``ts``.
+    :func:`apply` folds it without encoding it again (a plain ``Record`` is encoded first).
     """
 
-    # One slot holding [routine_id, event_name, data, ts, timestamp, in_job]: a record is
-    # built with a single slot store on the hot path; data/timestamp are filled lazily.
-    __slots__ = ("_v",)
-
-    def __init__(self, routine_id: str = "", event_name: str = "", data: dict[str, Any] | None = None,
-                 timestamp: _dt.datetime | None = None) -> None:
-        _set_v(self, [routine_id, event_name, freeze({} if data is None else data, HINT_RECORD), None,
-                      timestamp if timestamp is not None else _dt.datetime.now(), False])
-
-    @property
-    def routine_id(self) -> str:
-        """The routine that executed."""
-        return self._v[0]  # type: ignore[no-any-return]
-
-    @property
-    def event_name(self) -> str:
-        """The event emitted, or the action name (``start``, ``error``, ...)."""
-        return self._v[1]  # type: ignore[no-any-return]
-
-    @property
-    def data(self) -> FrozenDict:
-        """The data transmitted (read-only)."""
-        v = self._v
-        data = v[2]
-        if type(data) is not FrozenDict:
-            # Freezing is deferred from apply to first access: the hot path only stores.
-            data = freeze(data, HINT_RECORD)
-            v[2] = data
-        return data  # type: ignore[no-any-return]
-
-    @property
-    def timestamp(self) -> _dt.datetime:
-        """When it happened: a naive local datetime (from the event's ts in a JobState)."""
-        v = self._v
-        stamp = v[4]
-        if stamp is None:
-            stamp = v[4] = ts_to_datetime(v[3])
-        return stamp  # type: ignore[no-any-return]
-
-    @property
-    def ts(self) -> int | None:
-        """The event timestamp in ns since the epoch, or ``None`` for a detached record."""
-        return self._v[3]  # type: ignore[no-any-return]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        msg = f"ExecutionRecord is immutable (cannot set {name!r}); record a new one with {HINT_HISTORY}"
-        raise AttributeError(msg)
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ExecutionRecord[{self._v[0]}.{self._v[1]}@{self.timestamp}]"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ExecutionRecord):
-            return NotImplemented
-        return (self._v[0] == other._v[0] and self._v[1] == other._v[1]
-                and self.timestamp == other.timestamp and self.data == other.data)
-
-    def __hash__(self) -> int:
-        return hash((self._v[0], self._v[1], self.timestamp))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ExecutionRecord, (self._v[0], self._v[1], thaw(self.data), self.timestamp))
-
-    @property
-    def fields_to_serialize(self) -> list[str]:
-        """The serialized fields, as in the original."""
-        return ["routine_id", "event_name", "data", "timestamp"]
-
-    def serialize(self) -> dict[str, Any]:
-        """Return ``{"_type": "ExecutionRecord", routine_id, event_name, data, timestamp(iso)}``."""
-        return {
-            "_type": "ExecutionRecord",
-            "routine_id": self._v[0],
-            "event_name": self._v[1],
-            "data": thaw(self.data),
-            "timestamp": self.timestamp.isoformat(),
-        }
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """Set this record's fields from a :meth:`serialize` dict (original API).
-
-        Only for a record you built yourself: records inside a JobState are part of
-        its audit trail and refuse.
-
-        Raises:
-            TypeError: the record belongs to a JobState.
-            ValueError: ``data`` is not an ExecutionRecord dict.
-        """
-        v = self._v
-        if v[5]:
-            msg = f"this ExecutionRecord is part of a JobState and immutable; use {HINT_HISTORY}"
-            raise TypeError(msg)
-        other = ExecutionRecord.from_dict(data)
-        v[:] = other._v
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExecutionRecord:
-        """Build a record from a dict made by :meth:`serialize` (ISO timestamp parsed).
-
-        Raises:
-            ValueError: ``data`` is not such a dict.
-        """
-        if not isinstance(data, dict):
-            msg = f"an ExecutionRecord dict is needed, got {type(data).__name__}"
-            raise ValueError(msg)
-        try:
-            stamp = iso_to_datetime(data.get("timestamp"))
-        except (TypeError, ValueError) as exc:
-            msg = f"ExecutionRecord timestamp {data.get('timestamp')!r} is not an ISO datetime"
-            raise ValueError(msg) from exc
-        return cls(data.get("routine_id", ""), data.get("event_name", ""), data.get("data"), stamp)
+    seq: int
+    ts: int
+    kind: str
+    data: Any
+    event_bytes: bytes
 
 
-_new_record = object.__new__
-_set_v = ExecutionRecord._v.__set__  # type: ignore[attr-defined]
+class HistorySource(Protocol):
+    """Where a projection reads its history events from (an :class:`eventlog.EventLog`)."""
+
+    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterable[tuple[int, int, bytes]]:
+        """``(seq, ts, event_bytes)`` for ``start..stop``."""
+        ...  # pragma: no cover
 
 
-def _event_record(routine_id: str, event_name: str, data: Any, ts: int | None,
-                  stamp: _dt.datetime | None = None) -> ExecutionRecord:
-    # The hot path of replay and record_execution: no freezing, no datetime yet.
-    rec = _new_record(ExecutionRecord)
-    _set_v(rec, [routine_id, event_name, data, ts, stamp, True])
-    return rec
+class PackedMap:
+    """A map whose values are kept encoded (the truth), with a read-only view decoded lazily.
+
+    ``packed`` maps each key to the encoded bytes of its value. ``view`` (a
+    :class:`~routilux.frozen.SyncedFrozenDict`) holds the decoded, frozen values; keys set
+    since the last read wait in ``stale`` and are decoded by the view's next read, under
+    ``lock``. Writers (apply) are serialised by the projection's owner.
+    """
+
+    __slots__ = ("hint", "lock", "packed", "stale", "view")
+
+    def __init__(self, hint: str, lock: Any) -> None:
+        self.hint = hint
+        self.lock = lock
+        self.packed: dict[Any, bytes] = {}
+        self.stale: dict[Any, bytes] = {}
+        self.view = SyncedFrozenDict(hint=hint)
+        self.view.sync = self.sync
+
+    def set(self, key: Any, value_bytes: bytes) -> None:
+        """Set ``key`` to the value encoded as ``value_bytes``."""
+        self.packed[key] = value_bytes
+        self.stale[key] = value_bytes
+
+    def replace(self, items: dict[Any, bytes]) -> None:
+        """Replace every entry."""
+        with self.lock:
+            dict.clear(self.view)
+            self.packed = dict(items)
+            self.stale = dict(items)
+
+    def sync(self) -> None:
+        """Decode the values set since the last read into the view."""
+        if self.stale:
+            with self.lock:
+                stale = self.stale
+                view = self.view
+                hint = self.hint
+                for key, value_bytes in stale.items():
+                    dict.__setitem__(view, key, freeze(decode(value_bytes, where="<state>"), hint))
+                stale.clear()
 
 
 class JobProjection:
     """The state of one job after folding events ``1..version``.
 
-    Plain attributes; containers are the read-only types of :mod:`routilux.frozen`
-    (only :func:`apply` changes them, through the base-class methods).
+    Plain attributes; the containers are the read-only types of :mod:`routilux.frozen`
+    (only :func:`apply_event` changes them). ``created``/``updated`` are the event ts (int
+    ns) that set them, or an ISO string restored by ``deserialize``.
 
-    ``created``/``updated`` are the event ts (int ns) that set them, or an ISO string
-    restored by ``deserialize``. The history lists hold the items of events
-    ``history_from+1 .. version``; ``history_from == 0`` means they are complete
-    (see :func:`complete_history`).
+    The history lists hold the items of events ``history_from+1 .. history_upto``.
+    Without a ``history_source`` the projection builds them as events are applied
+    (``history_upto == version``); :func:`complete_history` adds the part before a
+    snapshot. With one, :func:`ensure_history` reads what is missing from it.
+
+    Args:
+        lock: the lock guarding lazy decoding (a JobState passes its own).
+        history_source: the log to read history events from (lazy history), or None.
     """
 
     __slots__ = (
-        "job_id", "flow_id", "schema", "status", "current_routine_id", "routine_states", "shared_data",
-        "deferred_events", "pending_tasks", "open_tasks", "created", "updated", "version", "last_ts",
-        "execution_history", "shared_log", "output_log", "pause_points", "history_from", "kind_counts",
+        "_routine_states", "_shared_data", "created", "current_routine_id", "deferred_events", "execution_history",
+        "flow_id", "history_from", "history_routine", "history_source", "history_upto", "job_id", "kind_counts",
+        "last_ts", "lock", "open_tasks", "output_log", "pause_points", "pending_tasks", "schema", "shared_log",
+        "status", "updated", "version",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, lock: Any = None, history_source: HistorySource | None = None) -> None:
+        self.lock = lock if lock is not None else threading.RLock()
         self.job_id = ""
         self.flow_id = ""
         self.schema = ev.SCHEMA_VERSION
         self.status = "pending"
         self.current_routine_id: str | None = None
-        self.routine_states = FrozenDict(hint=HINT_ROUTINE_STATES)
-        self.shared_data = FrozenDict(hint=HINT_SHARED_DATA)
+        self._routine_states = PackedMap(HINT_ROUTINE_STATES, self.lock)
+        self._shared_data = PackedMap(HINT_SHARED_DATA, self.lock)
         self.deferred_events = FrozenList(hint=HINT_DEFERRED)
         self.pending_tasks = FrozenList(hint=HINT_PENDING)
         self.open_tasks = FrozenDict(hint=HINT_OPEN_TASKS)
@@ -254,26 +171,43 @@ class JobProjection:
         self.updated: int | str | None = None
         self.version = 0
         self.last_ts = 0
-        # Synced: a live JobState may defer building hot-path records (see job_state).
         self.execution_history = SyncedFrozenList(hint=HINT_HISTORY)
         self.shared_log = FrozenList(hint=HINT_SHARED_LOG)
         self.output_log = FrozenList(hint=HINT_OUTPUT_LOG)
         self.pause_points = FrozenList(hint=HINT_PAUSE)
         self.history_from = 0
+        self.history_upto = 0
+        self.history_routine: str | None = None  # current_routine_id as of history_upto
+        self.history_source = history_source
         self.kind_counts: dict[str, int] = {}
 
     @property
-    def created_at(self) -> _dt.datetime | None:
-        """``created`` as a naive local datetime."""
-        return _stamp_to_datetime(self.created)
+    def routine_states(self) -> FrozenDict:
+        """routine id -> state (read-only, decoded on first read)."""
+        return self._routine_states.view
 
     @property
-    def updated_at(self) -> _dt.datetime | None:
+    def shared_data(self) -> FrozenDict:
+        """Shared data (read-only, values decoded on first read)."""
+        return self._shared_data.view
+
+    @property
+    def created_at(self) -> Any:
+        """``created`` as a naive local datetime."""
+        return stamp_to_datetime(self.created)
+
+    @property
+    def updated_at(self) -> Any:
         """``updated`` as a naive local datetime."""
-        return _stamp_to_datetime(self.updated)
+        return stamp_to_datetime(self.updated)
+
+    @property
+    def history_complete(self) -> bool:
+        """True when the history lists hold every item up to :attr:`version`."""
+        return self.history_from == 0 and self.history_upto == self.version
 
 
-# -- the fold -----------------------------------------------------------------------
+# -- the one apply ------------------------------------------------------------------
 _list_append = list.append
 _dict_set = dict.__setitem__
 _dict_pop = dict.pop
@@ -283,12 +217,29 @@ def _replace_list(target: FrozenList, items: Iterable[Any]) -> None:
     list.__setitem__(target, slice(None), list(items))
 
 
-def _replace_dict(target: FrozenDict, items: dict[str, Any]) -> None:
-    dict.clear(target)
-    dict.update(target, items)
+def _data(event_bytes: bytes, data: dict[str, Any] | None) -> dict[str, Any]:
+    return data if data is not None else decode_event(event_bytes)[1]
 
 
-def _job_created(p: JobProjection, d: dict[str, Any], ts: int) -> None:
+# The events whose last value stays encoded: routine states, shared data, execution records.
+_ROUTINE_STATE = EventSplitter("routine_id", "state")
+_SHARED_VALUE = EventSplitter("key", "value")
+_EXECUTION = EventSplitter("routine_id", "event_name", "data")
+
+
+def _keyed(event_bytes: bytes, data: dict[str, Any] | None, splitter: EventSplitter, first: str,
+           last: str) -> tuple[Any, ...]:
+    """The key and the encoded value of a ``{first: key, last: value}`` event, value not decoded."""
+    parts = splitter.split(event_bytes)
+    if parts is not None:
+        return parts
+    d = _data(event_bytes, data)  # another layout (or damage): decode, and re-encode canonically
+    return d[first], encode(d[last], path="state")
+
+
+
+def _job_created(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    d = _data(b, data)
     schema = d.get("schema", 1)
     if type(schema) is not int or schema > ev.SCHEMA_VERSION:
         msg = (f"the job was written with event schema version {schema!r}, newer than the "
@@ -300,122 +251,95 @@ def _job_created(p: JobProjection, d: dict[str, Any], ts: int) -> None:
     p.created = ts
 
 
-def _status_set(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    status = d["status"]
+def _status_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    status = _data(b, data)["status"]
     if status not in ev.JOB_STATUSES:
         msg = f"status {status!r} is not one of {', '.join(ev.JOB_STATUSES)}"
         raise ReplayError(msg)
     p.status = status
 
 
-def _current_routine_set(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    p.current_routine_id = d["routine_id"]
+def _current_routine_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    p.current_routine_id = _data(b, data)["routine_id"]
 
 
-def _routine_state_set(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _dict_set(p.routine_states, d["routine_id"], freeze(d["state"], HINT_ROUTINE_STATES))
+def _routine_state_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    routine_id, state = _keyed(b, data, _ROUTINE_STATE, "routine_id", "state")
+    p._routine_states.set(routine_id, state)
 
 
-def _execution_recorded(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _list_append(p.execution_history, _event_record(d["routine_id"], d["event_name"], d["data"], ts))
+def _shared_data_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    key, value = _keyed(b, data, _SHARED_VALUE, "key", "value")
+    p._shared_data.set(key, value)
 
 
-def _deferred_event_added(p: JobProjection, d: dict[str, Any], ts: int) -> None:
+def _deferred_event_added(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    d = _data(b, data)
     entry = {"routine_id": d["routine_id"], "event_name": d["event_name"], "data": d["data"],
              "timestamp": ts_to_iso(ts)}
     _list_append(p.deferred_events, freeze(entry, HINT_DEFERRED))
 
 
-def _deferred_events_set(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _replace_list(p.deferred_events, freeze(d["events"], HINT_DEFERRED))
+def _deferred_events_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    _replace_list(p.deferred_events, freeze(_data(b, data)["events"], HINT_DEFERRED))
 
 
-def _shared_data_set(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _dict_set(p.shared_data, d["key"], freeze(d["value"], HINT_SHARED_DATA))
-
-
-def _shared_log_appended(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    entry = d["entry"]
-    if "timestamp" not in entry:
-        entry = {**entry, "timestamp": ts_to_iso(ts)}  # a copy: never change the record's data
-    _list_append(p.shared_log, freeze(entry, HINT_SHARED_LOG))
-
-
-def _output_sent(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    entry = {"routine_id": d["routine_id"], "output_type": d["output_type"], "data": d["data"],
-             "timestamp": ts_to_iso(ts)}
-    _list_append(p.output_log, freeze(entry, HINT_OUTPUT_LOG))
-
-
-def _pause_point_added(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _list_append(p.pause_points, freeze(d["point"], HINT_PAUSE))
-
-
-def _paused(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    p.status = "paused"
-    point = {"timestamp": ts_to_iso(ts), "reason": d["reason"], "current_routine_id": p.current_routine_id,
-             "checkpoint": d["checkpoint"]}
-    _list_append(p.pause_points, freeze(point, HINT_PAUSE))
-
-
-def _resumed(p: JobProjection, d: dict[str, Any], ts: int) -> None:
+def _resumed(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
     if p.status == "paused":
         p.status = "running"
 
 
-def _cancelled(p: JobProjection, d: dict[str, Any], ts: int) -> None:
+def _paused(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    p.status = "paused"
+
+
+def _cancelled(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
     p.status = "cancelled"
-    reason = d["reason"]
+    reason = _data(b, data)["reason"]
     if reason:
-        _dict_set(p.routine_states, "_cancellation", freeze({"reason": reason}, HINT_ROUTINE_STATES))
+        p._routine_states.set("_cancellation", encode({"reason": reason}, path="state"))
 
 
-def _pending_tasks_set(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _replace_list(p.pending_tasks, freeze(d["tasks"], HINT_PENDING))
+def _pending_tasks_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    _replace_list(p.pending_tasks, freeze(_data(b, data)["tasks"], HINT_PENDING))
 
 
-def _task_queued(p: JobProjection, d: dict[str, Any], ts: int) -> None:
+def _task_queued(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    d = _data(b, data)
     _dict_set(p.open_tasks, d["task_id"], freeze({"task": d["task"], "state": "queued"}, HINT_OPEN_TASKS))
 
 
-def _task_started(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    task_id = d["task_id"]
+def _task_started(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    task_id = _data(b, data)["task_id"]
     entry = p.open_tasks.get(task_id)
     if entry is not None:
         _dict_set(p.open_tasks, task_id, freeze({"task": entry["task"], "state": "started"}, HINT_OPEN_TASKS))
 
 
-def _task_closed(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    _dict_pop(p.open_tasks, d["task_id"], None)
+def _task_closed(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    _dict_pop(p.open_tasks, _data(b, data)["task_id"], None)
 
 
-def _deserialized(p: JobProjection, d: dict[str, Any], ts: int) -> None:
-    state = d["state"]
+def _deserialized(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    state = _data(b, data)["state"]
     for name in ("flow_id", "job_id", "status", "current_routine_id"):
         if name in state:
             setattr(p, name, state[name])
     if p.status not in ev.JOB_STATUSES:
         msg = f"status {p.status!r} is not one of {', '.join(ev.JOB_STATUSES)}"
         raise ReplayError(msg)
-    for name, hint in (("routine_states", HINT_ROUTINE_STATES), ("shared_data", HINT_SHARED_DATA)):
+    for name, packed in (("routine_states", p._routine_states), ("shared_data", p._shared_data)):
         if name in state:
-            _replace_dict(getattr(p, name), freeze(state[name], hint))
-    for name, hint in (("deferred_events", HINT_DEFERRED), ("pending_tasks", HINT_PENDING),
-                       ("shared_log", HINT_SHARED_LOG), ("output_log", HINT_OUTPUT_LOG),
-                       ("pause_points", HINT_PAUSE)):
+            packed.replace({k: encode(v, path="state") for k, v in state[name].items()})
+    for name, hint in (("deferred_events", HINT_DEFERRED), ("pending_tasks", HINT_PENDING)):
         if name in state:
             _replace_list(getattr(p, name), freeze(state[name], hint))
-    if "execution_history" in state:
-        _replace_list(p.execution_history, [
-            _event_record(r["routine_id"], r["event_name"], r["data"],
-                          None if r.get("timestamp") is not None else ts,
-                          iso_to_datetime(r.get("timestamp")))
-            for r in state["execution_history"]
-        ])
-    if all(n in state for n in ("execution_history", "shared_log", "output_log", "pause_points")):
-        p.history_from = 0  # every history list was replaced: nothing before matters
     if state.get("created_at") is not None:
         p.created = state["created_at"]
+
+
+def _history_only(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+    """The current state does not change; the history lists are built by the history fold."""
 
 
 _HANDLERS = {
@@ -423,13 +347,13 @@ _HANDLERS = {
     ev.STATUS_SET: _status_set,
     ev.CURRENT_ROUTINE_SET: _current_routine_set,
     ev.ROUTINE_STATE_SET: _routine_state_set,
-    ev.EXECUTION_RECORDED: _execution_recorded,
+    ev.EXECUTION_RECORDED: _history_only,
     ev.DEFERRED_EVENT_ADDED: _deferred_event_added,
     ev.DEFERRED_EVENTS_SET: _deferred_events_set,
     ev.SHARED_DATA_SET: _shared_data_set,
-    ev.SHARED_LOG_APPENDED: _shared_log_appended,
-    ev.OUTPUT_SENT: _output_sent,
-    ev.PAUSE_POINT_ADDED: _pause_point_added,
+    ev.SHARED_LOG_APPENDED: _history_only,
+    ev.OUTPUT_SENT: _history_only,
+    ev.PAUSE_POINT_ADDED: _history_only,
     ev.PAUSED: _paused,
     ev.RESUMED: _resumed,
     ev.CANCELLED: _cancelled,
@@ -440,35 +364,66 @@ _HANDLERS = {
     ev.TASK_FAILED: _task_closed,
     ev.DESERIALIZED: _deserialized,
 }
-assert set(_HANDLERS) == set(ev.KINDS), "every kind in routilux.events needs a handler"
+assert set(_HANDLERS) == set(ev.KINDS), "every kind in routilux.job_events needs a handler"
+
+# The first bytes of each known event (0x92, then the kind as a msgpack fixstr) -> its
+# kind: finding the kind is one dict lookup, no decoding (see _kind).
+_KIND_PREFIXES = {b"\x92" + encode(kind): kind for kind in ev.KINDS}
+_HISTORY_KINDS = ev.HISTORY_KINDS
+_JOB_CREATED = ev.JOB_CREATED
+_DESERIALIZED = ev.DESERIALIZED
+_EXECUTION_RECORDED = ev.EXECUTION_RECORDED
+_CURRENT_ROUTINE_SET = ev.CURRENT_ROUTINE_SET
 
 
-def apply(p: JobProjection, record: Any) -> None:
-    """Fold one record ``(seq, ts, kind, data)`` into ``p`` (in place). Pure.
+def _kind(event_bytes: bytes) -> str | None:
+    """The kind of an encoded event (a table lookup for known kinds)."""
+    kind = _KIND_PREFIXES.get(event_bytes[: event_bytes[1] - 0x9E]) if len(event_bytes) > 1 else None
+    return kind if kind is not None else event_kind(event_bytes)
 
-    The record's ``data`` becomes part of the projection (callers pass the decoded copy
-    the log returned, which nobody else holds).
+
+def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: dict[str, Any] | None = None,
+                kind: str | None = None) -> None:
+    """Fold one encoded event (as stored in the log) into ``p``, in place. Pure.
+
+    ``kind`` and ``data`` may be given when the caller has them already (they must be
+    what decoding ``event_bytes`` gives: the writer that just encoded the event, a reader
+    that decoded it); values are always taken from the bytes.
 
     Raises:
         ReplayError: the seq does not follow ``p.version``, the log does not start with
             ``job_created``, or the payload is malformed.
-        UnknownEventKindError: a kind not in :data:`routilux.events.KINDS`.
+        UnknownEventKindError: a kind not in :data:`routilux.job_events.KINDS`.
         SchemaVersionError: the job was written with a newer schema version.
+        eventlog.RecordDecodeError: the bytes are not an event.
     """
-    seq, ts, kind, data = record
     if seq != p.version + 1:
         msg = f"events must be applied in order: expected seq {p.version + 1}, got {seq}"
         raise ReplayError(msg, seq)
+    if kind is None:
+        try:
+            kind = _KIND_PREFIXES.get(event_bytes[: event_bytes[1] - 0x9E])
+        except IndexError:
+            kind = None
+        if kind is None:
+            kind = decode_event(event_bytes, seq=seq)[0]  # raises the precise decode error
     handler = _HANDLERS.get(kind)
     if handler is None:
         msg = (f"unknown event kind {kind!r}: this routilux reads event schema version "
                f"{ev.SCHEMA_VERSION} (the log may come from a newer version)")
         raise UnknownEventKindError(msg, seq)
-    if (seq == 1) != (kind == ev.JOB_CREATED):
+    if (seq == 1) != (kind == _JOB_CREATED):
         msg = "a job log starts with exactly one job_created event (at seq 1)"
         raise ReplayError(msg, seq)
+    lazy = p.history_source is not None
     try:
-        handler(p, data, ts)
+        if lazy or kind not in _HISTORY_KINDS:
+            if handler is not _history_only:  # (a history-only event changes nothing else)
+                handler(p, ts, event_bytes, data)
+        else:  # no log to read the history lists from later: build them now
+            routine = p.current_routine_id
+            handler(p, ts, event_bytes, data)
+            _fold_history(p, ((seq, ts, event_bytes),), routine)
     except ReplayError as exc:
         if exc.seq is None:
             raise type(exc)(str(exc), seq) from None
@@ -478,101 +433,202 @@ def apply(p: JobProjection, record: Any) -> None:
         raise ReplayError(msg, seq) from None
     p.version = seq
     p.last_ts = ts
+    if not lazy:
+        p.history_upto = seq
+        p.history_routine = p.current_routine_id
     counts = p.kind_counts
     counts[kind] = counts.get(kind, 0) + 1
-    if kind == ev.DESERIALIZED:
-        updated = data["state"].get("updated_at")
+    if kind == _DESERIALIZED:
+        updated = _data(event_bytes, data)["state"].get("updated_at")
         p.updated = ts if updated is None else updated
     else:
         p.updated = ts
 
 
-def fold(records: Iterable[Any], p: JobProjection | None = None) -> JobProjection:
-    """Apply ``records`` in order to ``p`` (a new projection by default) and return it.
+def apply(p: JobProjection, record: Any) -> None:
+    """Fold one decoded record ``(seq, ts, kind, data)`` into ``p``: :func:`apply_event` of its encoding.
 
-    Exactly ``for rec in records: apply(p, rec)``, with the most common kind
-    (``execution_recorded``) folded inline: replay and load speed is dominated by it.
-    Anything unusual about such a record (a seq gap, a malformed payload) goes through
-    :func:`apply`, which raises the precise error.
+    A :class:`LoggedEvent` brings its stored bytes; any other record is encoded (the
+    canonical encoding gives back the bytes it was decoded from).
     """
+    if type(record) is LoggedEvent:
+        apply_event(p, record.seq, record.ts, record.event_bytes, record.data, record.kind)
+        return
+    seq, ts, kind, data = record
+    event_bytes = encode_event(kind, data)
+    apply_event(p, seq, ts, event_bytes, data)
+
+
+def fold(records: Iterable[Any], p: JobProjection | None = None) -> JobProjection:
+    """Apply decoded ``records`` in order to ``p`` (a new projection by default) and return it."""
     if p is None:
         p = JobProjection()
-    history = p.execution_history
-    exec_kind = ev.EXECUTION_RECORDED
-    version = p.version
-    new, set_v, cls, append = _new_record, _set_v, ExecutionRecord, _list_append
-    # A run of execution records only touches locals: p.version/last_ts/updated are
-    # written once when the run ends (before any other event, at the end, or before an
-    # error propagates), and the records are counted in a local added to kind_counts
-    # once -- per-event slot and dict writes cost ~15% of a replay.
-    last_ts: int | None = None
-    n_exec = 0
-    try:
-        for rec in records:
-            seq, ts, kind, data = rec
-            if kind == exec_kind and seq == version + 1 and version:
-                record = new(cls)
-                try:
-                    set_v(record, [data["routine_id"], data["event_name"], data["data"], ts, None, True])
-                except (KeyError, TypeError):
-                    if last_ts is not None:
-                        _settle(p, version, last_ts)
-                        last_ts = None
-                    apply(p, rec)  # raises the ReplayError naming the seq
-                    raise AssertionError("unreachable") from None  # pragma: no cover
-                append(history, record)
-                n_exec += 1
-                version = seq
-                last_ts = ts
-            else:
-                if last_ts is not None:
-                    _settle(p, version, last_ts)
-                    last_ts = None
-                apply(p, rec)
-                version = p.version
-                history = p.execution_history
-    finally:
-        if last_ts is not None:
-            _settle(p, version, last_ts)
-        if n_exec:
-            counts = p.kind_counts
-            counts[exec_kind] = counts.get(exec_kind, 0) + n_exec
+    for record in records:
+        apply(p, record)
     return p
 
 
-def _settle(p: JobProjection, version: int, ts: int) -> None:
-    """Write the position reached by a run of inline-folded execution records into ``p``."""
-    p.version = version
-    p.last_ts = p.updated = ts
+def fold_raw(p: JobProjection, events: Iterable[tuple[int, int, bytes]]) -> JobProjection:
+    """Apply ``(seq, ts, event_bytes)`` events (a log's ``read_raw``) in order to ``p``; return it."""
+    for seq, ts, event_bytes in events:
+        apply_event(p, seq, ts, event_bytes)
+    return p
+
+
+# -- the history lists ------------------------------------------------------------------
+# Events the history fold reads: those that add to the lists, and those that change the
+# current routine (a pause point records it).
+_HISTORY_FOLD_KINDS = ev.HISTORY_KINDS | {ev.CURRENT_ROUTINE_SET}
+_EXECUTION_PREFIX = b"\x92" + encode(ev.EXECUTION_RECORDED)
+
+
+def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], routine: str | None) -> str | None:
+    """Add what ``events`` contribute to the history lists of ``p``; return the current routine after them.
+
+    ``routine`` is the job's current routine before the first event (a pause point
+    records it). The one definition of the history lists: used for the lists read from
+    the log when they are asked for, and (one event at a time) for a projection that
+    builds them as events are applied. An execution record keeps its data encoded until
+    it is read (most never are), so a long history is built quickly.
+    """
+    history = p.execution_history
+    split = _EXECUTION.split
+    record = ExecutionRecord.from_event
+    for seq, ts, event_bytes in events:
+        kind: str | None = _EXECUTION_RECORDED
+        if event_bytes.startswith(_EXECUTION_PREFIX):  # most history events: checked first
+            parts = split(event_bytes)
+            if parts is not None:
+                _list_append(history, record(parts[0], parts[1], parts[2], ts))
+                continue
+        else:
+            kind = _kind(event_bytes)
+            if kind not in _HISTORY_FOLD_KINDS:
+                continue
+        try:
+            d = decode_event(event_bytes, seq=seq)[1]
+            if kind == _EXECUTION_RECORDED:
+                _list_append(history, record(d["routine_id"], d["event_name"], d["data"], ts))
+            elif kind == _CURRENT_ROUTINE_SET:
+                routine = d["routine_id"]
+            elif kind == ev.SHARED_LOG_APPENDED:
+                entry = d["entry"]
+                if "timestamp" not in entry:
+                    entry = {**entry, "timestamp": ts_to_iso(ts)}
+                _list_append(p.shared_log, freeze(entry, HINT_SHARED_LOG))
+            elif kind == ev.OUTPUT_SENT:
+                entry = {"routine_id": d["routine_id"], "output_type": d["output_type"], "data": d["data"],
+                         "timestamp": ts_to_iso(ts)}
+                _list_append(p.output_log, freeze(entry, HINT_OUTPUT_LOG))
+            elif kind == ev.PAUSE_POINT_ADDED:
+                _list_append(p.pause_points, freeze(d["point"], HINT_PAUSE))
+            elif kind == ev.PAUSED:
+                point = {"timestamp": ts_to_iso(ts), "reason": d["reason"], "current_routine_id": routine,
+                         "checkpoint": d["checkpoint"]}
+                _list_append(p.pause_points, freeze(point, HINT_PAUSE))
+            elif kind == _DESERIALIZED:
+                routine = _deserialized_history(p, ts, d["state"], routine)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
+            raise ReplayError(msg, seq) from None
+    return routine
+
+
+def _deserialized_history(p: JobProjection, ts: int, state: dict[str, Any], routine: str | None) -> str | None:
+    """What a ``deserialized`` event does to the history lists; returns the current routine after it."""
+    for name, hint in (("shared_log", HINT_SHARED_LOG), ("output_log", HINT_OUTPUT_LOG), ("pause_points", HINT_PAUSE)):
+        if name in state:
+            _replace_list(getattr(p, name), freeze(state[name], hint))
+    if "execution_history" in state:
+        _replace_list(p.execution_history, [
+            ExecutionRecord.from_event(r["routine_id"], r["event_name"], r["data"],
+                                       None if r.get("timestamp") is not None else ts,
+                                       iso_to_datetime(r.get("timestamp")))
+            for r in state["execution_history"]
+        ])
+    if all(name in state for name in HISTORY_LISTS):
+        p.history_from = 0  # every list was replaced: nothing before this event matters
+    after: str | None = state.get("current_routine_id", routine)
+    return after
+
+
+def ensure_history(p: JobProjection) -> None:
+    """Bring the history lists of ``p`` up to :attr:`~JobProjection.version` from its history source.
+
+    Call with ``p.lock`` held (a JobState does). Without a source there is nothing to
+    read: the lists are as complete as :attr:`~JobProjection.history_complete` says.
+    """
+    source = p.history_source
+    if source is None or p.history_complete:
+        return
+    version = p.version
+    if p.history_from:
+        # Nothing before the snapshot the projection started from has been folded: fold
+        # the whole history in one pass (the lists are still empty).
+        for name in HISTORY_LISTS:
+            _replace_list(getattr(p, name), ())
+        p.history_from = 0
+        p.history_routine = _fold_history(p, source.read_raw(1, version), None)
+    else:
+        p.history_routine = _fold_history(p, source.read_raw(p.history_upto + 1, version), p.history_routine)
+    p.history_upto = version
+
+
+def complete_history(p: JobProjection, records: Iterable[Any]) -> None:
+    """Prepend the history of events ``1..p.history_from`` (decoded ``records``) to ``p``'s lists."""
+    if p.history_from == 0:
+        return
+    scratch = fold(records)
+    if scratch.version != p.history_from:
+        msg = f"history rebuild stopped at seq {scratch.version}, expected {p.history_from}"
+        raise ReplayError(msg)
+    for name in HISTORY_LISTS:
+        list.__setitem__(getattr(p, name), slice(0, 0), getattr(scratch, name))
+    p.history_from = 0
 
 
 # -- snapshots ----------------------------------------------------------------------
 def snapshot_state(p: JobProjection) -> dict[str, Any]:
-    """Return the current state of ``p`` as a plain, msgpack-able dict (no history lists)."""
+    """Return the current state of ``p`` as a storable dict (no history lists).
+
+    Routine states and shared-data values are their encoded bytes, as kept by the
+    projection: assembling a snapshot encodes nothing again (its cost is a copy of the
+    bytes, whatever the values are). Every container is a copy (its items are immutable),
+    so the result can be stored by another thread while the projection moves on.
+    """
     return {
         "schema": p.schema,
         "job_id": p.job_id,
         "flow_id": p.flow_id,
         "status": p.status,
         "current_routine_id": p.current_routine_id,
-        "routine_states": p.routine_states,
-        "shared_data": p.shared_data,
-        "deferred_events": p.deferred_events,
-        "pending_tasks": p.pending_tasks,
-        "open_tasks": p.open_tasks,
+        "routine_states": dict(p._routine_states.packed),
+        "shared_data": dict(p._shared_data.packed),
+        "deferred_events": list(p.deferred_events),
+        "pending_tasks": list(p.pending_tasks),
+        "open_tasks": dict(p.open_tasks),
         "created": p.created,
         "updated": p.updated,
         "version": p.version,
         "last_ts": p.last_ts,
-        "kind_counts": p.kind_counts,
+        "kind_counts": dict(p.kind_counts),
     }
 
 
-def from_snapshot(state: dict[str, Any], seq: int) -> JobProjection:
+def _packed_items(value: Any, name: str) -> dict[Any, bytes]:
+    if not isinstance(value, dict) or not all(type(v) is bytes for v in value.values()):
+        msg = f"snapshot field {name!r} must map keys to encoded values"
+        raise TypeError(msg)
+    return value
+
+
+def from_snapshot(state: dict[str, Any], seq: int, *, lock: Any = None,
+                  history_source: HistorySource | None = None) -> JobProjection:
     """Rebuild a projection at ``seq`` from :func:`snapshot_state` output.
 
-    The history lists start empty with ``history_from = seq``: later events append to
-    them and :func:`complete_history` prepends the earlier part from the log.
+    The history lists start empty with ``history_from = seq``: events applied later add
+    to them, and the part before the snapshot comes from :func:`complete_history` or,
+    with a ``history_source``, :func:`ensure_history`.
 
     Raises:
         SchemaVersionError: the snapshot was written by a newer schema.
@@ -586,15 +642,15 @@ def from_snapshot(state: dict[str, Any], seq: int) -> JobProjection:
         if state["version"] != seq:
             msg = f"snapshot claims version {state['version']!r} but is stored at seq {seq}"
             raise ReplayError(msg, seq)
-        p = JobProjection()
+        p = JobProjection(lock, history_source)
         p.schema = schema
         p.job_id = state["job_id"]
         p.flow_id = state["flow_id"]
         p.status = state["status"]
         p.current_routine_id = state["current_routine_id"]
-        _replace_dict(p.routine_states, freeze(state["routine_states"], HINT_ROUTINE_STATES))
-        _replace_dict(p.shared_data, freeze(state["shared_data"], HINT_SHARED_DATA))
-        _replace_dict(p.open_tasks, freeze(state["open_tasks"], HINT_OPEN_TASKS))
+        p._routine_states.replace(_packed_items(state["routine_states"], "routine_states"))
+        p._shared_data.replace(_packed_items(state["shared_data"], "shared_data"))
+        dict.update(p.open_tasks, freeze(state["open_tasks"], HINT_OPEN_TASKS))
         _replace_list(p.deferred_events, freeze(state["deferred_events"], HINT_DEFERRED))
         _replace_list(p.pending_tasks, freeze(state["pending_tasks"], HINT_PENDING))
         p.created = state["created"]
@@ -609,18 +665,6 @@ def from_snapshot(state: dict[str, Any], seq: int) -> JobProjection:
         msg = f"malformed JobState snapshot ({type(exc).__name__}: {exc})"
         raise ReplayError(msg, seq) from None
     p.version = seq
-    p.history_from = seq
+    p.history_from = p.history_upto = seq
+    p.history_routine = p.current_routine_id
     return p
-
-
-def complete_history(p: JobProjection, records: Iterable[Any]) -> None:
-    """Prepend the history of events ``1..p.history_from`` (``records``) to ``p``'s lists."""
-    if p.history_from == 0:
-        return
-    scratch = fold(records)
-    if scratch.version != p.history_from:
-        msg = f"history rebuild stopped at seq {scratch.version}, expected {p.history_from}"
-        raise ReplayError(msg)
-    for name in ("execution_history", "shared_log", "output_log", "pause_points"):
-        list.__setitem__(getattr(p, name), slice(0, 0), getattr(scratch, name))
-    p.history_from = 0

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from eventlog import CorruptionError, EventLogError, Record
 from routilux import events as ev
+from routilux.projection import LoggedEvent
 
 from ..errors import DamagedLogError, ReplayError
 from ..replay import fast_read, fast_tuples
@@ -177,7 +178,7 @@ class JobIndex:
         self.t_state.append(QUEUED)
         return row
 
-    def _fold_chunk(self, items: Sequence[tuple[int, int, str, Any]]) -> None:
+    def _fold_chunk(self, items: Sequence[LoggedEvent | Record]) -> None:
         """Index one chunk of ``(seq, ts, kind, data)`` (the hot loop: locals, few calls per event).
 
         Called with :attr:`lock` held.
@@ -193,7 +194,7 @@ class JobIndex:
         touch_seq, touch_row = self.touch_seq.append, self.touch_row.append
         appends = {kind: [self.appends[name].append for name in names] for kind, names in _APPENDS.items()}
         head = self.head
-        for seq, ts, kind, data in items:
+        for seq, ts, kind, data, *_ in items:  # LoggedEvents (read) or Records (follow)
             if seq != head + 1:
                 continue  # already indexed (a follow that overlapped the first pass)
             ts_append(ts)
@@ -285,14 +286,14 @@ class JobIndex:
         if lengths:
             self.resets.append((seq, lengths))
 
-    def _absorb(self, items: Iterable[tuple[int, int, str, Any]]) -> None:
+    def _absorb(self, items: Iterable[LoggedEvent | Record]) -> None:
         """Index ``items`` in chunks of :data:`CHUNK`, publishing the head after each.
 
         If reading fails part-way, what was read before the failure is still published.
         """
         it = iter(items)
         while not self._stop.is_set():
-            chunk: list[tuple[int, int, str, Any]] = []
+            chunk: list[LoggedEvent | Record] = []
             try:
                 for item in it:
                     chunk.append(item)

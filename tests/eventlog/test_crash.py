@@ -41,7 +41,7 @@ from pathlib import Path
 import pytest
 
 import eventlog
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 
 KILLS = int(os.environ.get("EVENTLOG_T1_KILLS", "25"))
 RECOVERY_KILLS = int(os.environ.get("EVENTLOG_T1_RECOVERY_KILLS", "3"))
@@ -256,7 +256,7 @@ class Harness:
         for rec, (seq, _ts, b) in zip(recs, raw, strict=True):
             assert rec.seq == seq
             assert rec.kind == "ev" and rec.data == data_for(rec.data["id"])
-            assert bytes(b) == encode_event("ev", data_for(rec.data["id"]))[0], f"{where}: seq {seq} bytes differ"
+            assert bytes(b) == encode_event("ev", data_for(rec.data["id"])), f"{where}: seq {seq} bytes differ"
         # Beyond the acks: nothing, or exactly the one call that was in flight.
         base = max(acked) if acked else len(self.history)
         extras = got[base:]

@@ -1,4 +1,4 @@
-"""T12: values that cannot be stored are refused at the append call, on both backends.
+"""T12: values that cannot be stored are refused at the append call, on every backend.
 
 Every bad value of RELIABILITY.md T12 raises :class:`~eventlog.EventEncodingError`
 (a ``TypeError``; :class:`~eventlog.RecordTooLargeError` for size, a ``ValueError``)
@@ -12,14 +12,16 @@ whatever was appended before.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
+import threading
 import uuid
 from typing import Any
 
 import pytest
 
 import eventlog
-from eventlog import EventEncodingError, RecordTooLargeError, codec
+from eventlog import EventEncodingError, RecordTooLargeError, encoding
 
 
 def _recursive_dict() -> dict:
@@ -48,27 +50,16 @@ def _deep(n: int) -> Any:
 # (data passed to append, a fragment the error's path must contain, the error class)
 BAD: list[tuple[str, Any, str, type[Exception]]] = [
     ("object", {"x": object()}, "data['x']", EventEncodingError),
-    ("set", {"items": [0, 1, 2, {1, 2}]}, "data['items'][3]", EventEncodingError),
-    ("nan", {"f": float("nan")}, "data['f']", EventEncodingError),
-    ("inf", {"deep": {"f": [1.0, float("inf")]}}, "data['deep']['f'][1]", EventEncodingError),
-    ("-inf", {"f": float("-inf")}, "data['f']", EventEncodingError),
+    ("lock in a list", {"items": [0, 1, 2, threading.Lock()]}, "data['items'][3]", EventEncodingError),
+    ("function", {"deep": {"f": [1.0, len]}}, "data['deep']['f'][1]", EventEncodingError),
     ("recursive dict", {"r": _recursive_dict()}, "data['r']['me']", EventEncodingError),
     ("recursive list", {"r": _recursive_list()}, "data['r'][1]", EventEncodingError),
-    ("int key", {"m": {1: "a"}}, "data['m'][1]", EventEncodingError),
-    ("bytes key", {"m": {b"k": "a"}}, "data['m'][b'k']", EventEncodingError),
-    ("2**64", {"big": 2**64}, "data['big']", EventEncodingError),
-    ("-2**63-1", {"small": -(2**63) - 1}, "data['small']", EventEncodingError),
     ("lone surrogate", {"s": "ok\ud800"}, "data['s']", EventEncodingError),
-    ("naive datetime", {"when": dt.datetime(2026, 1, 1, 12, 0)}, "data['when']", EventEncodingError),
-    # stored as UTC, where it would fall in the year 10000, which datetime cannot hold
-    ("datetime past 9999 in UTC",
-     {"when": [dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=-12)))]},
-     "data['when'][0]", EventEncodingError),
-    ("depth 65", {"d": _deep(codec.MAX_DEPTH)}, "data['d']", EventEncodingError),
-    ("too large", {"blob": b"x" * (codec.MAX_RECORD_BYTES + 1)}, "data", RecordTooLargeError),
+    ("depth 65", {"d": _deep(encoding.MAX_DEPTH)}, "data['d']", EventEncodingError),
+    ("too large", {"blob": b"x" * (encoding.MAX_RECORD_BYTES + 1)}, "data", RecordTooLargeError),
     ("not a dict", [1, 2, 3], "data", EventEncodingError),
     ("complex", {"c": 1j}, "data['c']", EventEncodingError),
-    ("frozenset", {"c": frozenset([1])}, "data['c']", EventEncodingError),
+    ("generator in a tuple", {"c": (1, (i for i in range(2)))}, "data['c'][1]", EventEncodingError),
 ]
 
 
@@ -128,18 +119,29 @@ def test_bad_kind_is_refused_and_nothing_changes(make_log: Any, tree_digest: Any
     assert log.append("good", {"i": 2}).seq == 2
 
 
-def test_tuples_are_normalised_to_lists(make_log: Any) -> None:
-    """Policy: a tuple is stored as a list, and the returned record already shows the list."""
+def test_every_standard_type_is_stored_and_read_back_with_its_type(make_log: Any) -> None:
+    """The values the first codec refused are stored now, and come back with the same types."""
+    data = {"pair": (1, 2), "nested": [(3, (4,))], "s": {1, 2}, "fs": frozenset({"a"}), "nan": float("nan"),
+            "inf": float("-inf"), "big": 2**70, "naive": dt.datetime(2026, 1, 1, 12), "ints": {1: "a", (1, 2): "b"},
+            "dec": decimal.Decimal("1.10"), "far": dt.datetime(9999, 12, 31, 23, 59,
+                                                             tzinfo=dt.timezone(dt.timedelta(hours=-12)))}
     log = make_log()
-    rec = log.append("t", {"pair": (1, 2), "nested": [(3, (4,))]})
-    assert rec.data == {"pair": [1, 2], "nested": [[3, [4]]]}
-    assert list(log.read()) == [rec]
+    rec = log.append("t", data)
+    (again,) = log.read()
+    assert (again.seq, again.kind) == (rec.seq, rec.kind)
+    assert encoding.encode(again.data) == encoding.encode(rec.data) == encoding.encode(data)  # NaN != NaN
+    got = again.data
+    assert [type(v) for v in got.values()] == [type(v) for v in data.values()]
+    assert got["pair"] == (1, 2) and got["nested"] == [(3, (4,))] and got["s"] == {1, 2}
+    assert got["big"] == 2**70 and got["ints"] == {1: "a", (1, 2): "b"} and str(got["dec"]) == "1.10"
+    assert got["naive"] == data["naive"] and got["far"] == data["far"]
+    assert got["nan"] != got["nan"] and got["inf"] == float("-inf")
 
 
 def test_limits_are_inclusive(make_log: Any) -> None:
     """Values exactly at the limits are accepted: depth 64, ints at both ends of the range."""
     log = make_log()
-    rec = log.append("edge", {"d": _deep(codec.MAX_DEPTH - 1), "lo": -(2**63), "hi": 2**64 - 1})
+    rec = log.append("edge", {"d": _deep(encoding.MAX_DEPTH - 1), "lo": -(2**63), "hi": 2**64 - 1})
     assert list(log.read()) == [rec]
     assert rec.data["hi"] == 2**64 - 1
 
@@ -168,8 +170,8 @@ def test_record_at_the_size_limit_is_refused_or_readable(make_log: Any) -> None:
     """Data of exactly the size limit under a long kind: refused at the call, or stored and readable back."""
     log = make_log()
     # {"b": <bin32 of n bytes>} packs to 1 + 2 + 5 + n bytes: exactly the limit.
-    data = {"b": bytes(codec.MAX_RECORD_BYTES - 8)}
-    assert len(codec.encode(data)) == codec.MAX_RECORD_BYTES
+    data = {"b": bytes(encoding.MAX_RECORD_BYTES - 8)}
+    assert len(encoding.encode(data)) == encoding.MAX_RECORD_BYTES
     try:
         rec = log.append("k" * 1000, data)
     except RecordTooLargeError:
@@ -185,7 +187,7 @@ def test_record_at_the_size_limit_is_refused_or_readable(make_log: Any) -> None:
 
 
 def test_str_enum_map_key_is_judged_the_same_whatever_sits_next_to_it(make_log: Any) -> None:
-    """A str-enum map key is accepted (as str) or refused regardless of the other values in the record."""
+    """A str-enum map key is stored as the enum member whatever the other values in the record."""
     Key = enum.Enum("Key", {"A": "a"}, type=str)
     log = make_log()
 
@@ -194,7 +196,7 @@ def test_str_enum_map_key_is_judged_the_same_whatever_sits_next_to_it(make_log: 
             rec = log.append("k", data)
         except EventEncodingError:
             return "refused"
-        assert all(type(k) is str for k in rec.data)
+        assert list(rec.data) == list(data)  # an unregistered enum: a record equal to the member
         assert log.get(rec.seq) == rec
         return "accepted"
 

@@ -8,11 +8,8 @@ records, bytes and hash chain as ``append``.
 
 from __future__ import annotations
 
-import collections
-import datetime as dt
 import os
 import threading
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -25,9 +22,8 @@ from eventlog import (
     InMemoryEventLog,
     RecordDecodeError,
     RecordTooLargeError,
-    codec,
 )
-from eventlog._events import encode_event
+from eventlog.encoding import MAX_RECORD_BYTES, encode_event
 from eventlog.filelog import snapshots_to_prune
 
 T0 = 1_700_000_000_000_000_000
@@ -145,132 +141,48 @@ def test_bad_retention_options_are_refused(tmp_path, opt: str, value: object) ->
     assert not (tmp_path / "log").exists(), "a refused open must not create the log"
 
 
-# -- encode_event's fast path agrees with the general one ---------------------------------
-
-_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1), st.integers(),
-    st.floats(), st.text(max_size=8), st.binary(max_size=6),
-    st.datetimes(timezones=st.just(dt.timezone.utc)),
-)
-_VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.tuples(inner, inner),
-        st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 9), st.binary(max_size=2)), inner, max_size=4),
-    ),
-    max_leaves=12,
-)
-
-
-def _typed(value: Any) -> Any:
-    """The value with every item's exact type attached, so == also compares types."""
-    if type(value) is dict:
-        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
-    if type(value) is list:
-        return ("list", [_typed(v) for v in value])
-    return (type(value).__name__, value)
-
-
-@given(data=st.dictionaries(st.text(max_size=6), _VALUES, max_size=5))
-def test_encode_event_gives_what_the_general_path_gives(data: dict[str, Any]) -> None:
-    """Same bytes and an equal decoded copy with the same types (or the same error
-    type) as codec.encode_checked followed by a plain decode of the bytes."""
-    try:
-        payload, _ = codec.encode_checked(data, path="data")
-    except (TypeError, ValueError) as err:
-        with pytest.raises(type(err)):
-            encode_event("k", data)
-        return
-    event_bytes, decoded = encode_event("k", data)
-    assert event_bytes == b"\x92" + codec.encode("k") + payload
-    assert _typed(decoded) == _typed(codec.decode(payload))
-    assert decoded is not data
-
-
-@pytest.mark.parametrize("data", [
-    collections.OrderedDict([(1, "a")]),
-    collections.OrderedDict([("a", {2: "b"})]),
-    {"a": collections.OrderedDict([("x", 1)])},
-    {"a": collections.UserList([1])},
-])
-def test_encode_event_dict_subclasses_follow_the_general_rules(data: Any) -> None:
-    """Mappings that are not plain dicts: stored as plain dicts, int keys refused."""
-    try:
-        payload, want = codec.encode_checked(data, path="data")
-    except (TypeError, ValueError) as err:
-        with pytest.raises(type(err)):
-            encode_event("k", data)
-        return
-    event_bytes, decoded = encode_event("k", data)
-    assert event_bytes.endswith(payload)
-    assert _typed(decoded) == _typed(want) and type(decoded) is dict
-
-
-def test_encode_event_copy_is_independent_of_the_callers_data() -> None:
-    data = {"a": {"b": [1, 2]}, "s": "x"}
-    _, decoded = encode_event("k", data)
-    data["a"]["b"].append(3)
-    data["s"] = "y"
-    assert decoded == {"a": {"b": [1, 2]}, "s": "x"}
-
-
 # -- append_encoded -----------------------------------------------------------------------
-
-def _encoded(kind: str, data: dict) -> tuple[bytes, dict]:
-    return encode_event(kind, data)
-
 
 def test_append_encoded_matches_append(make_log) -> None:
     """Same records, same bytes, same head hash as the plain append of the same events."""
     plain = make_log()
     fast = make_log()
-    events = [("tick", {"i": i, "txt": f"event {i}", "nested": {"x": [i, 1.5]}}) for i in range(1, 40)]
+    events = [("tick", {"i": i, "txt": f"event {i}", "nested": {"x": [i, 1.5], "t": (i, None)}}) for i in range(1, 40)]
     for i, (kind, data) in enumerate(events, start=1):
         want = plain.append(kind, data, ts=T0 + i)
-        event_bytes, decoded = _encoded(kind, data)
-        got = fast.append_encoded(kind, event_bytes, decoded, ts=T0 + i)
-        assert got == want
+        got = fast.append_encoded(encode_event(kind, data), ts=T0 + i)
+        assert got == (want.seq, want.ts)
+        assert fast.get(want.seq) == want
     assert list(fast.read()) == list(plain.read())
     assert list(fast.read_raw()) == list(plain.read_raw())
     assert fast.head_hash == plain.head_hash
 
 
-def test_append_encoded_with_pack_unchecked_bytes(make_log) -> None:
-    """The documented way to build the bytes by hand gives the canonical encoding."""
-    log = make_log()
-    data = {"routine_id": "r1", "event_name": "done", "data": {"n": 3}}
-    event_bytes = b"\x92" + codec.encode("execution") + codec.pack_unchecked(data)
-    rec = log.append_encoded("execution", event_bytes, data)
-    assert log.get(rec.seq) == rec
-    assert next(iter(log.read_raw()))[2] == encode_event("execution", data)[0]
-
-
 def test_append_encoded_expected_seq_mismatch_writes_nothing(make_log) -> None:
     log = make_log()
     log.append("a", {})
-    event_bytes, decoded = _encoded("b", {"x": 1})
+    event_bytes = encode_event("b", {"x": 1})
     with pytest.raises(ConcurrencyError):
-        log.append_encoded("b", event_bytes, decoded, expected_seq=0)
+        log.append_encoded(event_bytes, expected_seq=0)
     assert log.head_seq == 1
-    rec = log.append_encoded("b", event_bytes, decoded, expected_seq=1)
-    assert rec.seq == 2 and log.get(2).data == {"x": 1}
+    seq, _ts = log.append_encoded(event_bytes, expected_seq=1)
+    assert seq == 2 and log.get(2).data == {"x": 1}
 
 
 def test_append_encoded_refuses_oversized_bytes(make_log) -> None:
     log = make_log()
-    big = b"\x92\xa1a" + b"\xc0" * (codec.MAX_RECORD_BYTES + 1)
+    big = b"\x92\xa1a" + b"\xc0" * (MAX_RECORD_BYTES + 1)
     with pytest.raises(RecordTooLargeError):
-        log.append_encoded("a", big, {})
+        log.append_encoded(big)
     assert log.head_seq == 0
 
 
 def test_append_encoded_survives_reopen(tmp_path) -> None:
     path = str(tmp_path / "log")
     with eventlog.open_log(path) as log:
-        recs = [log.append_encoded("k", *_encoded("k", {"i": i})) for i in range(100)]
+        seqs = [log.append_encoded(encode_event("k", {"i": i}))[0] for i in range(100)]
     with eventlog.open_log(path, readonly=True) as log:
-        assert list(log.read()) == recs
+        assert [(r.seq, r.data) for r in log.read()] == [(s, {"i": i}) for i, s in enumerate(seqs)]
     assert eventlog.verify(path).ok
 
 
@@ -282,7 +194,7 @@ def test_bundle_with_an_undecodable_event_fails_on_read_or_with_check_events(tmp
     check_events=True refuses it at once."""
     src = InMemoryEventLog()
     src.append("ok", {"i": 1})
-    src.append_encoded("bad", b"\x92\xa3bad\xc1", {})  # 0xc1 is never valid msgpack
+    src.append_encoded(b"\x92\xa3bad\xc1")  # 0xc1 is never valid msgpack
     src.append("ok", {"i": 3})
     path = tmp_path / "b.bundle"
     eventlog.write_bundle(path, src)

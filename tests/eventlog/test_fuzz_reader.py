@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from eventlog import CorruptionError, UnsupportedFormatError, open_log
 from eventlog._frame import SEG_HEADER_SIZE, pack_seg_header
 from eventlog.chain import GENESIS
-from eventlog.segment import FrameScanner
+from eventlog.segment import FrameScanner, frame_end
 
 SEG = "00000000000000000001.seg"
 
@@ -36,7 +36,8 @@ def _build(path: Path, tag: str, n: int = 12) -> tuple[bytes, list[tuple], list[
     data = (path / SEG).read_bytes()
     fd = os.open(path / SEG, os.O_RDONLY)
     try:
-        spans = [(off, off + h.total) for off, h, _b, _r in FrameScanner(fd, SEG_HEADER_SIZE, len(data), 1, 0)]
+        spans = [(off, frame_end(off, len(payload)))
+             for off, _s, _c, _t, _l, payload in FrameScanner(fd, SEG_HEADER_SIZE, len(data), 1, 0)]
     finally:
         os.close(fd)
     return data, recs, spans

@@ -33,10 +33,23 @@ CASES: dict[str, bytes] = {
     "truncated": msgpack.packb(["k", {"a": "hello"}])[:-2],
     "trailing_bytes": msgpack.packb(["k", {"a": 1}]) + b"\x01",
     "invalid_utf8": b"\x92\xa1k\x81\xa1a\xa2\xff\xfe",
-    "int_map_key": b"\x92\xa1k\x81\x01\x01",
+    "unhashable_map_key": b"\x92\xa1k\x81\x91\x01\x01",
+    "tuple_ext_not_an_array": b"\x92\xa1k\x81\xa1a\xd4\x01\x05",
     "not_a_pair": msgpack.packb({"a": 1}),
     "nil_array_1mib": b"\xdd" + struct.pack(">I", 1 << 20) + b"\xc0" * (1 << 20),
 }
+
+
+
+def _tuples_nested(depth: int) -> bytes:
+    """A tuple extension holding a tuple extension ... ``depth`` deep (each a nested msgpack call)."""
+    inner = msgpack.packb([])
+    for _ in range(depth):
+        inner = msgpack.packb([msgpack.ExtType(1, inner)])
+    return msgpack.packb(["k", {"a": msgpack.ExtType(1, inner)}])
+
+
+CASES["ext_nested_10000"] = _tuples_nested(10_000)
 
 CHILD = textwrap.dedent(
     """

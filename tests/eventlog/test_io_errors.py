@@ -34,7 +34,7 @@ import pytest
 
 import eventlog
 from eventlog import LogFailedError, _fs
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 
 FAULT_OPS = ("open", "write", "fsync", "fdatasync", "ftruncate", "replace", "unlink",
              "fallocate", "map_file", "map_write")
@@ -168,8 +168,8 @@ def check_run(path: str, faults: Faults, out: dict[str, Any], where: str) -> Non
     # Reopen without faults: the log must hold exactly what was acknowledged (plus at most
     # the one record whose fsync failed, complete).
     faults.enabled = False
-    acked = {rec.seq: encode_event("e", _data(i))[0] for i, rec, _exc, _f, _b in out["attempts"] if rec is not None}
-    failed_bytes = {encode_event("e", _data(i))[0] for i, rec, _exc, _f, _b in out["attempts"] if rec is None}
+    acked = {rec.seq: encode_event("e", _data(i)) for i, rec, _exc, _f, _b in out["attempts"] if rec is not None}
+    failed_bytes = {encode_event("e", _data(i)) for i, rec, _exc, _f, _b in out["attempts"] if rec is None}
     torn_before = set(_torn_files(path))
     log = _quiet_open(path, durability="always", segment_bytes=SEGMENT_BYTES)
     try:
@@ -334,7 +334,7 @@ def test_fault_during_recovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     """An I/O error while repairing a torn tail gives a clear error; the log is intact afterwards."""
     base = str(tmp_path / "base")
     log = eventlog.open_log(base, durability="always")
-    expected = [encode_event("e", _data(i))[0] for i in range(10)]
+    expected = [encode_event("e", _data(i)) for i in range(10)]
     for i in range(10):
         log.append("e", _data(i))
     log.close()

@@ -153,11 +153,11 @@ def test_open_by_fragment_and_by_argument_is_the_same_log(pg: PgLogs) -> None:
 
 def test_location_hides_the_password() -> None:
     """A password in the URL never appears in messages."""
-    from eventlog.postgres import _redact
+    from eventlog.postgres import redact_url
 
-    assert _redact("postgresql://bob:s3cret@h:5/db") == "postgresql://bob:***@h:5/db"
-    assert _redact("postgresql://h/db?user=bob&password=s3cret") == "postgresql://h/db?user=bob&password=***"
-    assert _redact("postgresql://bob@h/db") == "postgresql://bob@h/db"
+    assert redact_url("postgresql://bob:s3cret@h:5/db") == "postgresql://bob:***@h:5/db"
+    assert redact_url("postgresql://h/db?user=bob&password=s3cret") == "postgresql://h/db?user=bob&password=***"
+    assert redact_url("postgresql://bob@h/db") == "postgresql://bob@h/db"
 
 
 def test_location_reopens_the_same_log(pg: PgLogs) -> None:
@@ -270,16 +270,17 @@ def test_reads_are_paged_across_many_rows(pg: PgLogs, monkeypatch: pytest.Monkey
 
 
 def test_records_read_back_equal_the_returned_data_types_included(pg: PgLogs) -> None:
-    """Data comes back as the append returned it: tuples as lists, aware datetimes in UTC, bytes."""
+    """Data comes back as the append returned it: tuples as tuples, aware datetimes with their offset, bytes."""
     log = pg.open()
     when = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     data = {"t": (1, 2), "when": when, "raw": b"\x00\xff", "f": 1.5, "n": None, "big": 2**64 - 1,
             "nested": {"a": [{"b": "c"}]}, "u": "héllo"}
     rec = log.append("kind", data)
-    assert rec.data["t"] == [1, 2]
+    assert rec.data["t"] == (1, 2)
     got = log.get(1)
     assert got == rec
-    assert type(got.data["t"]) is list and got.data["when"] == when and got.data["when"].tzinfo is not None
+    assert type(got.data["t"]) is tuple and got.data["when"] == when
+    assert got.data["when"].utcoffset() == dt.timedelta(hours=2)
 
 
 def test_batch_is_one_transaction_with_one_ts(pg: PgLogs) -> None:
@@ -305,7 +306,7 @@ def test_large_batch_is_sent_in_chunks_in_one_transaction(pg: PgLogs, monkeypatc
     assert log.append_batch(events, ts=T0) == mem.append_batch(events, ts=T0)
     assert list(log.read_raw()) == list(mem.read_raw()) and log.head_hash == mem.head_hash
     with pytest.raises(EventEncodingError):
-        log.append_batch([*events, ("bad", {"s": {1}})])
+        log.append_batch([*events, ("bad", {"s": {1, object()}})])
     assert log.head_seq == 30
     # A stray row at seq 55 makes a late chunk fail: the earlier chunks are rolled back too.
     pg.sql(f"INSERT INTO {EVENTS_TABLE} (log_id, seq, ts, body, crc, link) VALUES (%s, 55, 0, '', 0, '')",
@@ -336,7 +337,7 @@ def test_append_timed_keeps_each_timestamp_in_one_transaction(pg: PgLogs, monkey
         ([(T0 + 100, "k", {}), (T0 + 99, "k", {})], ValueError),  # decreasing
         ([(T0 - 1, "k", {})], ValueError),  # before the log's last timestamp
         ([(float(T0 + 100), "k", {})], TypeError),
-        ([(T0 + 100, "k", {"s": {1}})], EventEncodingError),
+        ([(T0 + 100, "k", {"s": {1, object()}})], EventEncodingError),
         ([], ValueError),
     ):
         with pytest.raises(err):
@@ -359,13 +360,11 @@ def test_append_timed_keeps_each_timestamp_in_one_transaction(pg: PgLogs, monkey
 
 
 BAD_VALUES = [
-    pytest.param({"s": {1, 2}}, id="set"),
-    pytest.param({"f": math.nan}, id="nan"),
-    pytest.param({"f": math.inf}, id="inf"),
-    pytest.param({"m": {1: "int key"}}, id="int-key"),
-    pytest.param({"d": dt.datetime(2026, 1, 1)}, id="naive-datetime"),
+    pytest.param({"s": {1, object()}}, id="set-holding-an-object"),
+    pytest.param({"f": math.nan, "l": threading.Lock()}, id="lock"),
+    pytest.param({"m": {1: print}}, id="function"),
     pytest.param({"o": object()}, id="object"),
-    pytest.param({"i": 2**64}, id="int-too-big"),
+    pytest.param({"s": "\ud800"}, id="surrogate"),
     pytest.param(["not", "a", "dict"], id="not-a-dict"),
 ]
 
@@ -520,7 +519,7 @@ def test_altered_last_event_is_refused_at_open(pg: PgLogs) -> None:
     """A writer does not extend a chain whose last event was altered: CorruptionError at open."""
     log = pg.open()
     fill(log, 3)
-    body = eventlog._events.encode_event("tick", {"i": -1})[0]
+    body = eventlog.encoding.encode_event("tick", {"i": -1})
     pg.sql(f"UPDATE {EVENTS_TABLE} SET body = %s, crc = %s WHERE log_id = %s AND seq = 3",
            body, zlib.crc32(body), log.log_id)
     with pytest.raises(CorruptionError, match="hash chain mismatch") as info:
@@ -561,7 +560,7 @@ def test_body_replaced_with_valid_crc_is_caught_by_the_chain(pg: PgLogs) -> None
     """Rewriting an event with a matching CRC (a deliberate edit) still fails the chain."""
     log = pg.open()
     fill(log, 4)
-    body = eventlog._events.encode_event("tick", {"i": 999})[0]
+    body = eventlog.encoding.encode_event("tick", {"i": 999})
     pg.sql(f"UPDATE {EVENTS_TABLE} SET body = %s, crc = %s WHERE log_id = %s AND seq = 2",
            body, zlib.crc32(body), log.log_id)
     with pytest.raises(CorruptionError, match="hash chain mismatch") as info:
@@ -651,7 +650,7 @@ def test_snapshots_latest_max_seq_and_schema(pg: PgLogs) -> None:
     s3 = log.save_snapshot({"n": 3}, schema_version=1, seq=3)
     s6 = log.save_snapshot({"n": 6, "t": (1,)}, schema_version=2)
     assert (s3.ts, s3.link) == (recs[2].ts, log.link_at(3))
-    assert s6.seq == 6 and s6.state == {"n": 6, "t": [1]} and s6.link == log.head_hash
+    assert s6.seq == 6 and s6.state == {"n": 6, "t": (1,)} and s6.link == log.head_hash
     assert log.latest_snapshot() == s6
     assert log.latest_snapshot(max_seq=5) == s3
     assert log.latest_snapshot(max_seq=2) == s0
@@ -661,7 +660,7 @@ def test_snapshots_latest_max_seq_and_schema(pg: PgLogs) -> None:
     with pytest.raises(ValueError, match="cannot snapshot seq 7"):
         log.save_snapshot({}, schema_version=1, seq=7)
     with pytest.raises(EventEncodingError, match=r"state\['bad'\]"):
-        log.save_snapshot({"bad": {1, 2}}, schema_version=1)
+        log.save_snapshot({"bad": {1, object()}}, schema_version=1)
     again = log.save_snapshot({"n": "replaced"}, schema_version=1, seq=3)
     assert log.latest_snapshot(max_seq=3) == again
 

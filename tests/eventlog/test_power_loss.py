@@ -42,7 +42,7 @@ import pytest
 
 import eventlog
 from eventlog import _fs
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 
 APPENDS = int(os.environ.get("EVENTLOG_T2_APPENDS", "200"))
 SEGMENT_BYTES = 4096
@@ -359,7 +359,7 @@ def run_workload(path: str, mode: str, model: PowerModel, appends: int) -> list[
                 # now and then an event larger than a whole segment
                 recs = [log.append("a", {"i": i, "pad": "x" * (5000 if i % 23 == 0 else i % 40)})]
             for r in recs:
-                written.append((r.ts, encode_event(r.kind, r.data)[0], r.data))
+                written.append((r.ts, encode_event(r.kind, r.data), r.data))
             i += len(recs)
             if mode == "always":
                 model.acked = recs[-1].seq  # the append returned: acknowledged as durable
@@ -435,7 +435,7 @@ def run_threaded_workload(path: str, model: PowerModel, appends: int, threads: i
             for i in range(k, appends, threads):
                 rec = log.append("a", {"i": i, "pad": "x" * (i % 40)})
                 with model.lock:
-                    by_seq[rec.seq] = (rec.ts, encode_event(rec.kind, rec.data)[0], rec.data)
+                    by_seq[rec.seq] = (rec.ts, encode_event(rec.kind, rec.data), rec.data)
                     # seqs are contiguous, so "the highest acked seq" stands for all below it
                     model.acked = max(model.acked, rec.seq)
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -535,7 +535,7 @@ def test_power_loss_during_recovery(scratch: Path, rng: random.Random, monkeypat
             try:
                 for i in range(3):
                     rec = log.append("r", {"i": 10_000 + i, "pad": ""})
-                    written2.append((rec.ts, encode_event(rec.kind, rec.data)[0], rec.data))
+                    written2.append((rec.ts, encode_event(rec.kind, rec.data), rec.data))
                     second.acked = rec.seq
             finally:
                 log.close()

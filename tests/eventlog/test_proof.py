@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from eventlog._events import encode_event
+
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
 from eventlog.errors import CheckpointError, ProofError
 from eventlog.merkle import event_leaf

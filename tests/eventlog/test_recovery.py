@@ -13,7 +13,7 @@ import pytest
 import eventlog
 from eventlog import CorruptionError, open_log
 from eventlog._frame import SEG_HEADER_SIZE
-from eventlog.segment import FrameScanner
+from eventlog.segment import FrameScanner, frame_end
 from eventlog.snapshot import pack_snapshot, snap_name
 
 T4_FLIPS = int(os.environ.get("EVENTLOG_T4_FLIPS", "1500"))
@@ -28,7 +28,7 @@ def _frame_ends(seg: Path, first_seq: int) -> list[tuple[int, int, int]]:
     fd = os.open(seg, os.O_RDONLY)
     try:
         sc = FrameScanner(fd, SEG_HEADER_SIZE, os.fstat(fd).st_size, first_seq, 0)
-        out = [(off, off + h.total, h.seq + h.count - 1) for off, h, _b, _r in sc]
+        out = [(off, frame_end(off, len(payload)), seq + count - 1) for off, seq, count, _t, _l, payload in sc]
         assert sc.bad is None
         return out
     finally:
@@ -251,7 +251,7 @@ def test_bit_flips_at_the_tail_of_a_crashed_log_are_never_silent(tmp_path: Path,
     fd = os.open(seg, os.O_RDONLY)
     try:
         sc = FrameScanner(fd, SEG_HEADER_SIZE, data_end, 1, 0)
-        offsets = [off for off, _h, _b, _r in sc]
+        offsets = [frame[0] for frame in sc]
     finally:
         os.close(fd)
     lo, hi = offsets[-3], data_end + 1024
@@ -477,7 +477,7 @@ def test_damaged_snapshot_falls_back(snapped, how: str) -> None:
 def test_snapshot_beyond_the_head_falls_back(snapped) -> None:
     """(d) A snapshot whose seq is past the log head is not used."""
     path, full = snapped
-    body = eventlog.codec.encode(123)
+    body = eventlog.encoding.encode(123)
     (path / "snapshots" / snap_name(31)).write_bytes(pack_snapshot(31, 2000, bytes(16), 1, body, False))
     with pytest.warns(RuntimeWarning, match="beyond"):
         snap = _latest(path)
@@ -487,7 +487,7 @@ def test_snapshot_beyond_the_head_falls_back(snapped) -> None:
 def test_snapshot_from_another_history_falls_back(snapped) -> None:
     """A snapshot whose chain link does not match the log is not used."""
     path, _full = snapped
-    body = eventlog.codec.encode(999)
+    body = eventlog.encoding.encode(999)
     (path / "snapshots" / snap_name(25)).write_bytes(pack_snapshot(25, 1025, bytes(16), 1, body, False))
     with pytest.warns(RuntimeWarning, match="chain link"):
         assert _latest(path).seq == 20

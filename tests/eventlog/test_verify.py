@@ -12,7 +12,7 @@ import msgpack
 import pytest
 
 from eventlog import InMemoryEventLog, open_log, verify
-from eventlog._frame import SEG_HEADER_SIZE
+from eventlog._frame import SEG_HEADER_SIZE, FrameHeader
 from eventlog.chain import next_link
 from eventlog.segment import FrameScanner
 
@@ -35,7 +35,8 @@ def _make(path: Path, n: int = 40, key: bytes | None = None, segment_bytes: int 
 def _frames(seg: Path, first: int) -> list[tuple[int, object]]:
     fd = os.open(seg, os.O_RDONLY)
     try:
-        return [(off, h) for off, h, _b, _r in FrameScanner(fd, SEG_HEADER_SIZE, os.fstat(fd).st_size, first, 0)]
+        return [(off, FrameHeader(len(payload), count, seq, ts, link, 0))
+                for off, seq, count, ts, link, payload in FrameScanner(fd, SEG_HEADER_SIZE, os.fstat(fd).st_size, first, 0)]
     finally:
         os.close(fd)
 

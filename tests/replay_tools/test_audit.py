@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 from replay_tools import open_job, verify_job
 from replay_tools.errors import EXIT_CHECK_FAILED, EXIT_USAGE
 from replay_tools.source import Job
@@ -44,8 +44,8 @@ def rewrite_event(job_dir: str, old: bytes, new: bytes) -> int:
 
 def test_tampered_event_with_valid_checksums_is_caught_by_the_chain(run: Any, flow_job: str) -> None:
     """Changing a value and fixing the CRCs: reads still work, verify names the version."""
-    old = encode_event("shared_data_set", {"key": "limit", "value": 0})[0]
-    new = encode_event("shared_data_set", {"key": "limit", "value": 1})[0]
+    old = encode_event("shared_data_set", {"key": "limit", "value": 0})
+    new = encode_event("shared_data_set", {"key": "limit", "value": 1})
     seq = rewrite_event(flow_job, old, new)
     state = run("state", flow_job, "--at", str(seq), "--json")
     assert state.exit_code == 0

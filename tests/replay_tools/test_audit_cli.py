@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventlog._events import encode_event
 
 import eventlog
-from eventlog._events import encode_event
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
 from eventlog.merkle import event_leaf
 from eventlog.merkle_log import catch_up, make_checkpoint, prove_event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,7 @@ def test_unencodable_emit_on_durable_job_leaves_log_unchanged(tmp_path: Path) ->
             assert ctx is not None
             before = ctx.job_state.version
             try:
-                self.emit("out", items=[1, 2, {3}])
+                self.emit("out", items=[1, 2, threading.Lock()])
             except TypeError as exc:
                 errors.append(exc)
             assert ctx.job_state.version == before

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from eventlog import Unrepresentable, UnrepresentableValueWarning
 from routilux import ErrorHandler, Flow, JobState, Routine
 from routilux.flow import SlotActivationTask, TaskPriority
 
@@ -206,10 +207,14 @@ def test_slot_data_persists_across_executions() -> None:
     assert acc.get_slot("in")._data == {"value": [0, 1, 0]}  # type: ignore[union-attr]
 
 
-def test_unencodable_emit_raises_and_queues_nothing() -> None:
-    """Data that cannot be recorded raises at emit naming the path; nothing is recorded or queued."""
+def test_unrepresentable_emit_on_an_in_memory_job_records_a_placeholder() -> None:
+    """An in-memory job passes any value through (as 0.10 did): the log gets a placeholder, with one warning."""
     errors: list[BaseException] = []
     log: list[Any] = []
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque>"
 
     class Bad(Routine):
         def __init__(self) -> None:
@@ -219,19 +224,21 @@ def test_unencodable_emit_raises_and_queues_nothing() -> None:
 
         def go(self) -> None:
             try:
-                self.emit("out", payload={"ok": [1, object()]})
-            except TypeError as exc:
+                self.emit("out", payload={"ok": [1, Opaque()]})
+            except Exception as exc:  # noqa: BLE001 - the test asserts there is none
                 errors.append(exc)
 
     flow = Flow()
     flow.add_routine(Bad(), "bad")
     flow.add_routine(Relay("r", log), "r")
     flow.connect("bad", "out", "r", "in")
-    job = flow.execute("bad")
-    wait(flow, job)
-    assert len(errors) == 1 and "payload" in str(errors[0])
-    assert [r.event_name for r in job.get_execution_history()] == ["start"]
-    assert log == [] and dict(job.open_tasks) == {} and job.status == "completed"
+    with pytest.warns(UnrepresentableValueWarning, match="Opaque"):
+        job = flow.execute("bad")
+        wait(flow, job)
+    assert errors == [] and job.status == "completed"
+    recorded = [r for r in job.get_execution_history() if (r.routine_id, r.event_name) == ("bad", "out")]
+    assert len(recorded) == 1
+    assert recorded[0].data["payload"]["ok"][1] == Unrepresentable(f"{__name__}:{Opaque.__qualname__}", "<Opaque>")
 
 
 def test_concurrent_strategy_runs_handlers_in_parallel() -> None:
@@ -376,8 +383,8 @@ def test_entry_success_replaces_the_entry_state() -> None:
     assert dict(job.get_routine_state("w") or {}) == {"status": "completed"}
 
 
-def test_unencodable_entry_params_raise_at_execute() -> None:
-    """Entry parameters that cannot be recorded raise TypeError naming the path; nothing runs."""
+def test_unencodable_entry_params_raise_at_execute(tmp_path: Any) -> None:
+    """On a durable job, entry parameters that cannot be recorded raise TypeError naming the path; nothing runs."""
     ran: list[Any] = []
 
     class Entry(Routine):
@@ -387,10 +394,10 @@ def test_unencodable_entry_params_raise_at_execute() -> None:
 
     flow = Flow()
     flow.add_routine(Entry(), "e")
-    job = JobState(flow.flow_id)
-    with pytest.raises(TypeError, match="bad"):
-        flow.execute("e", {"bad": {1, 2}}, job_state=job)
-    assert ran == [] and job.status == "pending" and flow._job_activity(job) == (0, 0)
+    with JobState.open(tmp_path / "job", flow_id=flow.flow_id) as job:
+        with pytest.raises(TypeError, match="bad"):
+            flow.execute("e", {"bad": {1, 2, threading.Lock()}}, job_state=job)
+        assert ran == [] and job.status == "pending" and flow._job_activity(job) == (0, 0)
 
 
 def test_pause_and_resume_work_from_any_status() -> None:

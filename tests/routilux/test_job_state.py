@@ -9,11 +9,19 @@ import pickle
 import threading
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from eventlog import EventEncodingError, InMemoryEventLog, Record
-from routilux import events as ev
+from eventlog import (
+    EventEncodingError,
+    InMemoryEventLog,
+    Record,
+    Unrepresentable,
+    UnrepresentableValueWarning,
+)
+from routilux import job_events as ev
 from routilux.errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from routilux.frozen import FrozenDict, FrozenList
 from routilux.job_state import ExecutionRecord, JobState
@@ -299,57 +307,94 @@ def test_send_output_handler_failure_is_a_warning() -> None:
 
 
 # -- bad input changes nothing -------------------------------------------------------
+def _lock() -> Any:
+    return threading.Lock()
+
+
 @pytest.mark.parametrize(
     "call",
     [
-        lambda js: js.update_shared_data("k", {1, 2}),
-        lambda js: js.update_shared_data("k", float("nan")),
+        lambda js: js.update_shared_data("k", {1, 2, _lock()}),
         lambda js: js.update_shared_data(3, "v"),
-        lambda js: js.update_routine_state("r", {"when": dt.datetime.now()}),
+        lambda js: js.update_routine_state("r", {"f": print}),
         lambda js: js.update_routine_state("r", "not a dict"),
-        lambda js: js.record_execution("r", "e", {1: "int key"}),
+        lambda js: js.record_execution("r", "e", {(1, 2): _lock()}),
         lambda js: js.record_execution("r", "e", {"x": object()}),
-        lambda js: js.record_execution("r", "e", {"x": float("inf")}),
-        lambda js: js.record_execution("r", "e", {"x": 2**64}),
         lambda js: js.record_execution("r", "e", {"x": "\ud800"}),
         lambda js: js.record_execution("r", 5, {}),
         lambda js: js.record_execution("r", "e", [1]),
-        lambda js: js.append_to_shared_log({"x": {1}}),
-        lambda js: js.send_output("r", "t", {"x": b"\x00" * 0 or {2: 1}}),
-        lambda js: js.add_deferred_event("r", "e", {"x": {3: 3}}),
-        lambda js: setattr(js, "pending_tasks", [{1: 2}]),
-        lambda js: js._task_queued("t", {"x": set()}),
+        lambda js: js.append_to_shared_log({"x": (i for i in range(2))}),
+        lambda js: js.send_output("r", "t", {"x": {2: _lock()}}),
+        lambda js: js.add_deferred_event("r", "e", {"x": {3: 1j}}),
+        lambda js: setattr(js, "pending_tasks", [{1: _lock()}]),
+        lambda js: js._task_queued("t", {"x": {_lock()}}),
+        lambda js: setattr(js, "status", "unknown"),
     ],
 )
-def test_bad_input_raises_and_changes_nothing(call) -> None:  # type: ignore[no-untyped-def]
-    """Validation and encoding errors append nothing and change nothing."""
+def test_bad_input_raises_and_changes_nothing(call: Any, tmp_path: Path) -> None:
+    """On a durable job, validation and encoding errors append nothing and change nothing."""
+    with JobState.open(tmp_path / "job") as js:
+        js.record_execution("r", "before", {"ok": 1})
+        before = js.serialize()
+        version = js.version
+        with pytest.raises((TypeError, ValueError)):
+            call(js)
+        assert js.version == version
+        assert js.serialize() == before
+        assert js.log.head_seq == version
+
+
+def test_values_the_first_codec_refused_are_recorded() -> None:
+    """Sets, NaN, big ints, naive datetimes, non-str keys, tuples: recorded and read back with their types."""
     js = JobState()
-    js.record_execution("r", "before", {"ok": 1})
-    before = js.serialize()
-    version = js.version
-    with pytest.raises((TypeError, ValueError)):
-        call(js)
-    assert js.version == version
-    assert js.serialize() == before
-    assert len(js.log) == version
+    when = dt.datetime(2026, 1, 1, 12, 30)
+    js.update_shared_data("k", {1, 2})
+    js.update_routine_state("r", {"when": when, "n": float("nan"), "t": (1, [2])})
+    js.record_execution("r", "e", {1: "int key", "big": 2**70, "inf": float("inf")})
+    assert js.shared_data["k"] == {1, 2} and isinstance(js.shared_data["k"], set)
+    state = js.get_routine_state("r")
+    assert state["when"] == when and state["n"] != state["n"] and state["t"] == (1, [2])
+    assert type(state["t"]) is tuple
+    (rec,) = js.execution_history
+    assert rec.data == {1: "int key", "big": 2**70, "inf": float("inf")}
+    again = JobState.from_events(js.events())
+    assert again.shared_data == js.shared_data and again.execution_history == js.execution_history
 
 
-def test_encoding_error_names_the_path() -> None:
+def test_encoding_error_names_the_path(tmp_path: Path) -> None:
     """The error names the bad value's path from the caller's argument, not the event's fields."""
+    with JobState.open(tmp_path / "job") as js:
+        version = js.version
+        with pytest.raises(EventEncodingError, match=r"^data\['items'\]\[1\]: _thread:lock") as ei:
+            js.record_execution("r", "e", {"items": [1, threading.Lock()]})
+        assert ei.value.path == "data['items'][1]"
+        with pytest.raises(EventEncodingError, match=r"^value\['a'\]: builtins:object"):
+            js.update_shared_data("k", {"a": object()})
+        with pytest.raises(EventEncodingError, match=r"^state\['n'\]: str is not valid unicode"):
+            js.update_routine_state("r", {"n": "\ud800"})
+        with pytest.raises(EventEncodingError, match=r"^entry\['k'\]\[2\]: builtins:complex"):
+            js.append_to_shared_log({"k": {2: 3j}})
+        with js._transaction(), pytest.raises(EventEncodingError, match=r"^value: builtins:object"):
+            js.update_shared_data("k", object())
+        assert js.version == version  # nothing was stored
+
+
+def test_in_memory_job_records_placeholders_with_one_warning_per_type() -> None:
+    """An in-memory job keeps running (the 0.10 behaviour): a placeholder is recorded, one warning per type."""
+
+    class Socketish:
+        def __repr__(self) -> str:
+            return "<Socketish fd=3>"
+
     js = JobState()
-    version = js.version
-    with pytest.raises(EventEncodingError, match=r"^data\['items'\]\[1\]: set") as ei:
-        js.record_execution("r", "e", {"items": [1, {2}]})
-    assert ei.value.path == "data['items'][1]"
-    with pytest.raises(EventEncodingError, match=r"^value\['a'\]: set"):
-        js.update_shared_data("k", {"a": {1}})
-    with pytest.raises(EventEncodingError, match=r"^state\['n'\]: float nan"):
-        js.update_routine_state("r", {"n": float("nan")})
-    with pytest.raises(EventEncodingError, match=r"^entry\['k'\]\[2\]: map key of type int"):
-        js.append_to_shared_log({"k": {2: 3}})
-    with js._transaction(), pytest.raises(EventEncodingError, match=r"^value: set"):
-        js.update_shared_data("k", {1})
-    assert js.version == version  # nothing was stored
+    with pytest.warns(UnrepresentableValueWarning) as caught:
+        js.update_shared_data("conn", Socketish())
+        js.record_execution("r", "e", {"conn": Socketish()})
+    assert len([w for w in caught if "Socketish" in str(w.message)]) == 1
+    placeholder = js.shared_data["conn"]
+    assert isinstance(placeholder, Unrepresentable) and placeholder.text == "<Socketish fd=3>"
+    assert js.execution_history[0].data["conn"] == placeholder
+    assert JobState.from_events(js.events()).shared_data == js.shared_data
 
 
 # -- events, replay and time travel --------------------------------------------------
@@ -395,13 +440,17 @@ def test_at_every_version_equals_a_prefix_replay() -> None:
 
 
 def test_at_uses_snapshots_and_matches_full_replay() -> None:
-    """With a small snapshot interval, at() from a snapshot equals the full replay."""
+    """With a small snapshot interval, at() from a snapshot equals the full replay.
+
+    An in-memory job keeps only its newest two snapshots (its memory is bounded by its
+    state and its log); earlier points replay from the start.
+    """
     js = JobState()
     js.snapshot_every = 7
     for i in range(40):
         js.record_execution("r", "e", {"i": i})
         js.update_shared_data("i", i)
-    assert len(js.log.snapshots()) >= 5
+    assert [s.seq for s in js.log.snapshots()] == [70, 77]
     events = js.events()
     for k in (1, 7, 8, 30, 63, js.version):
         view = js.at(version=k)
@@ -473,7 +522,9 @@ def test_unknown_kind_and_newer_schema_are_clear_errors() -> None:
     with pytest.raises(ReplayError, match="job_created"):
         JobState.from_events([Record(1, 1, ev.STATUS_SET, {"status": "running"})])
     with pytest.raises(ReplayError, match="malformed"):
-        JobState.from_events([events[0], Record(2, 1, ev.STATUS_SET, {})])
+        JobState.from_events([events[0], Record(2, events[0].ts, ev.STATUS_SET, {})])
+    with pytest.raises(ReplayError, match="earlier"):
+        JobState.from_events([events[0], Record(2, events[0].ts - 1, ev.STATUS_SET, {"status": "running"})])
 
 
 def test_every_kind_has_a_handler_and_doc() -> None:
@@ -582,7 +633,7 @@ def test_transaction_is_one_atomic_batch() -> None:
         js._task_queued("t", {"slot": "s"})
         assert js.version == 1  # buffered
         with pytest.raises(TypeError):
-            js.update_shared_data("k", {1})  # refused at the call
+            js.update_shared_data(1, "v")  # refused at the call
     assert js.version == 3
     first, second = js.events(start=2)
     assert first.ts == second.ts
@@ -743,3 +794,21 @@ def test_in_memory_log_is_the_default() -> None:
     before = js.head_hash
     js.record_execution("r", "e", {})
     assert js.head_hash != before
+
+
+def test_a_kept_reference_to_lazily_decoded_state_stays_live() -> None:
+    """shared_data and routine_states decode on first read; a kept reference shows every later change."""
+    js = JobState()
+    shared, states = js.shared_data, js.routine_states
+    js.update_shared_data("k", {"n": 1})
+    js.update_shared_data("tags", {"a", "b"})
+    js.update_routine_state("r", {"status": "running"})
+    assert shared["k"] == {"n": 1} and dict(shared) == {"k": {"n": 1}, "tags": {"a", "b"}}
+    assert list(states) == ["r"] and states == {"r": {"status": "running"}}
+    js.update_shared_data("k", {"n": 2})
+    assert json.loads(json.dumps(shared, default=sorted)) == {"k": {"n": 2}, "tags": ["a", "b"]}
+    with pytest.raises(TypeError, match="update_shared_data"):
+        shared["k"]["n"] = 3
+    with pytest.raises(TypeError, match="read-only"):
+        shared["tags"].add("c")
+    assert js.get_shared_data("k") == {"n": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -77,8 +78,8 @@ def test_output_handler_is_abstract() -> None:
         OutputHandler()  # type: ignore[abstract]
 
 
-def test_unencodable_output_raises_at_send_output_and_records_nothing() -> None:
-    """send_output of data that cannot be recorded raises TypeError naming the path."""
+def test_unencodable_output_raises_at_send_output_and_records_nothing(tmp_path: Any) -> None:
+    """On a durable job, send_output of data that cannot be recorded raises TypeError naming the path."""
     errors: list[BaseException] = []
 
     class Bad(Routine):
@@ -88,13 +89,14 @@ def test_unencodable_output_raises_at_send_output_and_records_nothing() -> None:
 
         def go(self) -> None:
             try:
-                self.send_output("x", items={1, 2})
+                self.send_output("x", items={1, 2, threading.Lock()})
             except TypeError as exc:
                 errors.append(exc)
 
     flow = Flow()
     flow.add_routine(Bad(), "bad")
-    job = flow.execute("bad")
-    assert len(errors) == 1 and "items" in str(errors[0])
-    assert list(job.output_log) == []
-    assert isinstance(job, JobState)
+    with JobState.open(tmp_path / "job", flow_id=flow.flow_id) as job:
+        flow.execute("bad", job_state=job)
+        assert JobState.wait_for_completion(flow, job, timeout=10)
+        assert len(errors) == 1 and "items" in str(errors[0])
+        assert list(job.output_log) == []

@@ -1,0 +1,134 @@
+"""Rebuilding a job's projection from its log: the one rebuild.
+
+``JobState.open``, ``at``, ``load``, ``from_events`` and ``replay_tools`` all rebuild a
+state the same way, the way ``eventsourcing`` rebuilds an aggregate: the newest usable
+snapshot at or before the target, then the events after it, read raw and folded with
+the one :func:`~routilux.projection.apply_event`. Snapshots hold only the current state,
+so the history lists are read from the log when they are asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import gc
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from eventlog import EventLog, EventLogError
+
+from . import job_events as ev
+from .errors import ReplayError
+from .projection import JobProjection, fold_raw, from_snapshot
+from .timestamps import last_ns_at
+
+__all__ = ["GC_PAUSE_THRESHOLD", "gc_paused", "rebuild", "rebuild_projection", "resolve_version"]
+
+_log = logging.getLogger(__name__)
+
+#: Fold this many events or more with the garbage collector paused (DESIGN.md: gc is the
+#: largest lever in replay; a full collection over 1M live objects costs ~0.9 s).
+GC_PAUSE_THRESHOLD = 2048
+
+
+@contextlib.contextmanager
+def gc_paused(count: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector while folding ``count`` events (nothing here makes cycles)."""
+    if count < GC_PAUSE_THRESHOLD or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if not gc.get_freeze_count():
+            # Every object built while paused is young: re-enabled as is, the collector
+            # would traverse them all at its next (generation 0) pass, right away.
+            # freeze() + unfreeze() moves every tracked object straight to the oldest
+            # generation in O(1), so they are looked at only by the next full collection,
+            # like any long-lived data. Skipped when the application has frozen objects
+            # itself (pre-fork servers): unfreeze() would release theirs too.
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
+
+
+def rebuild(log: EventLog, version: int | None = None, *, where: str | None = None, lock: Any = None,
+            lazy_history: bool = True, base: tuple[int, dict[str, Any]] | None = None) -> JobProjection:
+    """The projection of the job in ``log`` after event ``version`` (default: the head).
+
+    Args:
+        where: how to name the log in errors (default: its location).
+        base: ``(seq, state)``: a snapshot state the caller keeps (``snapshot_state`` of
+            an earlier rebuild, at ``seq <= version``); used when newer than the log's own.
+        lock: the lock the projection decodes values under (a JobState passes its own).
+        lazy_history: read the history lists from ``log`` when they are first asked for
+            (:func:`~routilux.projection.ensure_history`); otherwise they are built while
+            folding, for the events after the snapshot used (``history_from`` tells).
+
+    Raises:
+        ReplayError: the log is not a readable job log, or ends before ``version``.
+    """
+    version = log.head_seq if version is None else version
+    source = log if lazy_history else None
+    try:
+        snap = log.latest_snapshot(max_seq=version, schema_version=ev.SCHEMA_VERSION)
+    except EventLogError:
+        snap = None  # a broken snapshot store only costs a longer replay
+    projection = None
+    if base is not None and base[0] <= version and (snap is None or base[0] > snap.seq):
+        projection = from_snapshot(base[1], base[0], lock=lock, history_source=source)
+    elif snap is not None and snap.seq > 0:
+        try:
+            projection = from_snapshot(snap.state, snap.seq, lock=lock, history_source=source)
+        except ReplayError:
+            _log.warning("ignoring unusable snapshot %s of %s", snap.name, where or log.location)
+    if projection is None:
+        projection = JobProjection(lock, source)
+    start = projection.version + 1
+    with gc_paused(version - start + 1):
+        fold_raw(projection, log.read_raw(start, version))
+    if projection.version != version:
+        msg = f"the log {where or log.location!r} ends at seq {projection.version}, expected {version}"
+        raise ReplayError(msg)
+    return projection
+
+
+def resolve_version(log: EventLog, version: int | None, timestamp: _dt.datetime | int | None, head: int,
+                    what: str) -> int:
+    """The version a caller asked for (``version`` and/or ``timestamp``), checked against ``head``.
+
+    ``timestamp`` includes every event whose user-visible timestamp is at or before it.
+
+    Raises:
+        ValueError: the version is out of range, or nothing happened by ``timestamp``.
+    """
+    if timestamp is not None:
+        at_time = log.seq_at_time(last_ns_at(timestamp))
+        if at_time == 0:
+            msg = f"{what} has no event at or before {timestamp!r}"
+            raise ValueError(msg)
+        version = at_time if version is None else min(version, at_time)
+    if version is None:
+        return head
+    if type(version) is not int or not 1 <= version <= head:
+        msg = f"version must be an int from 1 to {head} (the job's current version), got {version!r}"
+        raise ValueError(msg)
+    return version
+
+
+def rebuild_projection(log: EventLog, version: int | None = None) -> JobProjection:
+    """The :class:`~routilux.projection.JobProjection` of a job log at ``version`` (default: its head).
+
+    Built like :meth:`JobState.at <routilux.job_state.JobState.at>`: the newest usable
+    snapshot at or before ``version`` plus the events after it. Its ``kind_counts`` give
+    the number of events of each kind in ``1..version``; its history lists are read from
+    the log on :func:`~routilux.projection.ensure_history`.
+
+    Raises:
+        ValueError: ``version`` is not between 1 and the log's head.
+        ReplayError: the log is not a readable job log.
+    """
+    head = log.head_seq
+    return rebuild(log, resolve_version(log, version, None, head, repr(log.location)))
