@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from eventlog._events import encode_event  # noqa: E402
+from eventlog.encoding import encode_event  # noqa: E402
 
 import eventlog  # noqa: E402
 from eventlog.checkpoint import Checkpoint  # noqa: E402
@@ -96,17 +96,17 @@ def append_encoded(d: str, encoded: list[tuple[bytes, dict]], tree_dir: str | No
     append = log.append_encoded
     if tree_dir is None:
         t = _clock()
-        for event_bytes, data in encoded:
-            append("exec", event_bytes, data)
+        for event_bytes, _data in encoded:
+            append(event_bytes)
         log.close()
         return (_clock() - t) / len(encoded) * 1e6
     shutil.rmtree(tree_dir, ignore_errors=True)
     tree = MerkleTree(FileNodeStore(tree_dir))
     add = tree.append
     t = _clock()
-    for event_bytes, data in encoded:
-        rec = append("exec", event_bytes, data)
-        add(event_leaf(rec.seq, rec.ts, event_bytes))
+    for event_bytes, _data in encoded:
+        seq, ts = append(event_bytes)
+        add(event_leaf(seq, ts, event_bytes))
     log.close()
     tree.commit(log.head_hash)
     dt = _clock() - t
@@ -126,7 +126,7 @@ def append_with_tree(d: str, evs: list[dict], tree_dir: str) -> float:
     t = _clock()
     for ev in evs:
         rec = append("exec", ev)
-        add(event_leaf(rec.seq, rec.ts, encode_event("exec", rec.data)[0]))
+        add(event_leaf(rec.seq, rec.ts, encode_event("exec", rec.data)))
     log.close()
     tree.commit(log.head_hash)
     dt = _clock() - t
@@ -174,7 +174,7 @@ def build_big(path: str, n: int) -> tuple[float, list[bytes]]:
     """A committed n-leaf file store of event-like leaves; returns (seconds, a few preimages)."""
     shutil.rmtree(path, ignore_errors=True)
     tree = MerkleTree(FileNodeStore(path))
-    event_bytes = encode_event("exec", EVENT)[0]
+    event_bytes = encode_event("exec", EVENT)
     t = time.perf_counter()
     chunk = 1 << 16
     for start in range(0, n, chunk):
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     d = tempfile.mkdtemp(prefix="bench-merkle-")
     try:
         evs = _events(args.events)
-        encoded = [encode_event("exec", ev) for ev in evs]
+        encoded = [(encode_event("exec", ev), ev) for ev in evs]
         avg = statistics.mean(len(b) for b, _ in encoded)
         preimages = [event_leaf(i + 1, 1_765_000_000_000_000_000 + i, b) for i, (b, _) in enumerate(encoded)]
         tree_dir = os.path.join(d, "tree")

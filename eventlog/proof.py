@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from ._atomic import write_atomically
-from ._events import decode_event
+from .encoding import decode_event
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import CorruptionError, ProofError
 from .merkle import HASH_SIZE, event_leaf, leaf_hash, verify_consistency, verify_inclusion
