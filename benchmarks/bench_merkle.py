@@ -44,10 +44,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from eventlog.encoding import encode_event  # noqa: E402
-
 import eventlog  # noqa: E402
 from eventlog.checkpoint import Checkpoint  # noqa: E402
+from eventlog.encoding import encode_event  # noqa: E402
 from eventlog.merkle import CompactRange, event_leaf, leaf_hash, leaf_hashes, verify_inclusion  # noqa: E402
 from eventlog.merkle_store import FileNodeStore, MemoryNodeStore  # noqa: E402
 from eventlog.merkle_tree import MerkleTree  # noqa: E402

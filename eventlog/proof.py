@@ -30,8 +30,8 @@ from typing import Any
 import attrs
 
 from ._atomic import write_atomically
-from .encoding import decode_event
 from .checkpoint import Checkpoint, open_checkpoint
+from .encoding import decode_event
 from .errors import CorruptionError, ProofError
 from .merkle import HASH_SIZE, event_leaf, leaf_hash, verify_consistency, verify_inclusion
 from .merkle_tree import MerkleTree

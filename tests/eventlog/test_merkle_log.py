@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 
 import eventlog
 from eventlog.errors import ProofError
@@ -55,7 +55,7 @@ def test_a_tree_beside_a_file_log_proves_its_events(tmp_path: Path, key: KeyFile
     tree = MerkleTree(FileNodeStore(str(tmp_path / "tree")))
     assert catch_up(tree, log).fed == 150
     # The tree is the one anyone gets from the log's records, re-encoded independently.
-    assert tree.root() == root_of(leaf_hash(event_leaf(r.seq, r.ts, encode_event(r.kind, r.data)[0]))
+    assert tree.root() == root_of(leaf_hash(event_leaf(r.seq, r.ts, encode_event(r.kind, r.data)))
                                   for r in log.read())
     commit(tree, log)
     cp150, note150 = make_checkpoint(tree, LOG_ID, key)

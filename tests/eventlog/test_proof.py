@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
 from eventlog.errors import CheckpointError, ProofError
@@ -37,7 +37,7 @@ def events(n: int, changed: int | None = None) -> list[tuple[int, int, bytes]]:
                 "result": {"value": seq * 1.5, "tags": ["a", "b"], "ok": seq % 3 != 0}}
         if seq == changed:
             data["result"]["value"] = -1.0
-        out.append((seq, T0 + seq * 1000, encode_event("execution_recorded", data)[0]))
+        out.append((seq, T0 + seq * 1000, encode_event("execution_recorded", data)))
     return out
 
 

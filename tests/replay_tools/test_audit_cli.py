@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventlog._events import encode_event
+from eventlog.encoding import encode_event
 
 import eventlog
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
@@ -44,7 +44,7 @@ class Audit:
         self.events = []
         self.tree = MerkleTree()
         for seq in range(1, 61):
-            ev = encode_event("routine_finished", {"routine_id": f"r{seq}", "output": {"rows": seq, "ok": True}})[0]
+            ev = encode_event("routine_finished", {"routine_id": f"r{seq}", "output": {"rows": seq, "ok": True}})
             self.events.append((seq, T0 + seq, ev))
             self.tree.append(event_leaf(seq, T0 + seq, ev))
 
