@@ -50,6 +50,9 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "execution_recorded[routine_id=_flow].data.rerun_tasks.*.state",
     # "file:line in function" of the frames of an error: moves whenever code is edited.
     "*.**.traceback",
+    # The library's event schema version: a property of the routilux-es release that wrote
+    # the log, not of the user's flow (upgrading must not turn every golden log red).
+    "job_created.schema",
     # The flow version (compared and reported on its own) and a fork's own record.
     "execution_recorded[routine_id=_flow,event_name=flow_version]",
     "execution_recorded[routine_id=_flow,event_name=forked]",
