@@ -18,6 +18,7 @@ import eventlog
 from replay_tools.cli import cli
 from replay_tools.errors import EXIT_CHECK_FAILED, EXIT_DAMAGED, EXIT_NOT_A_JOB, EXIT_USAGE
 from replay_tools.timefmt import format_time, format_time_ns
+from routilux.job_events import SCHEMA_VERSION
 from routilux.job_state import JobState
 
 
@@ -386,7 +387,7 @@ def test_tables_have_no_trailing_spaces_and_fit_columns(run: Any, flow_job: str,
     """Piped: full rows, no padding at line ends; COLUMNS=60: data cut first, keys whole."""
     full = ok(run("events", flow_job))
     assert all(not line.endswith(" ") for line in full.splitlines())
-    assert '"flow_id": "order-batch", "schema": 2}' in full.splitlines()[1]  # nothing cut without a width
+    assert f'"flow_id": "order-batch", "schema": {SCHEMA_VERSION}}}' in full.splitlines()[1]  # nothing cut without a width
     monkeypatch.setenv("COLUMNS", "100")
     cut = run("events", flow_job)
     lines = cut.stdout.splitlines()

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from routilux.job_events import SCHEMA_VERSION
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 BIN = os.path.dirname(sys.executable)
@@ -134,7 +136,7 @@ def test_piped_output_honours_columns_and_ends_quietly(terminal: Any, flow_job: 
     table = _table_lines(narrow)
     assert table[0].split() == ["VERSION", "KIND", "ROUTINE"] and all(len(line) <= 60 for line in table)
     whole = term.run(f"routilux-replay events {job} --from 1 --to 1 | cat")
-    assert '"flow_id": "order-batch", "schema": 2}' in whole
+    assert f'"flow_id": "order-batch", "schema": {SCHEMA_VERSION}}}' in whole
     assert all(not line.endswith(" ") for line in _table_lines(whole))
     piped = term.run(f"routilux-replay events {job} | head -1; echo status=${{PIPESTATUS[0]}}")
     assert "status=0" in piped and "rror" not in piped and "Traceback" not in piped
