@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventlog.encoding import encode_event
 
 import eventlog
+from eventlog.encoding import encode_event
 from eventlog.errors import ProofError
 from eventlog.memory import InMemoryEventLog
 from eventlog.merkle import event_leaf, leaf_hash, root_of

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from eventlog.encoding import encode_event
 
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
+from eventlog.encoding import encode_event
 from eventlog.errors import CheckpointError, ProofError
 from eventlog.merkle import event_leaf
 from eventlog.merkle_tree import MerkleTree

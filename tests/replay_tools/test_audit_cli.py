@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventlog.encoding import encode_event
 
 import eventlog
 from eventlog.checkpoint import Checkpoint, sign_checkpoint
+from eventlog.encoding import encode_event
 from eventlog.merkle import event_leaf
 from eventlog.merkle_log import catch_up, make_checkpoint, prove_event
 from eventlog.merkle_tree import MerkleTree
