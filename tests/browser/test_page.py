@@ -230,7 +230,9 @@ def test_follows_a_running_job(page: Any, serve: Any, tmp_path: Any) -> None:
         final = job.head
         tasks = len({rec.data["task_id"] for rec in job.read() if rec.kind == "task_queued"})
     assert tasks == 31  # the entry call and one task per item
-    page.wait_for_function(f"window.__replay.head === {final} && window.__replay.cursor === {final}", timeout=30000)
+    # The state pane is loaded after the cursor moves: wait for the state of the final version too.
+    page.wait_for_function(f"window.__replay.head === {final} && window.__replay.cursor === {final}"
+                           f" && window.__replay.stateVersion === {final}", timeout=30000)
     page.wait_for_function(f"window.__replay.tasks.n === {tasks}", timeout=30000)
     want, _ = expected_state(path, final)
     page.wait_for_function(f"document.getElementById('job-status').textContent === '{want['status']}'", timeout=30000)
