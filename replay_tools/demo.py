@@ -18,6 +18,8 @@ the tool's commands on it, printing each command line so it can be re-run by han
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shlex
 import sys
@@ -133,12 +135,50 @@ def build_flow() -> Flow:
     return flow
 
 
+class _Collect(logging.Handler):
+    """Keeps the engine's log messages (the demo shows them in its own words)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _engine_log() -> Any:
+    """Collect what the ``routilux`` loggers say while the demo flow runs, instead of printing it."""
+    logger = logging.getLogger("routilux")
+    handler, propagate = _Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+#: What the engine logged during the last :func:`run_flow` (the planned retry, for one).
+ENGINE_MESSAGES: list[str] = []
+
+
 def run_flow(path: str, *, timeout: float = 30.0) -> str:
     """Run the demo flow into a durable job at ``path``; return the job id.
 
     The job is paused right after the entry routine (an operator check) and resumed;
-    the resume emits the entry's deferred event, which runs the rest of the flow.
+    the resume emits the entry's deferred event, which runs the rest of the flow. What
+    the engine logs meanwhile (the planned retry) is kept in :data:`ENGINE_MESSAGES`.
     """
+    with _engine_log() as messages:
+        try:
+            return _run_flow(path, timeout)
+        finally:
+            ENGINE_MESSAGES[:] = messages
+
+
+def _run_flow(path: str, timeout: float) -> str:
     flow = build_flow()
     job = JobState.open(path, flow_id=flow.flow_id)
     try:
@@ -205,6 +245,8 @@ def run_demo(directory: str | None, *, printer: Any, quiet: bool = False) -> str
     paused = _paused_version(directory)
     printer.line(f"Ran the example flow 'order-batch' as job {job_id}.")
     printer.line(f"Its durable log is in {directory}")
+    for message in ENGINE_MESSAGES:  # the fetch routine fails once on purpose and is retried
+        printer.line(f"The engine logged: {message}")
     _show(printer, "What is this job?", ["info", directory])
     _show(printer, "The whole story, event by event", ["events", directory])
     _show(printer, "Only the status changes and the pause", ["events", directory, "--kind", "status_set",
