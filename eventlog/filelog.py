@@ -218,7 +218,7 @@ class FileEventLog(EventLog):
         self._map: mmap.mmap | None = None  # a window of the active segment, mapped shared
         self._map_base = 0  # file offsets the window covers: [_map_base, _map_end)
         self._map_end = 0
-        self._lock_fd = -1
+        self._writer_lock: _lock.WriterLock | None = None
         self._dirty = False
         # True when the next append has someone to tell: the "batch" flusher (nothing
         # unsynced yet), a follower, or a gathering group-commit leader. One flag for the
@@ -237,7 +237,7 @@ class FileEventLog(EventLog):
             # A new directory entry is only durable once its parent is fsynced.
             _fs.fsync_dir(parent)
         if not readonly:
-            self._lock_fd = _lock.acquire(self._path)
+            self._writer_lock = _lock.acquire(self._path)
         try:
             self._recover()
             if not readonly:
@@ -1039,12 +1039,9 @@ class FileEventLog(EventLog):
                 except OSError:
                     pass
                 seg.fd = -1
-        if self._lock_fd >= 0:
-            try:
-                _lock.release(self._lock_fd)
-            except OSError:
-                pass
-            self._lock_fd = -1
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
         self._closed = True
 
     def __del__(self) -> None:
