@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
-__all__ = ["NotRegularFileError", "RegularFile", "ShortFileError"]
+__all__ = ["NotRegularFileError", "RegularFile", "ShortFileError", "all_zero", "open_regular"]
 
 
 class NotRegularFileError(ValueError):
@@ -40,6 +41,54 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def open_regular(path: str, flags: int = os.O_RDONLY, opener: Callable[[str, int], int] = os.open) -> int:
+    """Open ``path`` (``flags``) and return the fd, refusing anything but a regular file.
+
+    ``O_NONBLOCK`` is added for the open itself, so a FIFO never blocks it (harmless on a
+    regular file). ``opener`` lets the file log pass its fault-injectable ``_fs.open``.
+
+    Raises:
+        NotRegularFileError: a directory, device, FIFO or socket (the fd is closed).
+        OSError: it cannot be opened.
+    """
+    fd = opener(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        msg = f"{path!r} is {_kind(mode)}, not a regular file"
+        raise NotRegularFileError(msg)
+    return fd
+
+
+def all_zero(fd: int, start: int, end: int) -> bool:
+    """True if bytes ``[start, end)`` of ``fd`` are all zero, without reading holes.
+
+    A hole of a sparse file reads as zeros; ``SEEK_DATA`` skips it, so a huge sparse
+    file costs no reading (nor memory: the rest is compared a chunk at a time).
+    """
+    pos = start
+    seek_data = getattr(os, "SEEK_DATA", None)
+    while pos < end:
+        if seek_data is not None:
+            try:
+                pos = os.lseek(fd, pos, seek_data)
+            except OSError:
+                return True  # ENXIO: no data after pos, only a hole to the end of the file
+            if pos >= end:
+                return True
+        chunk = os.pread(fd, min(end - pos, 1 << 20), pos)
+        if not chunk:
+            return True
+        if any(chunk):
+            return False
+        pos += len(chunk)
+    return True
+
+
 class RegularFile:
     """A regular file opened for bounded reading (a context manager).
 
@@ -59,17 +108,13 @@ class RegularFile:
     def __init__(self, path: str) -> None:
         self.path = path
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = open_regular(path)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                msg = f"{path!r} is {_kind(st.st_mode)}, not a regular file"
-                raise NotRegularFileError(msg)
+            self.size = os.fstat(fd).st_size
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
-        self.size = st.st_size
         self.pos = 0
 
     @property

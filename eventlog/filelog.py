@@ -44,6 +44,7 @@ from ._frame import (
     unpack_seg_header,
 )
 from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_version, next_ts
+from .bounded import NotRegularFileError, all_zero, open_regular
 from .chain import GENESIS, Chain
 from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import (
@@ -335,14 +336,14 @@ class FileEventLog(EventLog):
                 raise self._corrupt(name, 0, prev_seq + 1,
                                     f"segment starts at seq {base} but the previous one ends at seq {prev_seq}: "
                                     "a segment is missing or truncated")
-            fd = _fs.open(seg.path, os.O_RDONLY)
+            fd = self._open_segment(seg)
             seg.fd = fd
             self._segs.append(seg)
             size = os.fstat(fd).st_size
             head = pread_all(fd, SEG_HEADER_SIZE, 0)
             hdr = unpack_seg_header(head)
             if isinstance(hdr, str):
-                if last and (size < SEG_HEADER_SIZE or not any(pread_all(fd, size, 0))):
+                if last and (size < SEG_HEADER_SIZE or all_zero(fd, 0, size)):
                     # A torn segment creation (only possible if the rename raced a crash
                     # without the data): the segment holds nothing yet.
                     self._torn_segment_header(seg, size, prev_ts, prev_link)
@@ -369,6 +370,16 @@ class FileEventLog(EventLog):
             prev_seq, prev_ts, prev_link = idx.last_seq, idx.last_ts, idx.last_link
         self._head_seq, self._head_ts, self._head_link = prev_seq, prev_ts, prev_link
         self._durable_seq = prev_seq
+
+    def _open_segment(self, seg: _Seg) -> int:
+        """A read fd of ``seg``; a FIFO, device or directory named like a segment is corruption.
+
+        (Opened non-blocking: a FIFO would otherwise block the open until someone wrote to it.)
+        """
+        try:
+            return open_regular(seg.path, os.O_RDONLY, _fs.open)
+        except NotRegularFileError as err:
+            raise self._corrupt(seg.name, 0, seg.base, str(err)) from None
 
     def _check_key(self, seg: _Seg, flags: int, kc: bytes) -> None:
         keyed = bool(flags & FLAG_KEYED)
@@ -495,13 +506,19 @@ class FileEventLog(EventLog):
             # a frame it is still copying. A reader stops here as at the end of the log
             # (judging by the scan's own bytes: a fresh read could race the writer).
             return
-        rest = pread_all(seg.fd, size - x, x)
         expected = sc.expected_seq
-        repairable = True
-        if not any(rest):
+        if all_zero(seg.fd, x, size):
             # Zeros only: space the writer reserved ahead of itself (or a grown file whose
-            # data never landed). Nothing to save or cut; a writer reuses it.
+            # data never landed). Nothing to save or cut; a writer reuses it. (Checked
+            # without reading holes: a huge sparse tail costs nothing.)
             return
+        if size - x > self._tail_limit():
+            # Far more than a torn frame plus reserved space: not a crash's leftover, and
+            # not read into memory to find out more.
+            raise self._corrupt(seg.name, x, expected, f"{size - x} bytes follow the last good frame: too many "
+                                "to be a torn write (a damaged or foreign file)")
+        rest = pread_all(seg.fd, size - x, x)
+        repairable = True
         if bad.kind == "short":
             torn, why = True, f"torn write: {len(rest)} bytes at the end that are not a complete frame"
         elif bad.kind == "past_end":
@@ -530,6 +547,10 @@ class FileEventLog(EventLog):
                                     repairable=repairable)
             return  # readers stop at the torn tail as if at end of file
         self._truncate_tail(seg, x, rest, why)
+
+    def _tail_limit(self) -> int:
+        """Most bytes after the last good frame that recovery reads to judge them (bounded reads)."""
+        return max(256 * 2**20, 2 * self._segment_bytes)
 
     def _truncate_tail(self, seg: _Seg, x: int, rest: bytes, why: str) -> None:
         """Back up ``rest`` to ``<seg>.torn-<x>``, then cut the segment at ``x``."""
@@ -1115,7 +1136,7 @@ class FileEventLog(EventLog):
                     self._segs = []
                     self._recover()
                     return
-                seg.fd = os.open(seg.path, os.O_RDONLY)
+                seg.fd = self._open_segment(seg)
             size = os.fstat(seg.fd).st_size
             idx = seg.index
             assert idx is not None
@@ -1137,7 +1158,10 @@ class FileEventLog(EventLog):
             if idx.last_seq < seg.base or not os.path.exists(nxt_path):
                 return
             # The writer rolled: the current segment is sealed, follow into the next.
-            fd = os.open(nxt_path, os.O_RDONLY)
+            try:
+                fd = open_regular(nxt_path)
+            except NotRegularFileError as err:
+                raise self._corrupt(nxt, 0, idx.last_seq + 1, str(err)) from None
             hdr = unpack_seg_header(pread_all(fd, SEG_HEADER_SIZE, 0))
             if isinstance(hdr, str):
                 os.close(fd)
@@ -1216,13 +1240,15 @@ class FileEventLog(EventLog):
                         yield new_record(Record, (seq, ts, kind, data))
                 else:
                     yield from scanner.events(start, end_seq)
-                if scanner.bad is None or scanner.bad_off != pos or pos == SEG_HEADER_SIZE:
-                    break
+                if pos == SEG_HEADER_SIZE or scanner.pos != pos:
+                    break  # started at the segment's start, or the entry's frame was read
                 # Nothing was read: the index entry the scan started from is not a frame of
-                # its seq. The index is derived data anyone can rewrite (issue 13): report it,
-                # rebuild it from the segment, and read from the segment's start instead.
+                # its seq (or lies past the segment's end). The index is derived data anyone
+                # can rewrite (issue 13): report it, rebuild it from the segment, and read
+                # from the segment's start instead.
+                why = scanner.bad.reason if scanner.bad is not None else "past the end of the segment"
                 self._distrust_index(seg, f"its entry for seq {expected} at byte {pos} is not a frame of "
-                                          f"that seq ({scanner.bad.reason})")
+                                          f"that seq ({why})")
                 pos, expected = SEG_HEADER_SIZE, seg.base
             if scanner.expected_seq > end_seq:
                 return
@@ -1361,16 +1387,20 @@ class FileEventLog(EventLog):
             off, first, entry_ts = (idx.offs[i], idx.seqs[i], idx.tss[i]) if i > 0 else (SEG_HEADER_SIZE,
                                                                                      chosen.base, None)
             answer = first - 1
+            # An entry from the index is believed only once the frame it points at is read
+            # and has its seq and ts (the scanner checks the seq).
+            proven = entry_ts is None
             sc = FrameScanner(chosen.fd, off, seg_end, first, 0, b"", chunk=16 * 1024)
-            for f_off, fseq, count, fts, _link, _payload in sc:
-                if f_off == off and entry_ts is not None and fts != entry_ts:
-                    break  # the entry's ts is not its frame's: checked below
+            for _off, fseq, count, fts, _link, _payload in sc:
+                if not proven:
+                    if fts != entry_ts:
+                        break
+                    proven = True
                 if fts > ts:
                     return min(answer, head)
                 answer = fseq + count - 1
-            else:
-                if sc.bad is None or sc.bad_off != off or entry_ts is None:
-                    break
+            if proven:
+                break
             # The entry the scan started from is not its frame (issue 13, hole 7: a forged
             # timestamp would start the scan past the answer): report, rebuild, start over.
             self._distrust_index(chosen, f"its entry for seq {first} at byte {off} does not match that "

@@ -24,6 +24,7 @@ from ._frame import (
     split_events,
     unpack_seg_header,
 )
+from .bounded import NotRegularFileError, all_zero, open_regular
 from .chain import GENESIS, Chain
 from .encoding import decode_event, decode_state
 from .errors import CorruptionError
@@ -32,6 +33,9 @@ from .segment import FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, p
 from .snapshot import SNAP_DIR, list_snapshots, read_snapshot_file, tag_problem
 
 __all__ = ["Problem", "VerifyReport", "verify"]
+
+#: Most bytes after the last good frame read to judge them (a torn frame is far smaller).
+_TAIL_READ = 256 * 2**20
 
 
 @attrs.frozen
@@ -133,7 +137,12 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                                     f"segment starts at seq {base}, expected {seq + 1} (segment missing?)"))
             stopped = True
             break
-        fd = os.open(file, os.O_RDONLY)
+        try:
+            fd = open_regular(file)
+        except NotRegularFileError as err:
+            problems.append(Problem("header", file, 0, base, str(err)))
+            stopped = True
+            break
         try:
             size = os.fstat(fd).st_size
             hdr = unpack_seg_header(pread_all(fd, SEG_HEADER_SIZE, 0))
@@ -205,15 +214,18 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                 stopped = True
                 break
             if sc.bad is not None:
-                rest = pread_all(fd, size - sc.bad_off, sc.bad_off)
-                if last and (not any(rest) or (sc.bad.kind not in ("short", "past_end")
-                                               and not any(sc.bad_head))):
+                zeros = all_zero(fd, sc.bad_off, size)  # without reading holes of a sparse file
+                if last and (zeros or (sc.bad.kind not in ("short", "past_end") and not any(sc.bad_head))):
                     # Zeros the writer reserved ahead of itself, or a frame whose length
                     # is not stored yet (still being copied, or never finished): not part
                     # of the log, so not a problem.
                     break
+                # Only a bounded tail is read to tell a torn write from damage; a longer one
+                # cannot be a torn frame.
+                rest = pread_all(fd, min(size - sc.bad_off, _TAIL_READ), sc.bad_off)
                 torn = last and (sc.bad.kind in ("short", "past_end")
-                                 or cut_at_a_sector(rest, sc.bad_off, sc.expected_seq))
+                                 or (size - sc.bad_off <= _TAIL_READ
+                                     and cut_at_a_sector(rest, sc.bad_off, sc.expected_seq)))
                 kind = "torn_tail" if torn else "frame"
                 msg = sc.bad.reason
                 if torn:

@@ -484,3 +484,41 @@ def test_hole_8_segment_names_are_matched_whole(name: str) -> None:
 
     assert parse_seg_name(name) is None
     assert parse_seg_name("00000000000000000001.seg") == 1
+
+
+def test_hole_5_a_fifo_named_like_a_segment_does_not_block_open_or_verify(tmp_path: Path) -> None:
+    """A FIFO where a segment should be is corruption, found at once (open never waits on it)."""
+    path = str(tmp_path / "log")
+    with eventlog.open_log(path) as log:
+        log.append("e", {"i": 1})
+    os.mkfifo(os.path.join(path, "00000000000000000002.seg"))
+    start = time.monotonic()
+    with pytest.raises(eventlog.CorruptionError, match="FIFO"):
+        eventlog.open_log(path, readonly=True)
+    report = eventlog.verify(path)
+    assert [p.kind for p in report.problems] == ["header"] and "FIFO" in report.problems[0].message
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("last_byte", [0, 1], ids=["zeros", "data-at-the-end"])
+def test_hole_5_a_huge_sparse_segment_tail_is_judged_without_reading_it(tmp_path: Path, last_byte: int) -> None:
+    """64 GiB of hole after the last frame: read to the last frame, a writer refuses data far out; both fast."""
+    path = str(tmp_path / "log")
+    with eventlog.open_log(path) as log:
+        for i in range(10):
+            log.append("e", {"i": i})
+    seg = os.path.join(path, "00000000000000000001.seg")
+    with open(seg, "r+b") as f:
+        f.truncate(64 << 30)
+        if last_byte:
+            f.seek((64 << 30) - 1)
+            f.write(b"\x01")
+    start = time.monotonic()
+    # Readers stop at the zeros after the last frame (a frame not stored yet looks the same).
+    with eventlog.open_log(path, readonly=True) as log:
+        assert [r.data["i"] for r in log.read()] == list(range(10))
+    assert eventlog.verify(path).ok
+    if last_byte:  # a writer must judge the rest before reusing it: too big to be a torn write
+        with pytest.raises(eventlog.CorruptionError, match="too many to be a torn write"):
+            eventlog.open_log(path)
+    assert time.monotonic() - start < 10
