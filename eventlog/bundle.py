@@ -2,9 +2,12 @@
 
 Layout in ``FORMAT.md``. Events are packed thousands to a frame (one CRC per frame,
 timestamps and lengths in two tables) so a bundle of 100k events is written and
-parsed in a few milliseconds. Reading trusts the checksums: the chain links stored per
-frame and the head link in the trailer become the rebuilt log's known links, without
-re-hashing every event (``verify``, or ``read_bundle(check_chain=True)``, re-hashes).
+parsed in a few milliseconds. Reading trusts the checksums for the events: the chain
+links stored per frame and the head link in the trailer become the rebuilt log's known
+links, without re-hashing every event (``verify``, or ``read_bundle(check_chain=True)``,
+re-hashes). The snapshot section is not trusted on its checksums: it must carry the tag
+of the log's key (``eventlog.snapshot``) and match the head. Every part is read only
+after the header announcing it was checked (``eventlog.bounded``).
 """
 
 from __future__ import annotations

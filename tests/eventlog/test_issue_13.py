@@ -522,3 +522,43 @@ def test_hole_5_a_huge_sparse_segment_tail_is_judged_without_reading_it(tmp_path
         with pytest.raises(eventlog.CorruptionError, match="too many to be a torn write"):
             eventlog.open_log(path)
     assert time.monotonic() - start < 10
+
+
+def _as_index_v1(file: str) -> None:
+    """Rewrite an index file in format 1 (no flags, no tag), as older versions wrote it."""
+    raw = Path(file).read_bytes()
+    base = int(os.path.basename(file)[:20])
+    idx = SegmentIndex.from_bytes(raw, base, keyed=bool(raw[6] & 1))
+    assert idx is not None
+    v2 = idx.to_bytes()
+    head = bytearray(v2[:76])
+    struct.pack_into("<HH", head, 4, 1, 0)
+    Path(file).write_bytes(bytes(head) + struct.pack("<I", zlib.crc32(bytes(head))) + v2[96:])
+
+
+def test_format_1_index_is_still_used_by_an_unkeyed_log(tmp_path: Path) -> None:
+    """Old files stay readable: an unkeyed log opens with a format 1 index without rescanning."""
+    path = str(tmp_path / "log")
+    _timed_log(path, n=600)
+    for file in glob.glob(os.path.join(path, "*.idx")):
+        _as_index_v1(file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with eventlog.open_log(path, readonly=True) as log:
+            assert [log.seq_at_time(1_000_000 + i * 10) for i in range(0, 600, 7)] == list(range(1, 601, 7))
+    assert eventlog.verify(path).ok
+
+
+def test_format_1_index_is_refused_and_rebuilt_by_a_keyed_log(tmp_path: Path) -> None:
+    """A keyed log does not trust an untagged (format 1) index: it says so and rebuilds it, tagged."""
+    path = str(tmp_path / "log")
+    _timed_log(path, n=600, key=KEY)
+    files = sorted(glob.glob(os.path.join(path, "*.idx")))
+    for file in files:
+        _as_index_v1(file)
+    assert {p.kind for p in eventlog.verify(path, key=KEY).problems} == {"index"}
+    with pytest.warns(RuntimeWarning, match="format 1 index has no authentication tag"):
+        with eventlog.open_log(path, key=KEY) as log:
+            assert log.seq_at_time(1_000_000 + 300 * 10) == 301
+    assert all(struct.unpack_from("<H", Path(f).read_bytes(), 4)[0] == 2 for f in files[:-1])
+    assert eventlog.verify(path, key=KEY).ok
