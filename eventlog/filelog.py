@@ -401,7 +401,8 @@ class FileEventLog(EventLog):
 
         Its first entry must be the segment's first frame (``seq_at_time`` picks a segment
         by that entry's ts) and its tail fields the last frame it covers. The other
-        entries are cross-checked when a lookup uses them (:meth:`_index_start`).
+        entries are cross-checked when a lookup starts from them (``_events``, ``_locate``,
+        ``seq_at_time``; :meth:`_entry_holds`).
         """
         if idx.covered_end > size or idx.covered_end < SEG_HEADER_SIZE:
             return f"it covers {idx.covered_end} bytes of a {size}-byte segment"
@@ -587,6 +588,9 @@ class FileEventLog(EventLog):
         if self._readonly:
             seg.end = -1  # nothing readable
             return
+        if size > self._tail_limit():
+            raise self._corrupt(seg.name, 0, seg.base, f"a {size}-byte segment without a header: too big to be "
+                                "a torn segment creation (a damaged or foreign file)")
         rest = pread_all(seg.fd, size, 0)
         _fs.close(seg.fd)
         seg.fd = -1
