@@ -20,8 +20,8 @@ import resource
 import struct
 import subprocess
 import sys
-import threading
 import time
+import tracemalloc
 import warnings
 import zlib
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 import eventlog
+from eventlog.bounded import RegularFile
 from eventlog.encoding import decode_state, encode, encode_state
 from eventlog.index import SegmentIndex
 from eventlog.snapshot import SNAP_DIR, list_snapshots, pack_snapshot, parse_snapshot
@@ -330,37 +331,36 @@ def test_hole_5_load_of_a_huge_sparse_file_reads_only_its_header(tmp_path: Path,
     assert float(out.split()[1]) < 5
 
 
-def test_hole_5_load_of_a_file_that_grows_while_read(tmp_path: Path) -> None:
-    """A saved job that someone keeps appending to loads as it was when opened, in bounded memory."""
+def test_hole_5_load_of_a_file_that_grows_while_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A saved job that grows by 1 GiB while it is being read loads as it was, in bounded memory."""
     path = str(tmp_path / "job")
     _job(path, None)
     saved = str(tmp_path / "saved.rjob")
     with JobState.open(path) as job:
         job.save(saved)
-    expected = JobState.load(saved).shared_data["counter"]
-    stop = threading.Event()
+    expected = JobState.load(saved).serialize()
+    real_read = RegularFile.read
+    grown: list[int] = []
 
-    def grow() -> None:
-        with open(saved, "ab") as f:
-            while not stop.is_set():
-                f.write(b"\xff" * 65536)
-                f.flush()
+    def read_then_grow(self: RegularFile, n: int, what: str = "data") -> bytes:
+        data = real_read(self, n, what)
+        if not grown:  # right after the header was read, the file grows (a sparse GiB)
+            grown.append(os.path.getsize(self.path))
+            os.truncate(self.path, grown[0] + (1 << 30))
+        return data
 
-    grower = threading.Thread(target=grow)
-    grower.start()
+    monkeypatch.setattr(RegularFile, "read", read_then_grow)
+    tracemalloc.start()
     try:
-        time.sleep(0.05)
-        outcomes = set()
-        for _ in range(20):
-            try:
-                outcomes.add(JobState.load(saved).shared_data["counter"] == expected)
-            except ValueError as exc:  # the junk already there when it was opened is trailing garbage
-                assert "trailing garbage" in str(exc)
-                outcomes.add("refused")
+        loaded = JobState.load(saved)
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
-        stop.set()
-        grower.join()
-    assert False not in outcomes
+        tracemalloc.stop()
+    assert grown and os.path.getsize(saved) == grown[0] + (1 << 30)
+    assert loaded.serialize() == expected
+    assert peak < 32 << 20, f"{peak} bytes allocated: the reader went past the size it saw at open"
+    with pytest.raises(ValueError, match="trailing garbage"):  # opened after the growth: refused
+        JobState.load(saved)
 
 
 def test_hole_5_snapshot_and_index_files_that_are_not_regular_files_are_ignored(tmp_path: Path) -> None:
