@@ -34,8 +34,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
-from .errors import RecordTooLargeError
+from .errors import RecordTooLargeError, WrongKeyError
 from .record import Record, Snapshot, new_record
+from .snapshot import pack_snapshot
 
 __all__ = ["DURABILITY_MODES", "TS_MAX", "EventLog", "check_event_sizes", "check_schema_version", "next_ts"]
 
@@ -273,6 +274,26 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     def snapshots(self) -> list[Snapshot]:
         """Every valid snapshot, oldest first (states included)."""
+
+    def seal_snapshot(self, body: bytes, *, seq: int, ts: int, link: bytes, schema_version: int) -> bytes:
+        """A portable snapshot record of the encoded state ``body`` at ``seq``, tagged with this log's key.
+
+        The snapshot section :func:`eventlog.write_bundle` stores (layout and tag in
+        ``FORMAT.md``, "Snapshot file"): only a holder of the chain key can make one that
+        a keyed reader accepts.
+
+        Raises:
+            WrongKeyError: the log's chain is keyed but this handle was opened without the key.
+        """
+        key = self._seal_key()
+        if getattr(self, "keyed", False) and not key:
+            msg = f"the log {self.location} has a keyed chain: a snapshot of it can only be sealed with the key"
+            raise WrongKeyError(msg)
+        return pack_snapshot(seq, ts, link, schema_version, body, key)
+
+    def _seal_key(self) -> bytes:
+        """The chain key snapshots are tagged with (empty when unkeyed); backends with a key override it."""
+        return b""
 
     def snapshot_seqs(self) -> list[int]:
         """The seqs that have a stored snapshot, oldest first, without loading any state.

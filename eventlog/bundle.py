@@ -2,9 +2,12 @@
 
 Layout in ``FORMAT.md``. Events are packed thousands to a frame (one CRC per frame,
 timestamps and lengths in two tables) so a bundle of 100k events is written and
-parsed in a few milliseconds. Reading trusts the checksums: the chain links stored per
-frame and the head link in the trailer become the rebuilt log's known links, without
-re-hashing every event (``verify``, or ``read_bundle(check_chain=True)``, re-hashes).
+parsed in a few milliseconds. Reading trusts the checksums for the events: the chain
+links stored per frame and the head link in the trailer become the rebuilt log's known
+links, without re-hashing every event (``verify``, or ``read_bundle(check_chain=True)``,
+re-hashes). The snapshot section is not trusted on its checksums: it must carry the tag
+of the log's key (``eventlog.snapshot``) and match the head. Every part is read only
+after the header announcing it was checked (``eventlog.bounded``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from typing import Any
 from . import _fs
 from ._atomic import write_atomically
 from .base import EventLog
+from .bounded import NotRegularFileError, RegularFile, ShortFileError
 from .chain import GENESIS, Chain
-from .encoding import decode_event, decode_state, encode_state
+from .encoding import SNAPSHOT_MAX_BYTES, decode_event, decode_state, encode_state
 from .errors import BundleError, CorruptionError
 from .memory import InMemoryEventLog
 from .record import Snapshot
-from .snapshot import SNAP_HEADER_SIZE, pack_snapshot, parse_snapshot
+from .snapshot import SnapHeader, header_size, parse_snapshot, tag_problem
 
 __all__ = ["read_bundle", "write_bundle"]
 
@@ -47,6 +51,8 @@ _U64 = struct.Struct("<Q")
 _FRAME_EVENTS = 4096
 _FRAME_BYTES = 1 << 20
 _BIG = sys.byteorder == "big"
+#: Fewest bytes an event takes in a bundle frame (its ts and its length): bounds ``n_events``.
+_MIN_EVENT_BYTES = 12
 
 
 def _le(arr: array[int]) -> bytes:
@@ -115,7 +121,7 @@ def write_bundle(path: str | os.PathLike[str], log: EventLog, *, state: Any = No
     header = _HEAD.pack(_MAGIC, _VERSION, flags, 0, n, 0)
     parts.insert(0, header + _U32.pack(zlib.crc32(header)))
     if body is not None:
-        snap = pack_snapshot(n, last_ts, head_link, schema_version, body, keyed)
+        snap = log.seal_snapshot(body, seq=n, ts=last_ts, link=head_link, schema_version=schema_version)
         parts.append(_SNAP_MAGIC + snap + bytes(-len(snap) & 7))
     trailer = _TRAILER.pack(_END_MAGIC, n, head_link, 0)
     parts.append(trailer + _U32.pack(zlib.crc32(trailer)))
@@ -146,47 +152,74 @@ def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None, check
     it is read; ``check_chain=True`` recomputes the whole hash chain (with the key) and
     compares it with every stored link.
 
+    The snapshot section is used only if its tag authenticates it (with the key, for a
+    keyed bundle) and it matches the log's head; a forged one is a ``BundleError``.
+
+    The file is read part by part, each part's size checked against its checked header
+    and against the file's size at open before it is read (:mod:`eventlog.bounded`): a
+    device, a FIFO, a huge sparse file or a file that grows meanwhile costs at most what
+    the headers announce.
+
     Raises:
         FileNotFoundError: there is no file at ``path``.
-        BundleError: not a bundle, truncated, a checksum or chain mismatch, or a keyed
-            bundle read without its key (``BundleError`` is also a ``ValueError``).
+        BundleError: not a bundle (or not a regular file), truncated, a checksum, tag or
+            chain mismatch, or a keyed bundle read without its key (``BundleError`` is also
+            a ``ValueError``).
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    size = len(data)
-    if size < _HEAD_SIZE or data[:8] != _MAGIC:
+    try:
+        f = RegularFile(path)
+    except NotRegularFileError as err:
+        raise _bad(path, None, f"not an event log bundle: {err}") from None
+    with f:
+        try:
+            return _read(f, path, key, check_events, check_chain)
+        except ShortFileError as err:
+            raise _bad(path, f.pos, f"truncated or changed while being read ({err})") from None
+
+
+def _read(f: RegularFile, path: str, key: bytes | None, check_events: bool,
+          check_chain: bool) -> tuple[InMemoryEventLog, Snapshot | None]:
+    """:func:`read_bundle` on an opened file."""
+    size = f.size
+    if size < _HEAD_SIZE:
         raise _bad(path, 0, "not an event log bundle (bad magic)")
-    magic, version, flags, _r, n_events, _r2 = _HEAD.unpack_from(data, 0)
-    if _U32.unpack_from(data, _HEAD.size)[0] != zlib.crc32(data[: _HEAD.size]):
+    head = f.read(_HEAD_SIZE, "the header")
+    if head[:8] != _MAGIC:
+        raise _bad(path, 0, "not an event log bundle (bad magic)")
+    magic, version, flags, _r, n_events, _r2 = _HEAD.unpack_from(head, 0)
+    if _U32.unpack_from(head, _HEAD.size)[0] != zlib.crc32(head[: _HEAD.size]):
         raise _bad(path, 0, "bundle header checksum mismatch")
     if version != _VERSION:
         raise _bad(path, 8, f"unsupported bundle format version {version}")
+    if n_events * _MIN_EVENT_BYTES > size:
+        raise _bad(path, 16, f"the header announces {n_events} events, more than a file of {size} bytes holds")
     keyed = bool(flags & _F_KEYED)
     if keyed and not key:
         raise _bad(path, None, "the bundle's hash chain is keyed: give key=... to read it")
     if not keyed and key:
         raise _bad(path, None, "a key was given but the bundle's hash chain is not keyed "
                    "(it may have been rewritten by someone without the key)")
-    pos = _HEAD_SIZE
     expected = 1
     last_first = 1
     all_ts: list[int] = []
     events: list[bytes] = []
     links: dict[int, bytes] = {}
     while expected <= n_events:
-        if size - pos < _FRAME_SIZE:
+        pos = f.pos
+        if f.remaining < _FRAME_SIZE:
             raise _bad(path, pos, f"truncated: {n_events} events announced, only {expected - 1} present")
-        length, count, first, link, body_crc = _FRAME.unpack_from(data, pos)
-        if _U32.unpack_from(data, pos + _FRAME.size)[0] != zlib.crc32(data[pos : pos + _FRAME.size]):
+        fhead = f.read(_FRAME_SIZE, "a frame header")
+        length, count, first, link, body_crc = _FRAME.unpack_from(fhead, 0)
+        if _U32.unpack_from(fhead, _FRAME.size)[0] != zlib.crc32(fhead[: _FRAME.size]):
             raise _bad(path, pos, "frame header checksum mismatch")
         if first != expected or count < 1 or first + count - 1 > n_events:
             raise _bad(path, pos, f"frame has seqs {first}..{first + count - 1}, expected to start at {expected}")
-        start = pos + _FRAME_SIZE
         total = (_FRAME_SIZE + length + 7) & ~7
-        if length < 12 * count or total > size - pos:
+        if length < 12 * count or total - _FRAME_SIZE > f.remaining:
             raise _bad(path, pos, "truncated or impossible frame length")
-        payload = data[start : start + length]
+        padded = f.read(total - _FRAME_SIZE, "a frame")
+        payload = padded[:length] if len(padded) != length else padded
         if zlib.crc32(payload) != body_crc:
             raise _bad(path, pos, "frame checksum mismatch")
         tss = array("q")
@@ -204,25 +237,16 @@ def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None, check
         links[first + count - 1] = link
         last_first = first
         expected = first + count
-        pos += total
     snap_part = None
     if flags & _F_SNAPSHOT:
-        if size - pos < 8 + SNAP_HEADER_SIZE or data[pos : pos + 8] != _SNAP_MAGIC:
-            raise _bad(path, pos, "snapshot section missing or damaged")
-        blen = _U64.unpack_from(data, pos + 8 + 48)[0]
-        end = pos + 8 + SNAP_HEADER_SIZE + blen
-        if end > size:
-            raise _bad(path, pos, "truncated snapshot section")
-        parsed = parse_snapshot(data[pos + 8 : end])
-        if isinstance(parsed, str):
-            raise _bad(path, pos + 8, parsed)
-        snap_part = parsed
-        pos = end + (-(end - pos - 8) & 7)
-    if size - pos != _TRAILER_SIZE:
+        snap_part = _read_snapshot_section(f, path)
+    pos = f.pos
+    if f.remaining != _TRAILER_SIZE:
         raise _bad(path, pos, "truncated bundle or trailing garbage (trailer not where expected)")
-    tmagic, t_n, head_link, _r3 = _TRAILER.unpack_from(data, pos)
-    if (tmagic != _END_MAGIC or _U32.unpack_from(data, pos + _TRAILER.size)[0]
-            != zlib.crc32(data[pos : pos + _TRAILER.size]) or t_n != n_events):
+    trailer = f.read(_TRAILER_SIZE, "the trailer")
+    tmagic, t_n, head_link, _r3 = _TRAILER.unpack_from(trailer, 0)
+    if (tmagic != _END_MAGIC or _U32.unpack_from(trailer, _TRAILER.size)[0]
+            != zlib.crc32(trailer[: _TRAILER.size]) or t_n != n_events):
         raise _bad(path, pos, "bundle trailer damaged")
     if n_events:
         links[n_events] = head_link
@@ -249,12 +273,40 @@ def read_bundle(path: str | os.PathLike[str], *, key: bytes | None = None, check
         sh, body = snap_part
         if sh.seq != n_events or sh.link != log.head_hash or sh.ts != log.head_ts:
             raise _bad(path, None, "the snapshot does not match the bundle's log head")
+        problem = tag_problem(sh, body, key if keyed else None, keyed)
+        if problem is not None:
+            raise _bad(path, None, f"snapshot section: {problem}")
         try:
             state = decode_state(body, where=path)
         except CorruptionError as err:
             raise _bad(path, None, f"snapshot state: {err.reason}") from None
         snapshot = log.save_snapshot(state, schema_version=sh.schema_version)
     return log, snapshot
+
+
+def _read_snapshot_section(f: RegularFile, path: str) -> tuple[SnapHeader, bytes]:
+    """Read and check (header, sizes, CRCs) the snapshot section at ``f.pos``; the tag is checked later."""
+    pos = f.pos
+    if f.remaining < 8 + 8 + _TRAILER_SIZE:
+        raise _bad(path, pos, "snapshot section missing or damaged")
+    prefix = f.read(16, "the snapshot section")
+    if prefix[:8] != _SNAP_MAGIC:
+        raise _bad(path, pos, "snapshot section missing or damaged")
+    hsize = header_size(prefix[8:])
+    if isinstance(hsize, str):
+        raise _bad(path, pos + 8, hsize)
+    if f.remaining < hsize - 8 + _TRAILER_SIZE:
+        raise _bad(path, pos, "truncated snapshot section")
+    head = prefix[8:] + f.read(hsize - 8, "the snapshot header")
+    blen = _U64.unpack_from(head, 48)[0]
+    padded = (hsize + blen + 7) & ~7
+    if blen > SNAPSHOT_MAX_BYTES or padded - hsize > f.remaining - _TRAILER_SIZE:
+        raise _bad(path, pos, "truncated snapshot section")
+    rest = f.read(padded - hsize, "the snapshot body")
+    parsed = parse_snapshot(head + rest[:blen])
+    if isinstance(parsed, str):
+        raise _bad(path, pos + 8, parsed)
+    return parsed
 
 
 def _check_chain(path: str, tss: list[int], events: list[bytes], links: dict[int, bytes], first: int, last: int,

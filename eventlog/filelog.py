@@ -44,6 +44,7 @@ from ._frame import (
     unpack_seg_header,
 )
 from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_version, next_ts
+from .bounded import NotRegularFileError, all_zero, open_regular
 from .chain import GENESIS, Chain
 from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import (
@@ -65,8 +66,9 @@ from .snapshot import (
     SNAP_DIR,
     list_snapshots,
     pack_snapshot,
-    parse_snapshot,
+    read_snapshot_file,
     snap_name,
+    tag_problem,
     write_snapshot,
 )
 
@@ -218,7 +220,7 @@ class FileEventLog(EventLog):
         self._map: mmap.mmap | None = None  # a window of the active segment, mapped shared
         self._map_base = 0  # file offsets the window covers: [_map_base, _map_end)
         self._map_end = 0
-        self._lock_fd = -1
+        self._writer_lock: _lock.WriterLock | None = None
         self._dirty = False
         # True when the next append has someone to tell: the "batch" flusher (nothing
         # unsynced yet), a follower, or a gathering group-commit leader. One flag for the
@@ -227,6 +229,7 @@ class FileEventLog(EventLog):
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._dir_fd_lock = threading.Lock()
+        self._warned_keyless = False  # see _unauthenticated
 
         if not os.path.isdir(self._path):
             if readonly or not create:
@@ -237,7 +240,7 @@ class FileEventLog(EventLog):
             # A new directory entry is only durable once its parent is fsynced.
             _fs.fsync_dir(parent)
         if not readonly:
-            self._lock_fd = _lock.acquire(self._path)
+            self._writer_lock = _lock.acquire(self._path)
         try:
             self._recover()
             if not readonly:
@@ -333,14 +336,14 @@ class FileEventLog(EventLog):
                 raise self._corrupt(name, 0, prev_seq + 1,
                                     f"segment starts at seq {base} but the previous one ends at seq {prev_seq}: "
                                     "a segment is missing or truncated")
-            fd = _fs.open(seg.path, os.O_RDONLY)
+            fd = self._open_segment(seg)
             seg.fd = fd
             self._segs.append(seg)
             size = os.fstat(fd).st_size
             head = pread_all(fd, SEG_HEADER_SIZE, 0)
             hdr = unpack_seg_header(head)
             if isinstance(hdr, str):
-                if last and (size < SEG_HEADER_SIZE or not any(pread_all(fd, size, 0))):
+                if last and (size < SEG_HEADER_SIZE or all_zero(fd, 0, size)):
                     # A torn segment creation (only possible if the rename raced a crash
                     # without the data): the segment holds nothing yet.
                     self._torn_segment_header(seg, size, prev_ts, prev_link)
@@ -368,6 +371,16 @@ class FileEventLog(EventLog):
         self._head_seq, self._head_ts, self._head_link = prev_seq, prev_ts, prev_link
         self._durable_seq = prev_seq
 
+    def _open_segment(self, seg: _Seg) -> int:
+        """A read fd of ``seg``; a FIFO, device or directory named like a segment is corruption.
+
+        (Opened non-blocking: a FIFO would otherwise block the open until someone wrote to it.)
+        """
+        try:
+            return open_regular(seg.path, os.O_RDONLY, _fs.open)
+        except NotRegularFileError as err:
+            raise self._corrupt(seg.name, 0, seg.base, str(err)) from None
+
     def _check_key(self, seg: _Seg, flags: int, kc: bytes) -> None:
         keyed = bool(flags & FLAG_KEYED)
         self._keyed_on_disk = keyed
@@ -383,32 +396,63 @@ class FileEventLog(EventLog):
             msg = f"the key does not match the one event log {self._path!r} was written with"
             raise WrongKeyError(msg)
 
-    def _index_ok(self, seg: _Seg, idx: SegmentIndex, size: int) -> bool:
-        """Sanity-check an index file against the segment (Kafka ``sanityCheck``)."""
+    def _index_problem(self, seg: _Seg, idx: SegmentIndex, size: int) -> str | None:
+        """Sanity-check an index file against the segment (Kafka ``sanityCheck``); None if it passes.
+
+        Its first entry must be the segment's first frame (``seq_at_time`` picks a segment
+        by that entry's ts) and its tail fields the last frame it covers. The other
+        entries are cross-checked when a lookup starts from them (``_events``, ``_locate``,
+        ``seq_at_time``; :meth:`_entry_holds`).
+        """
         if idx.covered_end > size or idx.covered_end < SEG_HEADER_SIZE:
-            return False
+            return f"it covers {idx.covered_end} bytes of a {size}-byte segment"
         if idx.last_seq == seg.base - 1:
-            return (idx.covered_end == SEG_HEADER_SIZE and idx.last_link == seg.prev_link
-                    and idx.last_ts == seg.prev_ts and len(idx.seqs) == 0)
+            if (idx.covered_end == SEG_HEADER_SIZE and idx.last_link == seg.prev_link
+                    and idx.last_ts == seg.prev_ts and len(idx.seqs) == 0):
+                return None
+            return "it says the segment is empty, but its fields say otherwise"
         off = idx.last_frame_off
         if off < SEG_HEADER_SIZE or off % 8 or off >= idx.covered_end or not len(idx.seqs):
-            return False
+            return "its last frame offset is impossible"
         if idx.seqs[0] != seg.base or idx.offs[0] != SEG_HEADER_SIZE:
-            return False
-        data = pread_all(seg.fd, FRAME_HEADER_SIZE, off)
-        if len(data) < FRAME_HEADER_SIZE:
-            return False
-        length, count, seq, ts, link, _bc, hcrc = struct.unpack_from("<IIQq16sII", data, 0)
-        if zlib.crc32(data[:44]) != hcrc:
-            return False
+            return "its first entry is not the segment's first frame"
+        first = _frame_header_at(seg.fd, SEG_HEADER_SIZE)
+        if first is None or first[2] != seg.base or first[3] != idx.tss[0]:
+            return "its first entry does not match the segment's first frame"
+        last = _frame_header_at(seg.fd, off)
+        if last is None:
+            return "no frame header at its last frame offset"
+        length, count, seq, ts, link = last
         total = (FRAME_HEADER_SIZE + length + 7) & ~7
-        return bool(seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
-                and off + total == idx.covered_end)
+        if not (seq + count - 1 == idx.last_seq and link == idx.last_link and ts == idx.last_ts
+                and off + total == idx.covered_end):
+            return "its last frame does not match the segment"
+        return None
 
     def _load_index(self, seg: _Seg, size: int) -> SegmentIndex | None:
-        idx = SegmentIndex.load(os.path.join(self._path, index_name(seg.base)), seg.base)
-        if idx is not None and self._index_ok(seg, idx, size):
-            return idx
+        """The segment's index file if it passes every check, else None (then it is rebuilt).
+
+        A refused file is reported: as a warning when its checksums are fine but it fails
+        authentication, otherwise through ``logging`` (a crash can leave a torn or stale
+        index: it is not fsynced).
+        """
+        path = self._index_path(seg)
+        got = SegmentIndex.read(path, seg.base, keyed=self._keyed_on_disk, key=self._key or None)
+        if got is None:
+            return None
+        if isinstance(got, SegmentIndex):
+            problem = self._index_problem(seg, got, size)
+            if problem is None:
+                return got
+            # A stale index can outlive the frames it covers after a power loss (it is
+            # not fsynced): not suspicious in itself.
+            log.warning("eventlog: ignoring index %s (%s); rebuilding it from %s", path, problem, seg.name)
+            return None
+        if got.untrusted:
+            warnings.warn(f"eventlog: ignoring index {path}: {got.reason}; rebuilding it from {seg.name}",
+                          RuntimeWarning, stacklevel=5)
+        else:
+            log.warning("eventlog: ignoring index %s (%s); rebuilding it from %s", path, got.reason, seg.name)
         return None
 
     def _scan_into(self, seg: _Seg, idx: SegmentIndex, end: int) -> FrameScanner:
@@ -463,13 +507,19 @@ class FileEventLog(EventLog):
             # a frame it is still copying. A reader stops here as at the end of the log
             # (judging by the scan's own bytes: a fresh read could race the writer).
             return
-        rest = pread_all(seg.fd, size - x, x)
         expected = sc.expected_seq
-        repairable = True
-        if not any(rest):
+        if all_zero(seg.fd, x, size):
             # Zeros only: space the writer reserved ahead of itself (or a grown file whose
-            # data never landed). Nothing to save or cut; a writer reuses it.
+            # data never landed). Nothing to save or cut; a writer reuses it. (Checked
+            # without reading holes: a huge sparse tail costs nothing.)
             return
+        if size - x > self._tail_limit():
+            # Far more than a torn frame plus reserved space: not a crash's leftover, and
+            # not read into memory to find out more.
+            raise self._corrupt(seg.name, x, expected, f"{size - x} bytes follow the last good frame: too many "
+                                "to be a torn write (a damaged or foreign file)")
+        rest = pread_all(seg.fd, size - x, x)
+        repairable = True
         if bad.kind == "short":
             torn, why = True, f"torn write: {len(rest)} bytes at the end that are not a complete frame"
         elif bad.kind == "past_end":
@@ -498,6 +548,10 @@ class FileEventLog(EventLog):
                                     repairable=repairable)
             return  # readers stop at the torn tail as if at end of file
         self._truncate_tail(seg, x, rest, why)
+
+    def _tail_limit(self) -> int:
+        """Most bytes after the last good frame that recovery reads to judge them (bounded reads)."""
+        return max(256 * 2**20, 2 * self._segment_bytes)
 
     def _truncate_tail(self, seg: _Seg, x: int, rest: bytes, why: str) -> None:
         """Back up ``rest`` to ``<seg>.torn-<x>``, then cut the segment at ``x``."""
@@ -534,6 +588,9 @@ class FileEventLog(EventLog):
         if self._readonly:
             seg.end = -1  # nothing readable
             return
+        if size > self._tail_limit():
+            raise self._corrupt(seg.name, 0, seg.base, f"a {size}-byte segment without a header: too big to be "
+                                "a torn segment creation (a damaged or foreign file)")
         rest = pread_all(seg.fd, size, 0)
         _fs.close(seg.fd)
         seg.fd = -1
@@ -583,9 +640,13 @@ class FileEventLog(EventLog):
         self._segs.append(seg)
         return seg
 
+    def _index_path(self, seg: _Seg) -> str:
+        return os.path.join(self._path, index_name(seg.base))
+
     def _save_index(self, seg: _Seg, idx: SegmentIndex) -> None:
         try:
-            idx.save(os.path.join(self._path, index_name(seg.base)))
+            # Tagged with the chain key: nobody without it can write an index a keyed log uses.
+            idx.save(self._index_path(seg), self._key)
         except OSError as err:
             # Derived data: a missing index only makes the next open scan more.
             log.warning("eventlog: could not write index for %s: %s", seg.path, err)
@@ -1039,12 +1100,9 @@ class FileEventLog(EventLog):
                 except OSError:
                     pass
                 seg.fd = -1
-        if self._lock_fd >= 0:
-            try:
-                _lock.release(self._lock_fd)
-            except OSError:
-                pass
-            self._lock_fd = -1
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
         self._closed = True
 
     def __del__(self) -> None:
@@ -1082,7 +1140,7 @@ class FileEventLog(EventLog):
                     self._segs = []
                     self._recover()
                     return
-                seg.fd = os.open(seg.path, os.O_RDONLY)
+                seg.fd = self._open_segment(seg)
             size = os.fstat(seg.fd).st_size
             idx = seg.index
             assert idx is not None
@@ -1104,7 +1162,10 @@ class FileEventLog(EventLog):
             if idx.last_seq < seg.base or not os.path.exists(nxt_path):
                 return
             # The writer rolled: the current segment is sealed, follow into the next.
-            fd = os.open(nxt_path, os.O_RDONLY)
+            try:
+                fd = open_regular(nxt_path)
+            except NotRegularFileError as err:
+                raise self._corrupt(nxt, 0, idx.last_seq + 1, str(err)) from None
             hdr = unpack_seg_header(pread_all(fd, SEG_HEADER_SIZE, 0))
             if isinstance(hdr, str):
                 os.close(fd)
@@ -1169,19 +1230,30 @@ class FileEventLog(EventLog):
                 pos, expected = SEG_HEADER_SIZE, seg.base
             with self._lock:
                 seg_end = self._seg_end(seg)
-            if seg.fd < 0:
-                msg = f"event log {self._path!r} is closed"
-                raise LogClosedError(msg)
-            scanner = FrameScanner(seg.fd, pos, seg_end, expected, 0, b"", chunk=chunk)
-            if decode:
-                for seq, ts, event_bytes in scanner.events(start, end_seq):
-                    try:
-                        kind, data = decode_event(event_bytes, seq=seq)
-                    except RecordDecodeError as err:
-                        raise self._decode_error(seg, seq, err) from None
-                    yield new_record(Record, (seq, ts, kind, data))
-            else:
-                yield from scanner.events(start, end_seq)
+            while True:
+                if seg.fd < 0:
+                    msg = f"event log {self._path!r} is closed"
+                    raise LogClosedError(msg)
+                scanner = FrameScanner(seg.fd, pos, seg_end, expected, 0, b"", chunk=chunk)
+                if decode:
+                    for seq, ts, event_bytes in scanner.events(start, end_seq):
+                        try:
+                            kind, data = decode_event(event_bytes, seq=seq)
+                        except RecordDecodeError as err:
+                            raise self._decode_error(seg, seq, err) from None
+                        yield new_record(Record, (seq, ts, kind, data))
+                else:
+                    yield from scanner.events(start, end_seq)
+                if pos == SEG_HEADER_SIZE or scanner.pos != pos:
+                    break  # started at the segment's start, or the entry's frame was read
+                # Nothing was read: the index entry the scan started from is not a frame of
+                # its seq (or lies past the segment's end). The index is derived data anyone
+                # can rewrite (issue 13): report it, rebuild it from the segment, and read
+                # from the segment's start instead.
+                why = scanner.bad.reason if scanner.bad is not None else "past the end of the segment"
+                self._distrust_index(seg, f"its entry for seq {expected} at byte {pos} is not a frame of "
+                                          f"that seq ({why})")
+                pos, expected = SEG_HEADER_SIZE, seg.base
             if scanner.expected_seq > end_seq:
                 return
             if scanner.bad is not None:
@@ -1192,6 +1264,38 @@ class FileEventLog(EventLog):
                 raise self._corrupt(seg.name, scanner.pos, scanner.expected_seq, "frame missing before the "
                                     "known end of the segment")
             start = scanner.expected_seq
+
+    def _entry_holds(self, seg: _Seg, off: int, seq: int, ts: int | None = None) -> bool:
+        """True if a frame with a good header and this seq (and ts) starts at ``off``.
+
+        The cross-check an index entry passes before a lookup starts from it: an index
+        is derived data, and its CRCs can be recomputed by anyone (see :mod:`eventlog.index`).
+        """
+        if off < SEG_HEADER_SIZE or off % 8:
+            return False
+        hdr = _frame_header_at(seg.fd, off)
+        return hdr is not None and hdr[2] == seq and (ts is None or hdr[3] == ts)
+
+    def _distrust_index(self, seg: _Seg, reason: str) -> None:
+        """Report ``seg``'s index, replace it by one rebuilt from the segment, save that (writer).
+
+        Raises:
+            CorruptionError: the segment itself is damaged before its known end.
+        """
+        warnings.warn(f"eventlog: ignoring index {self._index_path(seg)}: {reason}; rebuilding it from "
+                      f"{seg.name}", RuntimeWarning, stacklevel=4)
+        with self._lock:
+            end = self._seg_end(seg)
+            fresh = SegmentIndex(seg.base, SEG_HEADER_SIZE, seg.prev_ts, seg.prev_link)
+            sc = self._scan_into(seg, fresh, end)
+            if sc.bad is not None:
+                raise self._corrupt(seg.name, sc.bad_off, sc.expected_seq, sc.bad.reason)
+            seg.index = fresh
+            active = seg is self._active
+            if active:
+                self._idx_next = fresh._next_off
+        if not self._readonly and not active and not self._closed:
+            self._save_index(seg, fresh)
 
     def _seg_last(self, seg: _Seg) -> int:
         """The last seq held by ``seg`` as far as the log knows."""
@@ -1222,6 +1326,10 @@ class FileEventLog(EventLog):
         seg = segs[bisect.bisect_right(bases, seq) - 1]
         idx = self._seg_index(seg)
         i = bisect.bisect_right(idx.seqs, seq) - 2  # start one entry early to learn prev_link
+        if i >= 0 and not self._entry_holds(seg, idx.offs[i], idx.seqs[i]):
+            self._distrust_index(seg, f"its entry for seq {idx.seqs[i]} at byte {idx.offs[i]} is not a frame "
+                                      "of that seq")
+            i = -1
         if i < 0:
             off, first, prev_link = SEG_HEADER_SIZE, seg.base, seg.prev_link
         else:
@@ -1276,15 +1384,33 @@ class FileEventLog(EventLog):
         if chosen is None:
             return 0
         idx = self._seg_index(chosen)
-        off, first = idx.start_for_ts(ts)
+        i = bisect.bisect_right(idx.tss, ts) - 1
         with self._lock:
             seg_end = self._seg_end(chosen)
-        answer = first - 1
-        sc = FrameScanner(chosen.fd, off, seg_end, first, 0, b"", chunk=16 * 1024)
-        for _off, fseq, count, fts, _link, _payload in sc:
-            if fts > ts:
-                return min(answer, head)
-            answer = fseq + count - 1
+        while True:
+            off, first, entry_ts = (idx.offs[i], idx.seqs[i], idx.tss[i]) if i > 0 else (SEG_HEADER_SIZE,
+                                                                                     chosen.base, None)
+            answer = first - 1
+            # An entry from the index is believed only once the frame it points at is read
+            # and has its seq and ts (the scanner checks the seq).
+            proven = entry_ts is None
+            sc = FrameScanner(chosen.fd, off, seg_end, first, 0, b"", chunk=16 * 1024)
+            for _off, fseq, count, fts, _link, _payload in sc:
+                if not proven:
+                    if fts != entry_ts:
+                        break
+                    proven = True
+                if fts > ts:
+                    return min(answer, head)
+                answer = fseq + count - 1
+            if proven:
+                break
+            # The entry the scan started from is not its frame (issue 13, hole 7: a forged
+            # timestamp would start the scan past the answer): report, rebuild, start over.
+            self._distrust_index(chosen, f"its entry for seq {first} at byte {off} does not match that "
+                                         "frame's seq and timestamp")
+            idx = self._seg_index(chosen)
+            i = bisect.bisect_right(idx.tss, ts) - 1
         if sc.bad is not None:
             raise self._corrupt(chosen.name, sc.bad_off, sc.expected_seq, sc.bad.reason)
         return min(answer, head)
@@ -1338,6 +1464,9 @@ class FileEventLog(EventLog):
             yield from reader.read(seq, head)
 
     # -- snapshots --------------------------------------------------------------------
+    def _seal_key(self) -> bytes:
+        return self._key
+
     @property
     def _snap_dir(self) -> str:
         return os.path.join(self._path, SNAP_DIR)
@@ -1378,7 +1507,7 @@ class FileEventLog(EventLog):
             os.makedirs(snap_dir, exist_ok=True)
             _fs.fsync_dir(self._path)
         name = snap_name(seq)
-        write_snapshot(snap_dir, name, pack_snapshot(seq, ts, link, schema_version, body, bool(self._key)))
+        write_snapshot(snap_dir, name, pack_snapshot(seq, ts, link, schema_version, body, self._key))
         self._prune_snapshots(keep=name)
         return seq, ts, link, name
 
@@ -1396,26 +1525,25 @@ class FileEventLog(EventLog):
     def _check_snapshot(self, name: str) -> Snapshot | str | None:
         """Load and check one snapshot file; return it, the reason it is bad, or None if gone.
 
+        A snapshot is believed only if its tag authenticates it (keyed with the log's
+        key: see :mod:`eventlog.snapshot`) and its seq, ts and chain link match the log.
+
         A listed file can vanish before it is read: the retention policy (of this writer's
         snapshot thread, or of the writer process when this is a reader) pruned it. That is
         not damage, so it is skipped without a warning.
         """
         path = os.path.join(self._snap_dir, name)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
+        parsed = read_snapshot_file(path)
+        if parsed is None:
             return None
-        except OSError as err:
-            return f"cannot read: {err}"
-        parsed = parse_snapshot(data)
         if isinstance(parsed, str):
             return parsed
         hdr, body = parsed
         if name != snap_name(hdr.seq):
             return f"file name does not match its seq {hdr.seq}"
-        if bool(hdr.flags & 1) != self._keyed_on_disk:
-            return "keyed flag does not match the log"
+        problem = tag_problem(hdr, body, self._key or None, self._keyed_on_disk)
+        if problem is not None:
+            return problem
         head = self._head_seq
         if hdr.seq > head:
             return f"snapshot is at seq {hdr.seq}, beyond the log's head {head}"
@@ -1433,6 +1561,21 @@ class FileEventLog(EventLog):
         except CorruptionError as err:
             return f"undecodable state: {err.reason}"
         return Snapshot(hdr.seq, hdr.ts, hdr.link, hdr.schema_version, state, name)
+
+    def _unauthenticated(self) -> bool:
+        """True (after one warning per handle) when snapshots cannot be authenticated here.
+
+        A reader without the key of a keyed log cannot check any snapshot's tag: rather
+        than one warning per file, it says so once and replays from the log.
+        """
+        if not (self._keyed_on_disk and not self._key):
+            return False
+        if not self._warned_keyless:
+            self._warned_keyless = True
+            warnings.warn(f"eventlog: {self._path}: the log's chain is keyed and it was opened without the key, "
+                          "so its snapshots cannot be authenticated and are not used (states are replayed "
+                          "from the log); open it with key=... to use them", RuntimeWarning, stacklevel=4)
+        return True
 
     def _broken(self, name: str, reason: str) -> None:
         path = os.path.join(self._snap_dir, name)
@@ -1453,6 +1596,8 @@ class FileEventLog(EventLog):
             raise LogClosedError(msg)
         if self._readonly:
             self.refresh()
+        if self._unauthenticated():
+            return None
         for seq, name in reversed(list_snapshots(self._snap_dir)):
             if max_seq is not None and seq > max_seq:
                 continue
@@ -1471,7 +1616,9 @@ class FileEventLog(EventLog):
         return [seq for seq, _name in list_snapshots(self._snap_dir)]
 
     def snapshots(self) -> list[Snapshot]:
-        out = []
+        out: list[Snapshot] = []
+        if self._unauthenticated():
+            return out
         for _seq, name in list_snapshots(self._snap_dir):
             snap = self._check_snapshot(name)
             if snap is None:
@@ -1524,3 +1671,14 @@ def _later_frame(rest: bytes, base_off: int, expected_seq: int) -> bool:
                 return True
         pos += 8
     return False
+
+
+def _frame_header_at(fd: int, off: int) -> tuple[int, int, int, int, bytes] | None:
+    """``(len, count, seq, ts, link)`` of a frame header with a good CRC at ``off``, else None."""
+    data = pread_all(fd, FRAME_HEADER_SIZE, off)
+    if len(data) < FRAME_HEADER_SIZE:
+        return None
+    length, count, seq, ts, link, _bc, hcrc = struct.unpack_from("<IIQq16sII", data, 0)
+    if zlib.crc32(data[:44]) != hcrc:
+        return None
+    return length, count, seq, ts, link

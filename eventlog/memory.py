@@ -255,6 +255,9 @@ class InMemoryEventLog(EventLog):
             return self._link(seq)
 
     # -- snapshots ----------------------------------------------------------------
+    def _seal_key(self) -> bytes:
+        return self._key
+
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
         """Store ``state`` for ``seq`` (default: the head); older ones beyond ``keep_snapshots`` are dropped."""
         seq, ts, body = self._store(state, schema_version, seq)

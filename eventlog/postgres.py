@@ -30,7 +30,10 @@ and a database written by a newer version is refused with
     (CRC32 of ``body``), ``link`` (the chain link after this event).
 ``eventlog_snapshots``
     ``(log_id, seq)`` primary key, ``ts``, ``link``, ``schema_version``, ``body``
-    (msgpack of the state), ``checksum`` (CRC32 over all of them).
+    (msgpack of the state), ``checksum``: the first 8 bytes of the snapshot's tag
+    (keyed BLAKE2b over all of them, as in the file format), as a signed bigint. Rows
+    written before tags existed hold a CRC32 there; an unkeyed log still accepts them,
+    a keyed one does not (they cannot be authenticated).
 
 Concurrency: every append locks the log's head row (``SELECT ... FOR NO KEY UPDATE``),
 compares ``head_seq`` with the expected seq, inserts the events and moves the head in
@@ -72,6 +75,7 @@ from .errors import (
     WrongKeyError,
 )
 from .record import Record, Snapshot
+from .snapshot import snapshot_tag
 
 if TYPE_CHECKING:  # pragma: no cover - psycopg is an optional dependency
     import psycopg
@@ -85,6 +89,7 @@ __all__ = [
     "LogNotFoundError",
     "PostgresError",
     "PostgresEventLog",
+    "check_job_id",
     "is_pg_location",
     "open_pg_log",
     "parse_pg_location",
@@ -256,6 +261,26 @@ def _location(conninfo: str, job_id: str) -> str:
     return f"{redact_url(conninfo)}#{quote(job_id, safe=_FRAGMENT_SAFE)}"
 
 
+def check_job_id(job_id: object) -> None:
+    """Refuse a log name that is not a non-empty string of printable characters.
+
+    A job id ends up in locations (``url#job``), messages, file names of exports and
+    directory names of a store: a newline, NUL or escape sequence in it would make one
+    name look like another (issue 13, hole 8). Spaces are allowed; control characters
+    and other invisible separators are not.
+
+    Raises:
+        ValueError: the id is empty, not a string, or holds such a character.
+    """
+    if not isinstance(job_id, str) or not job_id:
+        msg = f"a job id must be a non-empty string, got {job_id!r}"
+        raise ValueError(msg)
+    if not job_id.isprintable():
+        msg = (f"job id {job_id!r} contains a control character or another invisible character; "
+               "use printable characters")
+        raise ValueError(msg)
+
+
 def _psycopg() -> Any:
     """Import psycopg on first use, so eventlog works without it."""
     try:
@@ -315,6 +340,7 @@ class PostgresEventLog(EventLog):
         if len(self._key) > 64:
             msg = "hash-chain key must be at most 64 bytes"
             raise ValueError(msg)
+        check_job_id(job_id)
         self._chain = Chain(self._key)
         self._pg = _psycopg()
         self._conninfo = conninfo
@@ -326,6 +352,7 @@ class PostgresEventLog(EventLog):
         self._conn: psycopg.Connection[Any] | None = None
         self._last_head: tuple[int, int, bytes] = (0, 0, GENESIS)
         self._check_chain = True
+        self._warned_keyless = False  # see _unauthenticated
         self._durability = DURABILITY_MODES[0]
         with self._lock:
             conn = self._connection("opening the log")
@@ -928,8 +955,22 @@ class PostgresEventLog(EventLog):
             conn.close()
 
     # -- snapshots --------------------------------------------------------------------------------
+    def _seal_key(self) -> bytes:
+        return self._key
+
+    def _snapshot_checksum(self, seq: int, ts: int, schema_version: int, link: bytes, body: bytes) -> int:
+        """The ``checksum`` column of a snapshot row: the first 8 bytes of its tag, as a signed bigint.
+
+        The tag (:func:`eventlog.snapshot.snapshot_tag`) is keyed with the chain key, so in
+        a keyed log nobody without the key can write a snapshot row that a reader accepts
+        (issue 13, hole 1). 64 bits are plenty for a tag that can only be tried online.
+        """
+        tag = snapshot_tag(self._key, seq, ts, link, schema_version, body)
+        return int.from_bytes(tag[:8], "little", signed=True)
+
     @staticmethod
-    def _snapshot_checksum(seq: int, ts: int, schema_version: int, link: bytes, body: bytes) -> int:
+    def _legacy_checksum(seq: int, ts: int, schema_version: int, link: bytes, body: bytes) -> int:
+        """The CRC32 that rows written before snapshot tags hold (accepted in unkeyed logs only)."""
         return zlib.crc32(body, zlib.crc32(link, zlib.crc32(_SNAP_HEADER.pack(seq, ts, schema_version))))
 
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
@@ -999,8 +1040,11 @@ class PostgresEventLog(EventLog):
         ts, link, version, body, checksum = int(row[0]), bytes(row[1]), int(row[2]), bytes(row[3]), int(row[4])
         problem = None
         if self._snapshot_checksum(seq, ts, version, link, body) != checksum:
-            problem = "checksum mismatch"
-        else:
+            if self._key:
+                problem = "authentication tag mismatch (forged or altered, or written with another key)"
+            elif self._legacy_checksum(seq, ts, version, link, body) != checksum:
+                problem = "checksum mismatch"
+        if problem is None:
             head = self.head_seq
             if seq > head:
                 problem = f"it is beyond the log's head (seq {head})"
@@ -1024,8 +1068,24 @@ class PostgresEventLog(EventLog):
             return None
         return Snapshot(seq, ts, link, version, state, name)
 
+    def _unauthenticated(self) -> bool:
+        """True (after one warning per handle) for a keyed log read without its key.
+
+        No snapshot tag can be checked then, so none is used: states are replayed.
+        """
+        if self._check_chain:
+            return False
+        if not self._warned_keyless:
+            self._warned_keyless = True
+            warnings.warn(f"the log {self._location} has a keyed chain and was opened without the key, so its "
+                          "snapshots cannot be authenticated and are not used (states are replayed from the "
+                          "log); open it with key=... to use them", RuntimeWarning, stacklevel=4)
+        return True
+
     def latest_snapshot(self, *, max_seq: int | None = None,
                         schema_version: int | None = None) -> Snapshot | None:
+        if self._unauthenticated():
+            return None
         for seq in reversed(self._snapshot_seqs(max_seq, schema_version)):
             snap = self._load_snapshot(seq)
             if snap is not None:
@@ -1036,5 +1096,7 @@ class PostgresEventLog(EventLog):
         return self._snapshot_seqs(None, None)
 
     def snapshots(self) -> list[Snapshot]:
+        if self._unauthenticated():
+            return []
         found = (self._load_snapshot(seq) for seq in self._snapshot_seqs(None, None))
         return [snap for snap in found if snap is not None]

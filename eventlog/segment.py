@@ -31,7 +31,9 @@ __all__ = ["CHUNK", "FrameScanner", "cut_at_a_sector", "frame_end", "parse_seg_n
 #: Bytes read per ``pread`` when scanning.
 CHUNK = 1 << 20
 
-_SEG_RE = re.compile(r"^(\d{20})\.seg$")
+# Matched whole (fullmatch), ASCII digits only: "$" would accept a name ending in a
+# newline, and "\d" other scripts' digits (issue 13, hole 8).
+_SEG_RE = re.compile(r"([0-9]{20})\.seg")
 _U32 = struct.Struct("<I")
 _unpack_frame = _FRAME_FULL.unpack_from
 
@@ -43,7 +45,7 @@ def seg_name(base_seq: int) -> str:
 
 def parse_seg_name(name: str) -> int | None:
     """Base seq encoded in a segment file name, or ``None`` if it is not one."""
-    m = _SEG_RE.match(name)
+    m = _SEG_RE.fullmatch(name)
     return int(m.group(1)) if m else None
 
 

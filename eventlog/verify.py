@@ -3,7 +3,10 @@
 Unlike open (which trusts sealed segments and their indexes for speed), verify reads
 every byte: both CRCs of every frame, seq continuity, timestamps, every event's
 decoding, the hash chain recomputed from genesis (with the key if the log is keyed),
-every segment header anchor and every snapshot. Modelled on diskcache's
+every segment header anchor, every snapshot (its tag, and its seq, ts and link against
+the log) and every sparse index (its tag, and every entry against the frames scanned).
+A derived file that fails is a problem even though open would only ignore it: it was
+damaged or forged (issue 13). Modelled on diskcache's
 ``Cache.check``: a report, never a repair.
 """
 
@@ -21,13 +24,18 @@ from ._frame import (
     split_events,
     unpack_seg_header,
 )
+from .bounded import NotRegularFileError, all_zero, open_regular
 from .chain import GENESIS, Chain
 from .encoding import decode_event, decode_state
 from .errors import CorruptionError
-from .segment import FrameScanner, cut_at_a_sector, parse_seg_name, pread_all
-from .snapshot import SNAP_DIR, list_snapshots, parse_snapshot
+from .index import SegmentIndex, index_name
+from .segment import FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all
+from .snapshot import SNAP_DIR, list_snapshots, read_snapshot_file, tag_problem
 
 __all__ = ["Problem", "VerifyReport", "verify"]
+
+#: Most bytes after the last good frame read to judge them (a torn frame is far smaller).
+_TAIL_READ = 256 * 2**20
 
 
 @attrs.frozen
@@ -37,7 +45,7 @@ class Problem:
     Attributes:
         kind: a short tag: ``"header"``, ``"frame"``, ``"torn_tail"``, ``"decode"``,
             ``"chain"``, ``"continuity"``, ``"anchor"``, ``"key"``, ``"chain_unchecked"``,
-            ``"snapshot"``, ``"missing"``.
+            ``"snapshot"``, ``"index"``, ``"missing"``.
         file: path of the file concerned.
         offset: byte offset in that file (``None`` if not applicable).
         seq: the seq concerned (``None`` if not applicable).
@@ -129,7 +137,12 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                                     f"segment starts at seq {base}, expected {seq + 1} (segment missing?)"))
             stopped = True
             break
-        fd = os.open(file, os.O_RDONLY)
+        try:
+            fd = open_regular(file)
+        except NotRegularFileError as err:
+            problems.append(Problem("header", file, 0, base, str(err)))
+            stopped = True
+            break
         try:
             size = os.fstat(fd).st_size
             hdr = unpack_seg_header(pread_all(fd, SEG_HEADER_SIZE, 0))
@@ -164,7 +177,11 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
             sc = FrameScanner(fd, SEG_HEADER_SIZE, size, seq + 1, ts, link)
             chain = Chain(key_b if keyed else b"")
             bad_event = False
+            idx_check = _IndexCheck.open(root, base, hdr.prev_ts, hdr.prev_link, keyed=keyed,
+                                         key=key_b if can_chain else None)
             for off, fseq, fcount, fts, flink, payload in sc:
+                if idx_check is not None:
+                    idx_check.frame(off, fseq, fcount, fts, flink, frame_end(off, len(payload)))
                 events = [payload] if fcount == 1 else (split_events(payload, fcount) or [])
                 s = fseq
                 for ev in events:
@@ -191,19 +208,24 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
                     if fseq + fcount - 1 in wanted:
                         at[fseq + fcount - 1] = (b"", fts)
                 seq, ts = fseq + fcount - 1, fts
+            if idx_check is not None:
+                problems.extend(idx_check.finish(sc.pos))
             if bad_event:
                 stopped = True
                 break
             if sc.bad is not None:
-                rest = pread_all(fd, size - sc.bad_off, sc.bad_off)
-                if last and (not any(rest) or (sc.bad.kind not in ("short", "past_end")
-                                               and not any(sc.bad_head))):
+                zeros = all_zero(fd, sc.bad_off, size)  # without reading holes of a sparse file
+                if last and (zeros or (sc.bad.kind not in ("short", "past_end") and not any(sc.bad_head))):
                     # Zeros the writer reserved ahead of itself, or a frame whose length
                     # is not stored yet (still being copied, or never finished): not part
                     # of the log, so not a problem.
                     break
+                # Only a bounded tail is read to tell a torn write from damage; a longer one
+                # cannot be a torn frame.
+                rest = pread_all(fd, min(size - sc.bad_off, _TAIL_READ), sc.bad_off)
                 torn = last and (sc.bad.kind in ("short", "past_end")
-                                 or cut_at_a_sector(rest, sc.bad_off, sc.expected_seq))
+                                 or (size - sc.bad_off <= _TAIL_READ
+                                     and cut_at_a_sector(rest, sc.bad_off, sc.expected_seq)))
                 kind = "torn_tail" if torn else "frame"
                 msg = sc.bad.reason
                 if torn:
@@ -218,9 +240,9 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
     snap_dir = os.path.join(root, SNAP_DIR)
     for snap_seq, name in snaps:
         file = os.path.join(snap_dir, name)
-        with open(file, "rb") as f:
-            data = f.read()
-        parsed = parse_snapshot(data)
+        parsed = read_snapshot_file(file)
+        if parsed is None:
+            continue  # pruned by a live writer since it was listed
         if isinstance(parsed, str):
             problems.append(Problem("snapshot", file, 0, snap_seq, parsed))
             continue
@@ -228,6 +250,11 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
         if sh.seq != snap_seq:
             problems.append(Problem("snapshot", file, 8, snap_seq, f"header seq {sh.seq} != file name"))
             continue
+        if names and (key_b or not keyed):  # without the key of a keyed log: chain_unchecked says so
+            problem = tag_problem(sh, body, key_b or None, keyed)
+            if problem is not None:
+                problems.append(Problem("snapshot", file, 60, sh.seq, problem))
+                continue
         if sh.seq > seq:
             problems.append(Problem("snapshot", file, 8, sh.seq, f"snapshot is beyond the log's head {seq}"))
             continue
@@ -251,3 +278,73 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
     return VerifyReport(ok, seq, link.hex(), seq, len(names), len(snaps), problems)
 
 
+class _IndexCheck:
+    """Checks one segment's index file against the frames verify scans (every entry, the tail)."""
+
+    def __init__(self, file: str, idx: SegmentIndex) -> None:
+        self.file = file
+        self.idx = idx
+        self.j = 0
+        self.problems: list[Problem] = []
+        self.tail_seen = idx.covered_end == SEG_HEADER_SIZE
+
+    @classmethod
+    def open(cls, root: str, base: int, prev_ts: int, prev_link: bytes, *, keyed: bool,
+             key: bytes | None) -> _IndexCheck | _Refusal | None:
+        """The check for the index of the segment at ``base``; ``None`` if it has no index file."""
+        file = os.path.join(root, index_name(base))
+        got = SegmentIndex.read(file, base, keyed=keyed, key=key)
+        if got is None:
+            return None
+        if not isinstance(got, SegmentIndex):
+            return _Refusal(Problem("index", file, 0, base, got.reason))
+        check = cls(file, got)
+        if got.covered_end == SEG_HEADER_SIZE and (got.last_seq != base - 1 or got.last_ts != prev_ts
+                                                   or got.last_link != prev_link or len(got.seqs)):
+            check._bad(None, "an empty index whose fields say otherwise")
+        return check
+
+    def _bad(self, seq: int | None, message: str) -> None:
+        if not self.problems:  # the first wrong entry says it; the rest would only repeat it
+            self.problems.append(Problem("index", self.file, None, seq, f"{message} (the index is derived data: "
+                                         "a writer rebuilds it; a wrong one was damaged or forged)"))
+
+    def frame(self, off: int, seq: int, count: int, ts: int, link: bytes, end: int) -> None:
+        """Note a good frame at ``off`` (seqs ``seq..seq+count-1``) ending at ``end``."""
+        idx = self.idx
+        offs = idx.offs
+        while self.j < len(offs) and offs[self.j] < off:
+            self._bad(idx.seqs[self.j], f"entry {self.j} points at byte {offs[self.j]}, which is not a frame")
+            self.j += 1
+        if self.j < len(offs) and offs[self.j] == off:
+            if idx.seqs[self.j] != seq or idx.tss[self.j] != ts:
+                self._bad(seq, f"entry {self.j} says seq {idx.seqs[self.j]} at ts {idx.tss[self.j]}; the frame at "
+                               f"byte {off} holds seq {seq} at ts {ts}")
+            self.j += 1
+        if end == idx.covered_end:
+            self.tail_seen = True
+            if (idx.last_frame_off, idx.last_seq, idx.last_ts, idx.last_link) != (off, seq + count - 1, ts, link):
+                self._bad(seq, f"its last frame fields do not match the frame at byte {off}")
+
+    def finish(self, scanned_end: int) -> list[Problem]:
+        """The problems found, once every frame was seen (scanning ended at ``scanned_end``)."""
+        idx = self.idx
+        if self.j < len(idx.offs) and idx.offs[self.j] < min(idx.covered_end, scanned_end):
+            self._bad(idx.seqs[self.j], f"entry {self.j} points at byte {idx.offs[self.j]}, which is not a frame")
+        if not self.tail_seen and idx.covered_end <= scanned_end:
+            self._bad(idx.last_seq, f"it ends at byte {idx.covered_end}, which is not the end of a frame")
+        return self.problems
+
+
+class _Refusal:
+    """An index file refused before any frame was compared (damaged, or failed its tag)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+    def frame(self, off: int, seq: int, count: int, ts: int, link: bytes, end: int) -> None:
+        """Nothing to compare."""
+
+    def finish(self, scanned_end: int) -> list[Problem]:
+        """The refusal."""
+        return [self.problem]

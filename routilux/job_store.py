@@ -23,7 +23,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import eventlog
 from eventlog.postgres import EVENTS_TABLE, LOGS_TABLE, SNAPSHOTS_TABLE, is_pg_location, parse_pg_location
@@ -32,8 +32,15 @@ from .job_state import JobState
 
 __all__ = ["JobStore", "JobSummary"]
 
-# Job ids become directory names: keep them to a portable, unambiguous alphabet.
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Job ids become directory names: keep them to a portable, unambiguous alphabet. Always
+# matched with fullmatch: "^...$" with match() accepted "job\n" ("$" matches before a final
+# newline), which made a directory that lists as "job" (issue 13, hole 8).
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _valid_job_id(job_id: object) -> TypeGuard[str]:
+    """True for a job id made of the portable alphabet, as a whole string."""
+    return isinstance(job_id, str) and _JOB_ID.fullmatch(job_id) is not None
 
 
 class JobSummary(NamedTuple):
@@ -95,9 +102,9 @@ class JobStore:
 
     def _path(self, job_id: str) -> str:
         """The location of a job: its directory, or ``url#job_id`` (job ids need no quoting)."""
-        if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        if not _valid_job_id(job_id):
             msg = (f"invalid job id {job_id!r}: use 1-128 letters, digits, '.', '_' or '-', "
-                   "starting with a letter or digit")
+                   "starting with a letter or digit (no spaces or control characters)")
             raise ValueError(msg)
         if self._pg is not None:
             return f"{self._pg}#{job_id}"
@@ -143,7 +150,7 @@ class JobStore:
         return JobState.open(path, durability=durability or self.durability, key=self._key, readonly=readonly)
 
     def __contains__(self, job_id: object) -> bool:
-        if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        if not _valid_job_id(job_id):
             return False
         if self._pg is not None:
             return bool(_pg_query(self._pg, f"SELECT 1 FROM {LOGS_TABLE} WHERE name = %s", (job_id,)))
@@ -153,11 +160,11 @@ class JobStore:
         """Every job id, sorted."""
         if self._pg is not None:
             names = [row[0] for row in _pg_query(self._pg, f"SELECT name FROM {LOGS_TABLE}")]
-            return sorted(name for name in names if _JOB_ID.match(name))
+            return sorted(name for name in names if _valid_job_id(name))
         directory = self.directory
         assert directory is not None  # a directory store
         return sorted(name for name in os.listdir(directory)
-                      if _JOB_ID.match(name) and os.path.isdir(os.path.join(directory, name)))
+                      if _valid_job_id(name) and os.path.isdir(os.path.join(directory, name)))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.job_ids())
@@ -175,7 +182,7 @@ class JobStore:
         rows = []
         if self._pg is not None:
             names = [row[0] for row in _pg_query(self._pg, f"SELECT name FROM {LOGS_TABLE} WHERE head_seq > 0")]
-            job_ids = sorted(name for name in names if _JOB_ID.match(name))
+            job_ids = sorted(name for name in names if _valid_job_id(name))
         else:
             job_ids = self.job_ids()
         for job_id in job_ids:

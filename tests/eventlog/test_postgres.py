@@ -677,7 +677,7 @@ def test_bad_snapshot_is_skipped_with_a_warning(pg: PgLogs) -> None:
     other = b"\x01" * 16
     (ts4,) = pg.sql(f"SELECT ts FROM {SNAPSHOTS_TABLE} WHERE log_id = %s AND seq = 4", log.log_id)[0]
     (body4,) = pg.sql(f"SELECT body FROM {SNAPSHOTS_TABLE} WHERE log_id = %s AND seq = 4", log.log_id)[0]
-    checksum = PostgresEventLog._snapshot_checksum(4, ts4, 1, other, bytes(body4))
+    checksum = log._snapshot_checksum(4, ts4, 1, other, bytes(body4))
     pg.sql(f"UPDATE {SNAPSHOTS_TABLE} SET link = %s, checksum = %s WHERE log_id = %s AND seq = 4",
            other, checksum, log.log_id)
     with pytest.warns(UserWarning) as caught:

@@ -478,7 +478,7 @@ def test_snapshot_beyond_the_head_falls_back(snapped) -> None:
     """(d) A snapshot whose seq is past the log head is not used."""
     path, full = snapped
     body = eventlog.encoding.encode(123)
-    (path / "snapshots" / snap_name(31)).write_bytes(pack_snapshot(31, 2000, bytes(16), 1, body, False))
+    (path / "snapshots" / snap_name(31)).write_bytes(pack_snapshot(31, 2000, bytes(16), 1, body))
     with pytest.warns(RuntimeWarning, match="beyond"):
         snap = _latest(path)
     assert snap.seq == 20
@@ -488,7 +488,7 @@ def test_snapshot_from_another_history_falls_back(snapped) -> None:
     """A snapshot whose chain link does not match the log is not used."""
     path, _full = snapped
     body = eventlog.encoding.encode(999)
-    (path / "snapshots" / snap_name(25)).write_bytes(pack_snapshot(25, 1025, bytes(16), 1, body, False))
+    (path / "snapshots" / snap_name(25)).write_bytes(pack_snapshot(25, 1025, bytes(16), 1, body))
     with pytest.warns(RuntimeWarning, match="chain link"):
         assert _latest(path).seq == 20
 
