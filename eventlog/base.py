@@ -29,12 +29,15 @@ Layers above that encode events themselves call those two directly.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
 from .errors import RecordTooLargeError
+from .merkle import event_leaf, leaf_hash
+from .merkle_tree import MerkleTree
 from .record import Record, Snapshot, new_record
 
 __all__ = ["DURABILITY_MODES", "TS_MAX", "EventLog", "check_event_sizes", "check_schema_version", "next_ts"]
@@ -246,6 +249,84 @@ class EventLog(abc.ABC):
     def link_at(self, seq: int) -> bytes:
         """Return the hash-chain link after ``seq``."""
         raise NotImplementedError
+
+    # -- audit proofs: the Merkle tree over the events (issue 14, eventlog/MERKLE.md) --
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """A Merkle tree of at least the events ``1..head_seq``, for reading, while the block runs.
+
+        Backends maintain their tree at append and override this to lend it (under their
+        lock). This fallback, for a backend that keeps none, builds one from
+        :meth:`read_raw`: O(n) per call.
+        """
+        tree = MerkleTree()
+        for first in range(1, self.head_seq + 1, 1 << 14):
+            tree.extend(event_leaf(seq, ts, event_bytes)
+                        for seq, ts, event_bytes in self.read_raw(first, first + (1 << 14) - 1))
+        yield tree
+
+    def _tree_size(self, size: int | None) -> int:
+        head = self.head_seq
+        if size is None:
+            return head
+        if type(size) is not int or not 0 <= size <= head:
+            msg = f"tree size {size!r} is outside 0..{head} (the log's head)"
+            raise ValueError(msg)
+        return size
+
+    def merkle_root(self, size: int | None = None) -> bytes:
+        """The RFC 6962 Merkle root over events ``1..size`` (default: every event).
+
+        Leaf ``i`` is :func:`eventlog.merkle.event_leaf` of event ``seq = i + 1``: its seq,
+        its timestamp and its stored bytes, so the root fixes what, in which order and when.
+
+        Raises:
+            ValueError: ``size`` is past the head.
+            NodeStoreError: the stored tree is damaged (rebuild: reopen the log).
+        """
+        size = self._tree_size(size)
+        with self._tree() as tree:
+            return tree.root_at(size)
+
+    def merkle_inclusion(self, seq: int, size: int | None = None) -> list[bytes]:
+        """The audit path proving event ``seq`` is in the tree of ``size`` events (default: all).
+
+        The path is checked against the tree's root before it is returned.
+
+        Raises:
+            ValueError: ``seq`` is not in ``1..size`` or ``size`` is past the head.
+            NodeStoreError: the stored tree is damaged.
+        """
+        size = self._tree_size(size)
+        if type(seq) is not int or not 1 <= seq <= size:
+            msg = f"seq {seq!r} is not in a tree of {size} events"
+            raise ValueError(msg)
+        with self._tree() as tree:
+            return tree.inclusion_proof(seq - 1, size)
+
+    def merkle_consistency(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """The proof that the tree of ``size2`` events (default: all) extends the one of ``size1``.
+
+        Raises:
+            ValueError: the sizes are out of order or past the head.
+            NodeStoreError: the stored tree is damaged.
+        """
+        size2 = self._tree_size(size2)
+        if type(size1) is not int or not 0 <= size1 <= size2:
+            msg = f"a consistency proof needs 0 <= size1 <= size2, got {size1!r} and {size2}"
+            raise ValueError(msg)
+        with self._tree() as tree:
+            return tree.consistency_proof(size1, size2)
+
+    def check_merkle(self) -> None:
+        """Re-hash the whole stored tree against the log's events: O(n), for ``verify``.
+
+        Raises:
+            NodeStoreError: the first stored node or leaf that does not match the log.
+        """
+        with self._tree() as tree:
+            tree.check(leaf_hash(event_leaf(seq, ts, event_bytes))
+                       for seq, ts, event_bytes in self.read_raw(1, tree.size))
 
     # -- snapshots ----------------------------------------------------------------
     @abc.abstractmethod

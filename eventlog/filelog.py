@@ -15,6 +15,7 @@ a condition on ``_lock``).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import mmap
 import os
@@ -54,11 +55,16 @@ from .errors import (
     LogFailedError,
     LogReadOnlyError,
     LogWriteError,
+    NodeStoreError,
     RecordDecodeError,
     UnsupportedFormatError,
     WrongKeyError,
 )
 from .index import INDEX_INTERVAL, SegmentIndex, index_name
+from .merkle import leaf_hash
+from .merkle_log import catch_up, event_leaves
+from .merkle_store import FileNodeStore, MemoryNodeStore, OverlayNodeStore, PreparedCommit
+from .merkle_tree import MerkleTree
 from .record import Record, Snapshot, new_record
 from .segment import CHUNK, FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all, seg_name
 from .snapshot import (
@@ -77,6 +83,9 @@ _crc32 = zlib.crc32
 _pack_header_tail_into = struct.Struct("<Qq16sII").pack_into
 _pack_prefix = _FRAME_PREFIX.pack
 _pack_u32 = struct.Struct("<I").pack
+#: ``merkle.event_leaf`` written out for the append path (one call less per event;
+#: ``benchmarks/bench_merkle.py``); ``tests/eventlog/test_merkle_backends.py`` pins the two.
+_pack_seq_ts = struct.Struct("<Qq").pack
 _time_ns = time.time_ns
 #: Length-table packers of multi-event frames (see _frame.join_events), by event count.
 _TABLES = tuple(struct.Struct(f"<{n}I") for n in range(17))
@@ -99,6 +108,13 @@ PREALLOC_MAX = 4 * 1024 * 1024
 PREALLOC_ALIGN = 4096
 #: Bytes of the active segment mapped at a time (see FileEventLog._make_room).
 MAP_WINDOW = 64 * 1024
+#: The Merkle tree's node store, a subdirectory of the log (eventlog/MERKLE.md).
+MERKLE_DIR = "merkle"
+#: The tree's node store is committed (fsync + HEAD) at least this often while events
+#: arrive, in seconds and in events: after a crash, open re-feeds at most about this
+#: much of the log into the tree.
+TREE_COMMIT_SECONDS = 1.0
+TREE_COMMIT_EVENTS = 1 << 16
 _map_write = _fs.map_write
 
 
@@ -121,7 +137,7 @@ class _Seg:
 def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability: str = "batch",
              key: bytes | None = None, segment_bytes: int = 64 * 2**20, strict: bool = False,
              repair_tail: bool = False, create: bool = True, keep_snapshots: int | None = None,
-             snapshot_gap: int | None = SNAPSHOT_GAP) -> FileEventLog:
+             snapshot_gap: int | None = SNAPSHOT_GAP, merkle: bool = True) -> FileEventLog:
     """Open (and recover) the log directory at ``path``, creating it if needed.
 
     Args:
@@ -139,6 +155,9 @@ def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability
             many seqs apart, so a state at any seq is a snapshot plus at most
             ``snapshot_gap`` events of replay (default :data:`SNAPSHOT_GAP`). ``0`` keeps
             every snapshot; ``None`` keeps only the newest ``keep_snapshots``.
+        merkle: keep the Merkle tree of audit proofs up to date at every append (the
+            default). ``False`` skips that work; the next writer that keeps it catches
+            up with the events appended meanwhile.
 
     Raises:
         LogLockedError: another writer holds the log.
@@ -148,7 +167,8 @@ def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability
     """
     return FileEventLog(os.fspath(path), readonly=readonly, durability=durability, key=key,
                         segment_bytes=segment_bytes, strict=strict, repair_tail=repair_tail,
-                        create=create, keep_snapshots=keep_snapshots, snapshot_gap=snapshot_gap)
+                        create=create, keep_snapshots=keep_snapshots, snapshot_gap=snapshot_gap,
+                        merkle=merkle)
 
 
 class FileEventLog(EventLog):
@@ -157,7 +177,7 @@ class FileEventLog(EventLog):
     def __init__(self, path: str, *, readonly: bool = False, durability: str = "batch",
                  key: bytes | None = None, segment_bytes: int = 64 * 2**20, strict: bool = False,
                  repair_tail: bool = False, create: bool = True, keep_snapshots: int | None = None,
-                 snapshot_gap: int | None = SNAPSHOT_GAP) -> None:
+                 snapshot_gap: int | None = SNAPSHOT_GAP, merkle: bool = True) -> None:
         if durability not in DURABILITY_MODES:
             msg = f"durability must be one of {DURABILITY_MODES}, got {durability!r}"
             raise ValueError(msg)
@@ -227,6 +247,17 @@ class FileEventLog(EventLog):
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._dir_fd_lock = threading.Lock()
+        # The Merkle tree (eventlog/MERKLE.md): the writer feeds it under _lock at every
+        # append and commits its node store after the log's own fsync covers it
+        # (_commit_tree, serialised by _tree_commit_lock). None when not kept.
+        self._merkle: MerkleTree | None = None
+        self._merkle_wanted = merkle
+        self._merkle_error: str | None = None
+        self._tree_commit_lock = threading.Lock()
+        self._tree_committed = 0
+        self._tree_commit_at = 0.0
+        self._reader_tree: MerkleTree | None = None
+        self._reader_tree_lock = threading.Lock()  # not _lock: feeding the reader's tree reads the log
 
         if not os.path.isdir(self._path):
             if readonly or not create:
@@ -242,6 +273,8 @@ class FileEventLog(EventLog):
             self._recover()
             if not readonly:
                 self._start_writer()
+                if merkle:
+                    self._open_tree()
         except BaseException:
             self._release_all()
             raise
@@ -724,12 +757,25 @@ class FileEventLog(EventLog):
             self._head_seq = last
             self._head_ts = ts
             self._head_link = link
+            tree = self._merkle
+            if tree is not None:
+                # After the frame is stored and the head moved: a failing tree never
+                # fails an append (it is derived data; see _drop_tree).
+                try:
+                    if batch is None:
+                        tree.append(_pack_seq_ts(first, ts) + event_bytes)
+                    else:
+                        tree.extend([_pack_seq_ts(seq, ts) + e for seq, e in zip(range(first, last + 1), batch, strict=True)])
+                except EventLogError as err:
+                    self._drop_tree(err)
             if self._signal:
                 self._signal_append()
         finally:
             lock.release()
         if self._always:
             self._wait_durable(last)
+            if self._merkle is not None and last - self._tree_committed >= TREE_COMMIT_EVENTS:
+                self._commit_tree()
         return first, ts
 
     def _signal_append(self) -> None:
@@ -974,7 +1020,10 @@ class FileEventLog(EventLog):
                 self._dirty = False
                 self._signal = True
             try:
-                self._sync_now()
+                if self._merkle is not None and self._tree_due():
+                    self._commit_tree()  # its fsync of the segment is this round's
+                else:
+                    self._sync_now()
             except (OSError, EventLogError):
                 return  # the writer is failed; appends now raise LogFailedError
             if self._closed:  # close() may have set ``wake`` just before our clear()
@@ -982,13 +1031,180 @@ class FileEventLog(EventLog):
             del self
 
     def sync(self) -> int:
+        """Make every appended record durable (and commit the Merkle tree); return :attr:`durable_seq`."""
         if self._readonly:
             return self._head_seq
         if self._closed:
             return self._durable_seq
         if self._failed is not None:
             self._check_writable()
+        if self._merkle is not None:
+            self._commit_tree()
         return self._sync_now()
+
+    # -- the Merkle tree (eventlog/MERKLE.md, "Part 2") ---------------------------------
+    def _open_tree(self) -> None:
+        """Open the tree's node store and feed it what it lacks (the writer, at open).
+
+        The store keeps only what its last commit vouches for (FileNodeStore), and
+        catch_up drops a commit whose anchor is not this log's chain link at that size;
+        then only the events since the last commit are read and hashed.
+        """
+        try:
+            tree = MerkleTree(FileNodeStore(os.path.join(self._path, MERKLE_DIR)))
+            report = catch_up(tree, self)
+        except EventLogError as err:
+            self._merkle_error = str(err)
+            log.warning("eventlog: %s: the Merkle tree could not be opened (%s); proofs are unavailable "
+                        "until the log is reopened", self._path, err)
+            return
+        if report.rebuilt:
+            log.warning("eventlog: %s: the Merkle tree's store described another history; rebuilt it "
+                        "from the log (%d events)", self._path, report.fed)
+        self._merkle = tree
+        head = tree.store.head
+        self._tree_committed = head.size if head is not None else 0
+        self._tree_commit_at = time.monotonic()
+        if report.fed or report.cut or report.rebuilt:
+            # The log was fsynced by _start_writer, so the tree may vouch for all of it now.
+            self._commit_tree()
+
+    def _drop_tree(self, err: BaseException) -> None:
+        """Stop keeping a tree whose store failed (caller holds ``_lock``): the log goes on.
+
+        The tree is derived data; reopening the log rebuilds what the store lost.
+        """
+        tree, self._merkle = self._merkle, None
+        if tree is None:
+            return
+        self._merkle_error = str(err)
+        log.warning("eventlog: %s: the Merkle tree's store failed (%s); proofs are unavailable until "
+                    "the log is reopened", self._path, err)
+        with contextlib.suppress(EventLogError, OSError):
+            tree.close()
+
+    def _tree_due(self) -> bool:
+        """True when the tree's store should be committed with the next fsync."""
+        return (self._head_seq - self._tree_committed >= TREE_COMMIT_EVENTS
+                or time.monotonic() - self._tree_commit_at >= TREE_COMMIT_SECONDS)
+
+    def _commit_tree(self) -> None:
+        """Commit the tree's store at the head, after the log's fsync covers the head.
+
+        Prepared under ``_lock`` (the buffered nodes go to the level files; the head's
+        size, root and chain link are taken), then the segment is fsynced, then the
+        store's level files and its ``HEAD`` (outside ``_lock``: appends go on). So the
+        store's ``HEAD`` never vouches for an event that is not on disk, and open never
+        finds a committed tree longer than the log (which it would have to rebuild).
+        """
+        with self._tree_commit_lock:
+            prepared: PreparedCommit | None = None
+            with self._lock:
+                tree = self._merkle
+                if tree is None or self._failed is not None:
+                    return
+                if tree.size != self._tree_committed or tree.store.head is None:
+                    try:
+                        prepared = tree.prepare_commit(self._head_link)
+                    except EventLogError as err:
+                        self._drop_tree(err)
+                        return
+            self._sync_now()
+            if prepared is not None:
+                try:
+                    tree.finish_commit(prepared)
+                except EventLogError as err:
+                    with self._lock:
+                        if self._merkle is tree:
+                            self._drop_tree(err)
+                    return
+                self._tree_committed = prepared.head.size
+            self._tree_commit_at = time.monotonic()
+
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """The writer's tree (under ``_lock``), or a reader's, fed up to the head."""
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        if self._readonly:
+            with self._reader_tree_lock:
+                yield self._reader_tree_at_head()
+            return
+        with self._lock:
+            tree = self._merkle
+            if tree is None:
+                raise self._no_tree()
+            yield tree
+
+    def _no_tree(self) -> NodeStoreError:
+        why = self._merkle_error or "the log was opened with merkle=False"
+        msg = (f"event log {self._path!r} keeps no Merkle tree ({why}); reopen it for writing "
+               "with merkle=True to build it")
+        return NodeStoreError(msg)
+
+    def _reader_tree_at_head(self) -> MerkleTree:
+        """A read-only log's tree: the writer's committed store, plus the events since, in memory.
+
+        A missing or damaged store, or one of another history, is not believed: the
+        reader then builds the whole tree in memory from the log (O(n), with a warning).
+        Caller holds ``_reader_tree_lock`` (never ``_lock``: feeding reads the log).
+        """
+        tree = self._reader_tree
+        if tree is None:
+            store = None
+            try:
+                store = FileNodeStore(os.path.join(self._path, MERKLE_DIR), readonly=True)
+                tree = MerkleTree(OverlayNodeStore(store))
+                catch_up(tree, self)
+            except EventLogError as err:
+                if store is not None:
+                    store.close()
+                if os.path.isdir(os.path.join(self._path, MERKLE_DIR)):
+                    log.warning("eventlog: %s: not using the Merkle tree's store (%s); building the "
+                                "tree in memory", self._path, err)
+                tree = MerkleTree(MemoryNodeStore())
+            self._reader_tree = tree
+        head = self.head_seq
+        if tree.size < head:
+            tree.extend(event_leaves(self, tree.size + 1, head))
+        return tree
+
+    def check_merkle(self) -> None:
+        """Re-hash the stored tree against the log (see :meth:`EventLog.check_merkle`).
+
+        The writer commits its tree first, then checks the committed store through a
+        read-only handle of its own, so appends go on meanwhile.
+        """
+        if self._readonly:
+            super().check_merkle()
+            return
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        if self._merkle is None:
+            raise self._no_tree()
+        self._commit_tree()
+        store = FileNodeStore(os.path.join(self._path, MERKLE_DIR), readonly=True)
+        try:
+            tree = MerkleTree(store)
+            size = tree.size
+            if size > self._head_seq:
+                msg = f"the Merkle tree's store holds {size} leaves, more than the log's {self._head_seq} events"
+                raise NodeStoreError(msg)
+            if size and tree.root() != self._merkle_root_committed(size):
+                msg = f"the Merkle tree's store does not fold to the writer's root at size {size}"
+                raise NodeStoreError(msg)
+            tree.check(leaf_hash(_pack_seq_ts(seq, ts) + e) for seq, ts, e in self.read_raw(1, size))
+        finally:
+            store.close()
+
+    def _merkle_root_committed(self, size: int) -> bytes:
+        with self._lock:
+            tree = self._merkle
+            if tree is None:
+                raise self._no_tree()
+            return tree.root_at(size)
 
     def close(self) -> None:
         with self._lock:
@@ -1007,6 +1223,8 @@ class FileEventLog(EventLog):
                         log.warning("eventlog: could not cut the reserved space of %s: %s",
                                     self._segs[-1].path, e)
                 try:
+                    if self._merkle is not None:
+                        self._commit_tree()
                     self._sync_now()
                 except OSError as e:
                     err = e
@@ -1021,6 +1239,11 @@ class FileEventLog(EventLog):
             raise err
 
     def _release_all(self) -> None:
+        for tree in (self._merkle, self._reader_tree):
+            if tree is not None:
+                with contextlib.suppress(EventLogError, OSError):
+                    tree.close()
+        self._merkle = self._reader_tree = None
         with self._sync_lock:
             try:
                 self._unmap()

@@ -7,7 +7,9 @@ stays close to the encoded size, and the hash chain is the same: the same events
 the same timestamps give the same head hash on every backend.
 
 Chain links are computed when asked for (``head_hash``, ``link_at``, a snapshot's
-link), from the nearest link already known: appends only store bytes. A log restored
+link), from the nearest link already known: appends only store bytes. The Merkle tree
+(issue 14) is kept the same way: the events appended since it was last read are hashed
+into it, each once, when a root or a proof is asked for. A log restored
 from a checksummed source (:func:`eventlog.read_bundle`) starts with that source's
 stored links as known links, so it is not re-hashed at load (``verify`` re-hashes).
 """
@@ -15,6 +17,7 @@ stored links as known links, so it is not re-hashed at load (``verify`` re-hashe
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 import time
 from array import array
@@ -25,6 +28,8 @@ from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_ve
 from .chain import GENESIS, Chain
 from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
+from .merkle import event_leaf
+from .merkle_tree import MerkleTree
 from .record import Record, Snapshot, new_record
 
 __all__ = ["InMemoryEventLog"]
@@ -65,6 +70,8 @@ class InMemoryEventLog(EventLog):
         self._link_seqs: list[int] = [0]
         self._snapshots: dict[int, tuple[int, int, bytes]] = {}  # seq -> (ts, schema_version, body)
         self._closed = False
+        # Hashed lazily (see the module docstring): an append only stores bytes.
+        self._merkle = MerkleTree()
 
     @classmethod
     def restore(cls, tss: Sequence[int], events: list[bytes], *, key: bytes | None = None,
@@ -253,6 +260,16 @@ class InMemoryEventLog(EventLog):
             raise KeyError(msg)
         with self._lock:
             return self._link(seq)
+
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """The tree, brought up to the head first (each event is hashed once, when first needed)."""
+        with self._lock:
+            tree = self._merkle
+            done, head = tree.size, len(self._events)
+            if done < head:
+                tree.extend(map(event_leaf, range(done + 1, head + 1), self._tss[done:head], self._events[done:head]))
+            yield tree
 
     # -- snapshots ----------------------------------------------------------------
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:

@@ -29,7 +29,7 @@ from .merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from .merkle_store import MemoryNodeStore, NodeStore, StoreHead
+from .merkle_store import MemoryNodeStore, NodeStore, PreparedCommit, StoreHead
 
 __all__ = ["MerkleTree"]
 
@@ -113,6 +113,15 @@ class MerkleTree:
         self._hash_pending()
         return self._store.commit(self._range.root(), anchor)
 
+    def prepare_commit(self, anchor: bytes = b"") -> PreparedCommit:
+        """Hash the queue and start a commit at the current size (see ``NodeStore.prepare_commit``)."""
+        self._hash_pending()
+        return self._store.prepare_commit(self._range.root(), anchor)
+
+    def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
+        """Finish a prepared commit (see ``NodeStore.finish_commit``); may run in another thread."""
+        return self._store.finish_commit(prepared)
+
     def truncate(self, size: int) -> None:
         """Forget the leaves at and after index ``size`` (the log was cut back to ``size`` events)."""
         self._hash_pending()
@@ -146,6 +155,7 @@ class MerkleTree:
         current = self._range.size
         if size == current:
             return self._range.root()
+        self._prefetch([(0, size), *self._consistency_ranges(size, current)])
         root = self._stored_root(size)
         proof = self._consistency_path(size, current)
         self._vouch(lambda: verify_consistency(size, current, root, self._range.root(), proof),
@@ -166,6 +176,9 @@ class MerkleTree:
         size = self._range.size if size is None else size
         self._check_size(size)
         self._check_index(index, size)
+        current = self._range.size
+        self._prefetch([(0, size), *self._consistency_ranges(size, current), *self._inclusion_ranges(index, size)]
+                       if size != current else self._inclusion_ranges(index, size), (0, index))
         root = self.root_at(size)
         stored_leaf = self._store.get(0, index)
         path = self._inclusion_path(index, size)
@@ -191,6 +204,10 @@ class MerkleTree:
         if not 0 <= size1 <= size2:
             msg = f"a consistency proof needs 0 <= size1 <= size2, got {size1} and {size2}"
             raise ValueError(msg)
+        current = self._range.size
+        self._prefetch([r for m in (size1, size2) if m != current
+                        for r in ((0, m), *self._consistency_ranges(m, current))]
+                       + self._consistency_ranges(size1, size2))
         root1, root2 = self.root_at(size1), self.root_at(size2)
         path = self._consistency_path(size1, size2)
         self._vouch(lambda: verify_consistency(size1, size2, root1, root2, path),
@@ -239,57 +256,81 @@ class MerkleTree:
             raise NodeStoreError(msg)
 
     # -- the RFC 6962 recursions, iteratively, over stored nodes ------------------------------------
-    def _subtree(self, lo: int, hi: int) -> bytes:
-        """MTH(D[lo:hi]) for an RFC 6962 subtree (``lo`` a multiple of the power of two above ``hi - lo``)."""
-        nodes = []
+    # Each proof hash is MTH of one subtree D[lo:hi]; the *_ranges functions name those
+    # subtrees (they depend only on the sizes), _subtree folds one from stored nodes. A store
+    # that answers in round trips (PostgreSQL) is told every node a call will read first.
+    @staticmethod
+    def _subtree_keys(lo: int, hi: int) -> list[tuple[int, int]]:
+        """The stored nodes ``(level, index)`` whose fold is MTH(D[lo:hi]), left to right."""
+        keys = []
         pos = lo
         while pos < hi:
             level = (hi - pos).bit_length() - 1
             if pos:
                 level = min(level, (pos & -pos).bit_length() - 1)
-            nodes.append(self._store.get(level, pos >> level))
+            keys.append((level, pos >> level))
             pos += 1 << level
+        return keys
+
+    def _subtree(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]) for an RFC 6962 subtree (``lo`` a multiple of the power of two above ``hi - lo``)."""
+        nodes = [self._store.get(level, index) for level, index in self._subtree_keys(lo, hi)]
         root = nodes.pop()
         while nodes:
             root = node_hash(nodes.pop(), root)
         return root
 
+    def _prefetch(self, ranges: Iterable[tuple[int, int]], *extra: tuple[int, int]) -> None:
+        keys = {key for lo, hi in ranges for key in self._subtree_keys(lo, hi)}
+        keys.update(extra)
+        self._store.prefetch(sorted(keys))
+
     def _stored_root(self, size: int) -> bytes:
         return EMPTY_ROOT if size == 0 else self._subtree(0, size)
 
-    def _inclusion_path(self, index: int, size: int) -> list[bytes]:
-        path = []
+    @staticmethod
+    def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+        """The subtrees of PATH(index, D[size]), bottom-up."""
+        ranges = []
         lo, hi = 0, size
         while hi - lo > 1:
             mid = lo + split_point(hi - lo)
             if index < mid:
-                path.append(self._subtree(mid, hi))
+                ranges.append((mid, hi))
                 hi = mid
             else:
-                path.append(self._subtree(lo, mid))
+                ranges.append((lo, mid))
                 lo = mid
-        path.reverse()
-        return path
+        ranges.reverse()
+        return ranges
 
-    def _consistency_path(self, size1: int, size2: int) -> list[bytes]:
+    def _inclusion_path(self, index: int, size: int) -> list[bytes]:
+        return [self._subtree(lo, hi) for lo, hi in self._inclusion_ranges(index, size)]
+
+    @staticmethod
+    def _consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+        """The subtrees of PROOF(size1, D[size2]), bottom-up."""
         if size1 in (0, size2):
             return []
-        path = []
+        ranges = []
         lo, hi, m, whole = 0, size2, size1, True
         while m != hi - lo:
             k = split_point(hi - lo)
             if m <= k:
-                path.append(self._subtree(lo + k, hi))
+                ranges.append((lo + k, hi))
                 hi = lo + k
             else:
-                path.append(self._subtree(lo, lo + k))
+                ranges.append((lo, lo + k))
                 lo += k
                 m -= k
                 whole = False
         if not whole:
-            path.append(self._subtree(lo, hi))
-        path.reverse()
-        return path
+            ranges.append((lo, hi))
+        ranges.reverse()
+        return ranges
+
+    def _consistency_path(self, size1: int, size2: int) -> list[bytes]:
+        return [self._subtree(lo, hi) for lo, hi in self._consistency_ranges(size1, size2)]
 
     # -- checks ---------------------------------------------------------------------------------
     def _check_size(self, size: int) -> None:
