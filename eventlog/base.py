@@ -35,10 +35,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
-from .errors import RecordTooLargeError
+from .errors import EventLogError, RecordTooLargeError
 from .merkle import event_leaf, leaf_hash
 from .merkle_tree import MerkleTree
+from .personal import Erased, Personal, SealedValue, Unavailable
 from .record import Record, Snapshot, new_record
+from .vault import VaultEntry
 
 __all__ = ["DURABILITY_MODES", "TS_MAX", "EventLog", "check_event_sizes", "check_schema_version", "next_ts"]
 
@@ -159,8 +161,9 @@ class EventLog(abc.ABC):
             EventEncodingError: a value cannot be stored (the message names its path).
             ConcurrencyError: ``expected_seq`` is not the head; nothing was written.
         """
-        event_bytes = encode_event(kind, data)
-        seq, ts = self.append_encoded(event_bytes, expected_seq=expected_seq, ts=ts)
+        sealed: list[SealedValue] = []
+        event_bytes = encode_event(kind, data, sealed=sealed)
+        seq, ts = self.append_encoded(event_bytes, expected_seq=expected_seq, ts=ts, personal=sealed or None)
         kind, decoded = decode_event(event_bytes, seq=seq)
         return new_record(Record, (seq, ts, kind, decoded))
 
@@ -171,8 +174,9 @@ class EventLog(abc.ABC):
         Every event is encoded before anything is written, so a bad value raises at the
         call and nothing of the batch is stored.
         """
-        encoded = [encode_event(kind, data) for kind, data in events]
-        first, ts = self.append_batch_encoded(encoded, expected_seq=expected_seq, ts=ts)
+        sealed: list[SealedValue] = []
+        encoded = [encode_event(kind, data, sealed=sealed) for kind, data in events]
+        first, ts = self.append_batch_encoded(encoded, expected_seq=expected_seq, ts=ts, personal=sealed or None)
         out = []
         for i, event_bytes in enumerate(encoded):
             kind, decoded = decode_event(event_bytes, seq=first + i)
@@ -181,12 +185,14 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         """Append one event encoded by :func:`eventlog.encoding.encode_event`; return ``(seq, ts)``.
 
         The fast path for callers that encode events themselves. The bytes are TRUSTED:
         only their size is checked (bytes that are not an encoded event make the record
         unreadable). Same expected-seq, timestamp and durability behaviour as :meth:`append`.
+        ``personal``: the personal values ``encode_event(..., sealed=...)`` sealed for
+        these bytes; the log's vault stores them with the event.
 
         Raises:
             RecordTooLargeError: ``event_bytes`` is over the record limit.
@@ -195,7 +201,8 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         """Append events encoded by :func:`eventlog.encoding.encode_event` atomically.
 
         The batch twin of :meth:`append_encoded`; returns ``(first seq, ts)``.
@@ -328,6 +335,68 @@ class EventLog(abc.ABC):
             tree.check(leaf_hash(event_leaf(seq, ts, event_bytes))
                        for seq, ts, event_bytes in self.read_raw(1, tree.size))
 
+    # -- personal values (eventlog/personal.py, eventlog/vault.py) -------------------------
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        """What the log's vault holds for a personal value's commitment (``None``: nothing).
+
+        This fallback is for a backend without a vault (it holds nothing).
+        """
+        return None
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        """Every entry of the log's vault (for ``verify``)."""
+        return iter(())
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append an erasure event and delete the listed values and salts from the vault, as one step.
+
+        ``event_bytes`` is the encoded, signed erasure event (:mod:`eventlog.erasure` makes
+        it; call :func:`eventlog.erasure.erase`). After a crash the erasure is either not
+        begun or completed by the next writer's open. Returns the event's ``(seq, ts)``.
+
+        Raises:
+            EventLogError: this backend keeps no vault.
+            ConcurrencyError: ``expected_seq`` is not the head; nothing was erased.
+        """
+        msg = f"{type(self).__name__} keeps no personal values to erase"
+        raise EventLogError(msg)
+
+    def reveal(self, value: Any) -> Any:
+        """``value`` with every sealed :class:`~eventlog.personal.Personal` in it replaced by its value.
+
+        The value comes from the vault and is checked against its commitment. An erased
+        value becomes an :class:`~eventlog.personal.Erased` (its erasure's seq, reason and
+        key), one this log does not hold an :class:`~eventlog.personal.Unavailable`.
+        Containers (dicts, lists, tuples, sets, and their read-only subclasses) are copied
+        as plain ones; everything else is returned as it is.
+        """
+        reasons: dict[int, tuple[str, str]] = {}
+
+        def one(p: Personal) -> Any:
+            commitment = p.commitment
+            if commitment is None:
+                return p.value
+            entry = self.personal_entry(commitment)
+            if entry is None:
+                return Unavailable(commitment)
+            if entry.sealed is None:
+                seq = entry.erased_seq or 0
+                if seq not in reasons:
+                    reasons[seq] = _erasure_reason(self, seq)
+                reason, key = reasons[seq]
+                return Erased(commitment, seq, reason, key)
+            if not entry.sealed.matches():
+                return Unavailable(commitment, "the vault's entry does not match its commitment (damaged)")
+            from .encoding import decode
+
+            try:
+                return decode(entry.sealed.value, where="the vault")
+            except EventLogError:
+                return Unavailable(commitment, "the vault's entry cannot be decoded (damaged)")
+
+        return _walk(value, one)
+
     # -- snapshots ----------------------------------------------------------------
     @abc.abstractmethod
     def save_snapshot(self, state: Any, *, schema_version: int, seq: int | None = None) -> Snapshot:
@@ -380,3 +449,30 @@ class EventLog(abc.ABC):
     def extend(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Record]:
         """Append each event on its own (not atomic); returns the records."""
         return [self.append(kind, data) for kind, data in events]
+
+
+def _walk(value: Any, fn: Any) -> Any:
+    """A copy of ``value`` with ``fn`` applied to every :class:`Personal` in it (see :meth:`EventLog.reveal`)."""
+    if isinstance(value, Personal):
+        return fn(value)
+    if isinstance(value, dict):
+        return {_walk(k, fn): _walk(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, fn) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_walk(v, fn) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_walk(v, fn) for v in value) if type(value) in (set, frozenset) else \
+            {_walk(v, fn) for v in value}
+    return value
+
+
+def _erasure_reason(log: EventLog, seq: int) -> tuple[str, str]:
+    """The reason and signing key's name of the erasure event at ``seq`` (empty if it cannot be read)."""
+    try:
+        record = log.get(seq)
+    except (KeyError, EventLogError):
+        return "", ""
+    data = record.data if isinstance(record.data, dict) else {}
+    key = data.get("key", "")
+    return str(data.get("reason", "")), str(key).split("+", 1)[0] if isinstance(key, str) else ""

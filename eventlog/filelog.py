@@ -65,6 +65,7 @@ from .merkle import leaf_hash
 from .merkle_log import catch_up, event_leaves
 from .merkle_store import FileNodeStore, MemoryNodeStore, OverlayNodeStore, PreparedCommit
 from .merkle_tree import MerkleTree
+from .personal import SealedValue
 from .record import Record, Snapshot, new_record
 from .segment import CHUNK, FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all, seg_name
 from .snapshot import (
@@ -75,6 +76,7 @@ from .snapshot import (
     snap_name,
     write_snapshot,
 )
+from .vault import VAULT_DIR, FileVault, VaultEntry
 
 __all__ = ["KEEP_SNAPSHOTS", "SNAPSHOT_GAP", "FileEventLog", "open_log", "snapshots_to_prune"]
 
@@ -258,6 +260,11 @@ class FileEventLog(EventLog):
         self._tree_commit_at = 0.0
         self._reader_tree: MerkleTree | None = None
         self._reader_tree_lock = threading.Lock()  # not _lock: feeding the reader's tree reads the log
+        # The personal values' vault (eventlog/vault.py): the writer's, opened with the
+        # log; a reader's, opened when first asked. _erase_lock: one erasure at a time.
+        self._vault: FileVault | None = None
+        self._vault_mark: tuple[int, int] | None = None  # where the append in progress put its values
+        self._erase_lock = threading.Lock()
 
         if not os.path.isdir(self._path):
             if readonly or not create:
@@ -275,6 +282,8 @@ class FileEventLog(EventLog):
                 self._start_writer()
                 if merkle:
                     self._open_tree()
+                self._vault = FileVault(os.path.join(self._path, VAULT_DIR))
+                self._finish_erasure()
         except BaseException:
             self._release_all()
             raise
@@ -665,19 +674,20 @@ class FileEventLog(EventLog):
             self._failed = err
 
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         if len(event_bytes) > MAX_RECORD_BYTES:
             check_event_sizes([event_bytes])
-        return self._append(event_bytes, None, expected_seq, ts)
+        return self._append(event_bytes, None, expected_seq, ts, personal)
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         events = list(events)
         check_event_sizes(events)
-        return self._append(b"", events, expected_seq, ts)
+        return self._append(b"", events, expected_seq, ts, personal)
 
     def _append(self, event_bytes: bytes, batch: list[bytes] | None, expected_seq: int | None,
-                ts: int | None) -> tuple[int, int]:
+                ts: int | None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         """Chain, frame and store one event, or a ``batch`` of them as one frame; return ``(first seq, ts)``.
 
         The frame is copied into the shared map of the active segment: page-cache memory
@@ -698,6 +708,7 @@ class FileEventLog(EventLog):
         """
         lock = self._lock
         lock.acquire()  # rather than "with": half the cost, on a path taken per event
+        stored = False
         try:
             if self._failed is not None or self._closed or self._readonly:
                 self._check_writable()
@@ -710,6 +721,10 @@ class FileEventLog(EventLog):
                     ts = self._head_ts  # timestamps never go backwards, even if the clock does
             else:
                 ts = next_ts(self._head_ts, ts)
+            if personal:
+                # The values first: an event stored (acknowledged) always has them. If the
+                # frame is not stored after all, the finally below takes them back.
+                self._put_personal(personal)
             if batch is None:
                 link = self._chain.next(self._head_link, first, ts, event_bytes)
                 count = 1
@@ -757,6 +772,7 @@ class FileEventLog(EventLog):
             self._head_seq = last
             self._head_ts = ts
             self._head_link = link
+            stored = True
             tree = self._merkle
             if tree is not None:
                 # After the frame is stored and the head moved: a failing tree never
@@ -771,6 +787,8 @@ class FileEventLog(EventLog):
             if self._signal:
                 self._signal_append()
         finally:
+            if personal:
+                self._settle_personal(personal, stored)
             lock.release()
         if self._always:
             self._wait_durable(last)
@@ -942,6 +960,10 @@ class FileEventLog(EventLog):
             if target <= self._durable_seq:
                 return self._durable_seq
             try:
+                vault = self._vault
+                if vault is not None:
+                    # Before the segment: a value is never less durable than its event.
+                    vault.sync()
                 # Frames are stored through a shared map of this file: on Linux the
                 # file's fdatasync writes back pages dirtied through a mapping too.
                 _fs.fdatasync(self._wfd)
@@ -1041,6 +1063,115 @@ class FileEventLog(EventLog):
         if self._merkle is not None:
             self._commit_tree()
         return self._sync_now()
+
+    # -- personal values (eventlog/personal.py, eventlog/vault.py) ------------------------
+    def _put_personal(self, personal: Sequence[SealedValue]) -> None:
+        """Store sealed values in the vault before their event (caller holds ``_lock``)."""
+        vault = self._vault
+        if vault is None:
+            self._check_writable()
+            raise AssertionError  # pragma: no cover - a writer always has its vault
+        self._vault_mark = vault.mark()
+        vault.put(personal)
+
+    def _settle_personal(self, personal: Sequence[SealedValue], stored: bool) -> None:
+        """After an append with personal values (``_lock`` held): if its event was not stored, take them back."""
+        mark, self._vault_mark = self._vault_mark, None
+        if not stored and mark is not None and self._vault is not None:
+            self._vault.undo(mark, personal)
+
+    def _reader_vault(self, fresh: bool = False) -> FileVault:
+        vault = self._vault
+        if vault is None or fresh:
+            if vault is not None:
+                vault.close()
+            vault = self._vault = FileVault(os.path.join(self._path, VAULT_DIR), readonly=True)
+        return vault
+
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        if self._readonly:
+            with self._reader_tree_lock:
+                entry = self._reader_vault().get(commitment)
+                if entry is None:  # written by the writer since this reader looked: look again
+                    entry = self._reader_vault(fresh=True).get(commitment)
+                return entry
+        vault = self._vault
+        return None if vault is None else vault.get(commitment)
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        if self._readonly:
+            with self._reader_tree_lock:
+                return self._reader_vault(fresh=True).entries()
+        vault = self._vault
+        return iter(()) if vault is None else vault.entries()
+
+    @property
+    def vault_problems(self) -> list[tuple[str, int, str]]:
+        """What opening the vault had to skip: ``(file name, byte offset, what)`` (for ``verify``)."""
+        if self._readonly:
+            with self._reader_tree_lock:
+                return list(self._reader_vault(fresh=True).problems)
+        return [] if self._vault is None else list(self._vault.problems)
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append the erasure event, then replace the values by tombstones (see :meth:`EventLog.erase_personal`).
+
+        ``personal/ERASING`` (written durably first) names the event and the values, so a
+        crash at any point is finished by the next writer's open (:meth:`_finish_erasure`).
+        """
+        self._check_writable()
+        vault = self._vault
+        assert vault is not None
+        with self._erase_lock:
+            while True:
+                head = self._head_seq
+                if expected_seq is not None and expected_seq != head:
+                    raise ConcurrencyError(expected_seq, head, self._path)
+                vault.begin_erasure(head + 1, event_bytes, commitments)
+                try:
+                    seq, ts = self._append(event_bytes, None, head, None)
+                except ConcurrencyError:
+                    vault.abort_erasure()
+                    if expected_seq is not None:
+                        raise
+                    continue  # another thread appended first: the erasure gets the next seq
+                except BaseException:
+                    vault.abort_erasure()
+                    raise
+                break
+            # The event is durable before any value goes: an erasure is never half-recorded.
+            self._sync_now()
+            vault.finish_erasure()
+            return seq, ts
+
+    def _finish_erasure(self) -> None:
+        """At a writer's open: complete an erasure a crash interrupted (``personal/ERASING``)."""
+        vault = self._vault
+        pending = vault.pending_erasure() if vault is not None else None
+        if vault is None or pending is None:
+            return
+        head = self._head_seq
+        if head >= pending.seq:
+            stored = next(iter(self.read_raw(pending.seq, pending.seq)))[2]
+            if stored != pending.event:
+                log.warning("eventlog: %s: an interrupted erasure expected its event at seq %d, but another "
+                            "event is there; nothing was erased (run the erasure again)", self._path, pending.seq)
+                vault.abort_erasure()
+                return
+        elif head == pending.seq - 1:
+            # The crash came before the erasure event was stored: store it now (the
+            # erasure was asked for and signed; it is carried out, not forgotten).
+            self._append(pending.event, None, head, None)
+            self._sync_now()
+        else:
+            log.warning("eventlog: %s: an interrupted erasure was for seq %d but the log ends at %d; "
+                        "nothing was erased (run the erasure again)", self._path, pending.seq, head)
+            vault.abort_erasure()
+            return
+        vault.finish_erasure()
+        log.warning("eventlog: %s: finished an erasure interrupted by a crash (erasure event at seq %d)",
+                    self._path, pending.seq)
 
     # -- the Merkle tree (eventlog/MERKLE.md, "Part 2") ---------------------------------
     def _open_tree(self) -> None:
@@ -1244,6 +1375,10 @@ class FileEventLog(EventLog):
                 with contextlib.suppress(EventLogError, OSError):
                     tree.close()
         self._merkle = self._reader_tree = None
+        vault, self._vault = self._vault, None
+        if vault is not None:
+            with contextlib.suppress(EventLogError, OSError):
+                vault.close()
         with self._sync_lock:
             try:
                 self._unmap()

@@ -30,7 +30,9 @@ from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
 from .merkle import event_leaf
 from .merkle_tree import MerkleTree
+from .personal import SealedValue
 from .record import Record, Snapshot, new_record
+from .vault import MemoryVault, VaultEntry
 
 __all__ = ["InMemoryEventLog"]
 
@@ -72,6 +74,7 @@ class InMemoryEventLog(EventLog):
         self._closed = False
         # Hashed lazily (see the module docstring): an append only stores bytes.
         self._merkle = MerkleTree()
+        self._vault = MemoryVault()
 
     @classmethod
     def restore(cls, tss: Sequence[int], events: list[bytes], *, key: bytes | None = None,
@@ -159,7 +162,10 @@ class InMemoryEventLog(EventLog):
         raise LogClosedError(msg)
 
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
+        if personal:
+            first, ts = self.append_batch_encoded([event_bytes], expected_seq=expected_seq, ts=ts, personal=personal)
+            return first, ts
         if len(event_bytes) > MAX_RECORD_BYTES:
             check_event_sizes([event_bytes])
         lock = self._lock
@@ -186,7 +192,8 @@ class InMemoryEventLog(EventLog):
         return head + 1, ts
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         events = list(events)
         check_event_sizes(events)
         with self._lock:
@@ -197,6 +204,8 @@ class InMemoryEventLog(EventLog):
             if expected_seq is not None and expected_seq != first - 1:
                 raise ConcurrencyError(expected_seq, first - 1, "<memory>")
             ts = next_ts(tss[-1] if tss else 0, ts)
+            if personal:
+                self._vault.put(personal)
             self._events.extend(events)
             tss.extend([ts] * len(events))
             if self._followers:
@@ -260,6 +269,23 @@ class InMemoryEventLog(EventLog):
             raise KeyError(msg)
         with self._lock:
             return self._link(seq)
+
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        with self._lock:
+            return self._vault.get(commitment)
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        with self._lock:
+            return self._vault.entries()
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append the erasure event and drop the values, under one lock (nothing to crash between)."""
+        with self._lock:
+            seq, ts = self.append_batch_encoded([event_bytes], expected_seq=expected_seq)
+            self._vault.begin_erasure(seq, event_bytes, commitments)
+            self._vault.finish_erasure()
+            return seq, ts
 
     @contextlib.contextmanager
     def _tree(self) -> Iterator[MerkleTree]:

@@ -151,6 +151,13 @@ class CompactRange:
         rng._frontier = nodes
         return rng
 
+    def copy(self) -> CompactRange:
+        """An independent copy (appending to it leaves this one as it is)."""
+        rng = CompactRange()
+        rng._size = self._size
+        rng._frontier = list(self._frontier)
+        return rng
+
     @property
     def size(self) -> int:
         """Number of leaves."""

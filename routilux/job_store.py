@@ -26,7 +26,12 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import eventlog
-from eventlog.postgres import EVENTS_TABLE, LOGS_TABLE, SNAPSHOTS_TABLE, is_pg_location, parse_pg_location
+from eventlog.postgres import (
+    LOG_TABLES,
+    LOGS_TABLE,
+    is_pg_location,
+    parse_pg_location,
+)
 
 from .job_state import JobState
 
@@ -259,5 +264,5 @@ def _pg_delete(url: str, job_id: str) -> None:
         row = conn.execute(f"SELECT log_id FROM {LOGS_TABLE} WHERE name = %s FOR UPDATE", (job_id,)).fetchone()
         if row is None:
             return
-        for table in (EVENTS_TABLE, SNAPSHOTS_TABLE, LOGS_TABLE):
+        for table in LOG_TABLES:  # every per-log table (events, snapshots, Merkle tree, ...), head row last
             conn.execute(f"DELETE FROM {table} WHERE log_id = %s", (row[0],))

@@ -83,7 +83,11 @@ def test_the_append_path_leaf_is_event_leaf() -> None:
 def test_every_proof_over_a_real_log_verifies(make_log: Any, events: list[tuple[str, dict]], batches: list[int],
                                              data: st.DataObject) -> None:
     """For random logs and random m <= n: roots are the RFC's, every inclusion and consistency proof verifies."""
-    log = make_log()
+    with make_log() as log:  # closed per example (a PostgreSQL log holds a connection)
+        check_every_proof(log, events, batches, data)
+
+
+def check_every_proof(log: Any, events: list[tuple[str, dict]], batches: list[int], data: st.DataObject) -> None:
     write(log, events, batches)
     n = log.head_seq
     assert n == len(events)
@@ -122,7 +126,12 @@ def test_a_single_forged_event_makes_the_relevant_proof_fail(make_log: Any, even
                                                              batches: list[int], how: str,
                                                              data: st.DataObject) -> None:
     """Changed, dropped or reordered, with chain and checksums recomputed: the kept checkpoints refuse it."""
-    honest = make_log()
+    with make_log() as honest, make_log() as forged:  # closed per example
+        check_forgery(honest, forged, events, batches, how, data)
+
+
+def check_forgery(honest: Any, forged: Any, events: list[tuple[str, dict]], batches: list[int], how: str,
+                  data: st.DataObject) -> None:
     tss = write(honest, events, batches)
     n = honest.head_seq
     j = data.draw(st.integers(0, n - 2 if how == "reordered" else n - 1), label="j")
@@ -130,7 +139,6 @@ def test_a_single_forged_event_makes_the_relevant_proof_fail(make_log: Any, even
     kept_m, kept_n = honest.merkle_root(m), honest.merkle_root()  # what the auditor's checkpoints state
     evs, times = forge(events, tss, how, j)
     assume_real_change(events, evs)
-    forged = make_log()
     write(forged, evs, [], times)
     n2 = forged.head_seq
     leaves = oracle_leaves(forged)
