@@ -325,8 +325,11 @@ class EventLog(abc.ABC):
         with self._tree() as tree:
             return tree.consistency_proof(size1, size2)
 
-    def check_merkle(self) -> None:
+    def check_merkle(self) -> bool:
         """Re-hash the whole stored tree against the log's events: O(n), for ``verify``.
+
+        Returns False when the log has no stored tree to check (nothing is kept, or it
+        is not built yet), True when it was checked.
 
         Raises:
             NodeStoreError: the first stored node or leaf that does not match the log.
@@ -334,6 +337,32 @@ class EventLog(abc.ABC):
         with self._tree() as tree:
             tree.check(leaf_hash(event_leaf(seq, ts, event_bytes))
                        for seq, ts, event_bytes in self.read_raw(1, tree.size))
+        return True
+
+    # -- signed checkpoints (eventlog/audit.py) ------------------------------------------
+    def store_checkpoint(self, size: int, note: str) -> None:
+        """Keep a signed checkpoint note of the tree at ``size`` with the log (one per size; replaced).
+
+        The note is not checked here (:func:`eventlog.audit.make_checkpoint` makes it);
+        whoever reads it checks its signature.
+
+        Raises:
+            EventLogError: this backend cannot keep checkpoints (or is read-only).
+        """
+        msg = f"{type(self).__name__} cannot store checkpoints"
+        raise EventLogError(msg)
+
+    def checkpoint_notes(self) -> list[str]:
+        """The checkpoint notes kept with the log, by size (unchecked text)."""
+        return []
+
+    @property
+    def holds_personal_values(self) -> bool:
+        """True if this log's vault is meant to hold every personal value its events commit to.
+
+        False for a copy made without them (a saved job file carries commitments only).
+        """
+        return True
 
     # -- personal values (eventlog/personal.py, eventlog/vault.py) -------------------------
     def personal_entry(self, commitment: bytes) -> VaultEntry | None:

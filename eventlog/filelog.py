@@ -30,6 +30,7 @@ from typing import Any
 
 from . import _fs
 from . import lock as _lock
+from ._atomic import write_atomically
 from ._frame import (
     _FRAME_PREFIX,
     _PADS,
@@ -112,6 +113,8 @@ PREALLOC_ALIGN = 4096
 MAP_WINDOW = 64 * 1024
 #: The Merkle tree's node store, a subdirectory of the log (eventlog/MERKLE.md).
 MERKLE_DIR = "merkle"
+#: Signed checkpoints kept with the log: ``cp-<size:020d>.txt``, one per size.
+CHECKPOINT_DIR = "checkpoints"
 #: The tree's node store is committed (fsync + HEAD) at least this often while events
 #: arrive, in seconds and in events: after a crash, open re-feeds at most about this
 #: much of the log into the tree.
@@ -1064,6 +1067,32 @@ class FileEventLog(EventLog):
             self._commit_tree()
         return self._sync_now()
 
+    # -- signed checkpoints ---------------------------------------------------------------
+    def store_checkpoint(self, size: int, note: str) -> None:
+        """Write ``checkpoints/cp-<size>.txt`` atomically (temp, fsync, rename, directory fsync)."""
+        self._check_writable()
+        folder = os.path.join(self._path, CHECKPOINT_DIR)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            _fs.fsync_dir(self._path)  # the new directory survives a power loss
+        path = os.path.join(folder, f"cp-{size:020d}.txt")
+        write_atomically(path, note.encode("utf-8"), tmp=path + ".tmp", what="checkpoint")
+
+    def checkpoint_notes(self) -> list[str]:
+        folder = os.path.join(self._path, CHECKPOINT_DIR)
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.startswith("cp-") and n.endswith(".txt"))
+        except FileNotFoundError:
+            return []
+        notes = []
+        for name in names:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
+                    notes.append(f.read(1 << 16).decode("utf-8", "replace"))
+            except FileNotFoundError:
+                continue
+        return notes
+
     # -- personal values (eventlog/personal.py, eventlog/vault.py) ------------------------
     def _put_personal(self, personal: Sequence[SealedValue]) -> None:
         """Store sealed values in the vault before their event (caller holds ``_lock``)."""
@@ -1301,41 +1330,36 @@ class FileEventLog(EventLog):
             tree.extend(event_leaves(self, tree.size + 1, head))
         return tree
 
-    def check_merkle(self) -> None:
-        """Re-hash the stored tree against the log (see :meth:`EventLog.check_merkle`).
+    def check_merkle(self) -> bool:
+        """Re-hash the stored tree (``merkle/``) against the log (see :meth:`EventLog.check_merkle`).
 
-        The writer commits its tree first, then checks the committed store through a
-        read-only handle of its own, so appends go on meanwhile.
+        The committed store is opened read-only and checked strictly: a damaged one is a
+        :class:`NodeStoreError` here (where opening would quietly rebuild it). The writer
+        commits its tree first, so its store covers the head; appends go on meanwhile.
+        False when the log has no store (written without the tree: nothing to check).
         """
-        if self._readonly:
-            super().check_merkle()
-            return
         if self._closed:
             msg = f"event log {self._path!r} is closed"
             raise LogClosedError(msg)
-        if self._merkle is None:
-            raise self._no_tree()
-        self._commit_tree()
-        store = FileNodeStore(os.path.join(self._path, MERKLE_DIR), readonly=True)
+        directory = os.path.join(self._path, MERKLE_DIR)
+        if not self._readonly:
+            if self._merkle is None:
+                raise self._no_tree()
+            self._commit_tree()
+        elif not os.path.isdir(directory):
+            return False
+        store = FileNodeStore(directory, readonly=True)
         try:
             tree = MerkleTree(store)
             size = tree.size
-            if size > self._head_seq:
-                msg = f"the Merkle tree's store holds {size} leaves, more than the log's {self._head_seq} events"
-                raise NodeStoreError(msg)
-            if size and tree.root() != self._merkle_root_committed(size):
-                msg = f"the Merkle tree's store does not fold to the writer's root at size {size}"
+            head = self.head_seq
+            if size > head:
+                msg = f"the Merkle tree's store holds {size} leaves, more than the log's {head} events"
                 raise NodeStoreError(msg)
             tree.check(leaf_hash(_pack_seq_ts(seq, ts) + e) for seq, ts, e in self.read_raw(1, size))
         finally:
             store.close()
-
-    def _merkle_root_committed(self, size: int) -> bytes:
-        with self._lock:
-            tree = self._merkle
-            if tree is None:
-                raise self._no_tree()
-            return tree.root_at(size)
+        return True
 
     def close(self) -> None:
         with self._lock:

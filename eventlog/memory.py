@@ -75,6 +75,8 @@ class InMemoryEventLog(EventLog):
         # Hashed lazily (see the module docstring): an append only stores bytes.
         self._merkle = MerkleTree()
         self._vault = MemoryVault()
+        self._checkpoints: dict[int, str] = {}
+        self._holds_personal = True
 
     @classmethod
     def restore(cls, tss: Sequence[int], events: list[bytes], *, key: bytes | None = None,
@@ -101,6 +103,7 @@ class InMemoryEventLog(EventLog):
                                                           f"{stamps[i - 1]}")
         log._events = events
         log._tss = stamps
+        log._holds_personal = False  # a copy of events (a bundle) carries no vault
         for seq, link in (links or {}).items():
             if 1 <= seq <= len(events):
                 log._links[seq] = link
@@ -269,6 +272,18 @@ class InMemoryEventLog(EventLog):
             raise KeyError(msg)
         with self._lock:
             return self._link(seq)
+
+    def store_checkpoint(self, size: int, note: str) -> None:
+        with self._lock:
+            self._checkpoints[size] = note
+
+    def checkpoint_notes(self) -> list[str]:
+        with self._lock:
+            return [self._checkpoints[size] for size in sorted(self._checkpoints)]
+
+    @property
+    def holds_personal_values(self) -> bool:
+        return self._holds_personal
 
     def personal_entry(self, commitment: bytes) -> VaultEntry | None:
         with self._lock:

@@ -779,14 +779,36 @@ class PostgresEventLog(EventLog):
             self._frontier, self._frontier_for = grown, (head_seq + n, link)
         return first, times
 
+    # -- signed checkpoints ------------------------------------------------------------------------
+    def store_checkpoint(self, size: int, note: str) -> None:
+        if self._readonly:
+            msg = f"the PostgreSQL log {self._location} was opened read-only"
+            raise LogReadOnlyError(msg)
+        with self._lock:
+            self._execute(f"INSERT INTO {CHECKPOINTS_TABLE} (log_id, size, note) VALUES (%s, %s, %s) "
+                          "ON CONFLICT (log_id, size) DO UPDATE SET note = EXCLUDED.note, created_at = now()",
+                          (self._log_id, size, note))
+
+    def checkpoint_notes(self) -> list[str]:
+        if self._schema < 2:
+            return []
+        with self._lock:
+            rows = self._execute(f"SELECT note FROM {CHECKPOINTS_TABLE} WHERE log_id = %s ORDER BY size",
+                                 (self._log_id,)).fetchall()
+        return [str(r[0]) for r in rows]
+
     # -- personal values -------------------------------------------------------------------------
     def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        if self._schema < 2:
+            return None
         with self._lock:
             row = self._execute(f"SELECT salt, value, erased_seq FROM {PERSONAL_TABLE} "
                                 "WHERE log_id = %s AND commitment = %s", (self._log_id, commitment)).fetchone()
         return None if row is None else _vault_entry(commitment, row)
 
     def personal_entries(self) -> Iterator[VaultEntry]:
+        if self._schema < 2:
+            return iter(())
         with self._lock:
             rows = self._execute(f"SELECT commitment, salt, value, erased_seq FROM {PERSONAL_TABLE} "
                                  "WHERE log_id = %s ORDER BY commitment", (self._log_id,)).fetchall()
@@ -853,6 +875,17 @@ class PostgresEventLog(EventLog):
                         self._grow_tree(conn, int(row[1]), min(int(row[0]), int(row[1]) + TREE_BUILD_CHUNK))
                 except self._pg.Error as exc:
                     raise self._failure(exc, operation) from exc
+
+    def check_merkle(self) -> bool:
+        """Re-hash the node rows against the events (False: the tree is not built yet)."""
+        if self._schema < 2:
+            return False
+        with self._lock:
+            row = self._execute(f"SELECT head_seq, tree_size FROM {LOGS_TABLE} WHERE log_id = %s",
+                                (self._log_id,)).fetchone()
+        if row is None or int(row[1]) < int(row[0]):
+            return False
+        return super().check_merkle()
 
     @contextlib.contextmanager
     def _tree(self) -> Iterator[MerkleTree]:
