@@ -376,6 +376,10 @@ class EventLog(abc.ABC):
         """Every entry of the log's vault (for ``verify``)."""
         return iter(())
 
+    def has_personal_values(self) -> bool:
+        """True if the log's vault has any entry (a value or the tombstone of an erased one)."""
+        return next(self.personal_entries(), None) is not None
+
     def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
                        expected_seq: int | None = None) -> tuple[int, int]:
         """Append an erasure event and delete the listed values and salts from the vault, as one step.
@@ -400,6 +404,8 @@ class EventLog(abc.ABC):
         Containers (dicts, lists, tuples, sets, and their read-only subclasses) are copied
         as plain ones; everything else is returned as it is.
         """
+        if not self.has_personal_values():
+            return value  # nothing to reveal: no walk over a large state
         reasons: dict[int, tuple[str, str]] = {}
 
         def one(p: Personal) -> Any:

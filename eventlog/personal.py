@@ -184,6 +184,8 @@ class Erased:
         return {"$erased": {"seq": self.seq, "reason": self.reason, "key": self.key,
                             "commitment": self.commitment.hex()}}
 
+    serialize = to_json  # the hook JSON writers (the CLI's) call on objects they do not know
+
     def __str__(self) -> str:
         return f"<erased at seq {self.seq}: {self.reason}>"
 
@@ -206,6 +208,8 @@ class Unavailable:
     def to_json(self) -> dict[str, Any]:
         """``{"$personal": {"commitment", "unavailable"}}``."""
         return {"$personal": {"commitment": self.commitment.hex(), "unavailable": self.why}}
+
+    serialize = to_json
 
     def __str__(self) -> str:
         return f"<personal value {self.commitment[:4].hex()}: {self.why}>"

@@ -814,6 +814,14 @@ class PostgresEventLog(EventLog):
                                  "WHERE log_id = %s ORDER BY commitment", (self._log_id,)).fetchall()
         return iter([_vault_entry(bytes(r[0]), r[1:]) for r in rows])
 
+    def has_personal_values(self) -> bool:
+        if self._schema < 2:
+            return False
+        with self._lock:
+            row = self._execute(f"SELECT EXISTS (SELECT 1 FROM {PERSONAL_TABLE} WHERE log_id = %s)",
+                                (self._log_id,)).fetchone()
+        return bool(row and row[0])
+
     def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
                        expected_seq: int | None = None) -> tuple[int, int]:
         """Append the erasure event and NULL the values and salts in one transaction, then VACUUM.

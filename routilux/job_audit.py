@@ -18,9 +18,11 @@ from eventlog import EventLog
 from eventlog.audit import StoredCheckpoint, log_origin, make_checkpoint
 from eventlog.signing import Signer
 
-__all__ = ["CheckpointPolicy", "take_checkpoint"]
+__all__ = ["DEFAULT_ORIGIN", "CheckpointPolicy", "take_checkpoint"]
 
 _log = logging.getLogger("routilux.job_state")
+#: The origin of a job's checkpoints unless its policy names another (``{job_id}``: the job's id).
+DEFAULT_ORIGIN = "routilux/{job_id}"
 
 
 def _check_every(instance: Any, attribute: Any, value: int | None) -> None:
@@ -45,7 +47,7 @@ class CheckpointPolicy:
     signer: Signer
     every: int | None = attrs.field(default=None, validator=_check_every)
     at_terminal: bool = True
-    origin: str = "routilux/{job_id}"
+    origin: str = DEFAULT_ORIGIN
 
     def origin_for(self, job_id: str) -> str:
         """The origin of the job ``job_id``."""
