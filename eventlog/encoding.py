@@ -168,10 +168,10 @@ class _Unencodable(Exception):
 
 
 class _NoVault(Exception):
-    """Raised inside the packer for an unsealed personal value where no vault takes it.
+    """Raised inside the packer for a personal value it cannot store: no vault takes it, or its value cannot be stored.
 
     Not one of the exceptions the lenient paths turn into placeholders: a personal value
-    is never silently dropped.
+    is never silently dropped or replaced.
     """
 
 
@@ -194,6 +194,8 @@ def _personal_ext(obj: Personal) -> msgpack.ExtType:
         _sealing.collector = None  # a personal value nested inside it is refused, not sealed
         try:
             sealed = seal(_encode(obj.value, "value", MAX_DEPTH, MAX_RECORD_BYTES, False))
+        except EventEncodingError:
+            raise _NoVault(obj) from None  # _find_problem names the value's own problem
         finally:
             _sealing.collector = collector
         collector.append(sealed)
@@ -458,9 +460,12 @@ def _leaf_problem(value: Any) -> str | None:
     cls = type(value)
     if cls is Personal:
         # Asked without sealing anything: only whether this call could store it.
-        if value.is_sealed or _sealing.collector is not None:
+        if value.is_sealed:
             return None
-        return _PERSONAL_OUTSIDE
+        if _sealing.collector is None:
+            return _PERSONAL_OUTSIDE
+        inner = _find_problem(value.value, "value", MAX_DEPTH, False)
+        return None if inner is None else f"the personal value's {inner[0]}: {inner[1]}"
     if cls is str:
         try:
             value.encode("utf-8")
