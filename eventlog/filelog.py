@@ -86,8 +86,11 @@ _crc32 = zlib.crc32
 _pack_header_tail_into = struct.Struct("<Qq16sII").pack_into
 _pack_prefix = _FRAME_PREFIX.pack
 _pack_u32 = struct.Struct("<I").pack
-#: ``merkle.event_leaf`` written out for the append path (one call less per event;
-#: ``benchmarks/bench_merkle.py``); ``tests/eventlog/test_merkle_backends.py`` pins the two.
+#: ``merkle.LEAF_PREFIX + merkle.event_leaf(seq, ts, b"")`` written out for the append path:
+#: the leaf's hash input is built in one pack and one concatenation, and queued on the tree
+#: without a call (``benchmarks/bench_merkle.py``); ``tests/eventlog/test_merkle_backends.py``
+#: pins the two together.
+_pack_leaf_head = struct.Struct("<BQq").pack
 _pack_seq_ts = struct.Struct("<Qq").pack
 _time_ns = time.time_ns
 #: Length-table packers of multi-event frames (see _frame.join_events), by event count.
@@ -120,6 +123,8 @@ CHECKPOINT_DIR = "checkpoints"
 #: much of the log into the tree.
 TREE_COMMIT_SECONDS = 1.0
 TREE_COMMIT_EVENTS = 1 << 16
+#: Leaves the append path queues before it hashes them (in one batch, inline).
+_TREE_BATCH = 256
 _map_write = _fs.map_write
 
 
@@ -780,13 +785,17 @@ class FileEventLog(EventLog):
             if tree is not None:
                 # After the frame is stored and the head moved: a failing tree never
                 # fails an append (it is derived data; see _drop_tree).
-                try:
-                    if batch is None:
-                        tree.append(_pack_seq_ts(first, ts) + event_bytes)
-                    else:
-                        tree.extend([_pack_seq_ts(seq, ts) + e for seq, e in zip(range(first, last + 1), batch, strict=True)])
-                except EventLogError as err:
-                    self._drop_tree(err)
+                queue = tree.queue
+                if batch is None:
+                    queue.append(_pack_leaf_head(0, first, ts) + event_bytes)
+                else:
+                    queue.extend([_pack_leaf_head(0, seq, ts) + e
+                                  for seq, e in zip(range(first, last + 1), batch, strict=True)])
+                if len(queue) >= _TREE_BATCH:
+                    try:
+                        tree.hash_queue()
+                    except EventLogError as err:
+                        self._drop_tree(err)
             if self._signal:
                 self._signal_append()
         finally:

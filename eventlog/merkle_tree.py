@@ -21,8 +21,9 @@ from .errors import NodeStoreError, ProofError
 from .merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
+    LEAF_PREFIX,
     CompactRange,
-    leaf_hashes,
+    leaf_input_hashes,
     node_hash,
     node_hashes,
     split_point,
@@ -68,7 +69,10 @@ class MerkleTree:
         if head is not None and head.size == size and self._range.root() != head.root:
             msg = f"the node store's nodes do not fold to the root its head records at size {size}"
             raise NodeStoreError(msg)
-        self._pending: list[bytes] = []
+        #: Leaf inputs (``LEAF_PREFIX`` + the leaf's data) appended and not hashed yet. An owner
+        #: on a hot path (the file log's append) appends to it directly and calls
+        #: :meth:`hash_queue` once it holds :attr:`batch` items; everyone else uses append.
+        self.queue: list[bytes] = []
         self._batch = batch
 
     # -- growing --------------------------------------------------------------------------------
@@ -78,44 +82,52 @@ class MerkleTree:
         return self._store
 
     @property
+    def batch(self) -> int:
+        """Leaves queued before they are hashed in one batch."""
+        return self._batch
+
+    @property
     def size(self) -> int:
         """Leaves appended (hashed or still queued)."""
-        return self._range.size + len(self._pending)
+        return self._range.size + len(self.queue)
 
     def append(self, data: bytes) -> None:
         """Append one leaf (its data, not its hash). O(1) now; hashed with its batch."""
-        pending = self._pending
-        pending.append(data)
-        if len(pending) >= self._batch:
-            self._hash_pending()
+        queue = self.queue
+        queue.append(LEAF_PREFIX + data)
+        if len(queue) >= self._batch:
+            self.hash_queue()
 
     def extend(self, datas: Iterable[bytes]) -> None:
         """Append many leaves, in order."""
-        self._pending.extend(datas)
-        if len(self._pending) >= self._batch:
-            self._hash_pending()
+        self.queue.extend(map(LEAF_PREFIX.__add__, datas))
+        if len(self.queue) >= self._batch:
+            self.hash_queue()
 
     def append_hash(self, leaf: bytes) -> None:
         """Append one leaf given by its hash (``merkle.leaf_hash`` of its data)."""
         if len(leaf) != HASH_SIZE:
             msg = f"a leaf hash is {HASH_SIZE} bytes, got {len(leaf)}"
             raise ValueError(msg)
-        self._hash_pending()
+        self.hash_queue()
         self._range.append(leaf, self._store.add)
 
-    def _hash_pending(self) -> None:
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self._range.extend(leaf_hashes(batch), self._store.add)
+    def hash_queue(self) -> None:
+        """Hash the queued leaves into the tree (leaf hashes, then each level of new nodes in one batch)."""
+        queue = self.queue
+        if queue:
+            hashes = leaf_input_hashes(queue)
+            queue.clear()
+            self._range.extend(hashes, self._store.add)
 
     def commit(self, anchor: bytes = b"") -> StoreHead:
         """Hash the queue and make the store durable at the current size (see ``NodeStore.commit``)."""
-        self._hash_pending()
+        self.hash_queue()
         return self._store.commit(self._range.root(), anchor)
 
     def prepare_commit(self, anchor: bytes = b"") -> PreparedCommit:
         """Hash the queue and start a commit at the current size (see ``NodeStore.prepare_commit``)."""
-        self._hash_pending()
+        self.hash_queue()
         return self._store.prepare_commit(self._range.root(), anchor)
 
     def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
@@ -124,7 +136,7 @@ class MerkleTree:
 
     def truncate(self, size: int) -> None:
         """Forget the leaves at and after index ``size`` (the log was cut back to ``size`` events)."""
-        self._hash_pending()
+        self.hash_queue()
         if not 0 <= size <= self.size:
             msg = f"cannot truncate a tree of {self.size} leaves to {size}"
             raise ValueError(msg)
@@ -133,25 +145,25 @@ class MerkleTree:
 
     def close(self) -> None:
         """Hash the queue and close the store (without committing)."""
-        self._hash_pending()
+        self.hash_queue()
         self._store.close()
 
     # -- reading --------------------------------------------------------------------------------
     def root(self) -> bytes:
         """The root at the current size."""
-        self._hash_pending()
+        self.hash_queue()
         return self._range.root()
 
     def leaf_hash_at(self, index: int) -> bytes:
         """The stored hash of leaf ``index`` (not checked: see :meth:`inclusion_proof`)."""
         self._check_index(index, self.size)
-        self._hash_pending()
+        self.hash_queue()
         return self._store.get(0, index)
 
     def root_at(self, size: int) -> bytes:
         """The root the tree had at ``size`` leaves, checked against the current root."""
         self._check_size(size)
-        self._hash_pending()
+        self.hash_queue()
         current = self._range.size
         if size == current:
             return self._range.root()
@@ -172,7 +184,7 @@ class MerkleTree:
             ValueError: ``index``/``size`` out of range, or ``leaf_hash`` is not that leaf's.
             NodeStoreError: the stored nodes do not give a proof that verifies.
         """
-        self._hash_pending()
+        self.hash_queue()
         size = self._range.size if size is None else size
         self._check_size(size)
         self._check_index(index, size)
@@ -198,7 +210,7 @@ class MerkleTree:
             ValueError: the sizes are out of range or ``size1 > size2``.
             NodeStoreError: the stored nodes do not give a proof that verifies.
         """
-        self._hash_pending()
+        self.hash_queue()
         size2 = self._range.size if size2 is None else size2
         self._check_size(size2)
         if not 0 <= size1 <= size2:
@@ -223,7 +235,7 @@ class MerkleTree:
         Raises:
             NodeStoreError: the first node that does not match, by level and index.
         """
-        self._hash_pending()
+        self.hash_queue()
         size = self._range.size
         if leaves is not None:
             self._check_leaves(iter(leaves), size)

@@ -71,11 +71,13 @@ def oracle_leaves(log: Any, stop: int | None = None) -> list[bytes]:
 
 
 def test_the_append_path_leaf_is_event_leaf() -> None:
-    """The file log's inline leaf preimage is byte for byte ``merkle.event_leaf``."""
+    """The file log's inline leaf input is byte for byte ``LEAF_PREFIX + merkle.event_leaf``."""
     from eventlog import filelog
+    from eventlog.merkle import LEAF_PREFIX
 
     for seq, ts, ev in [(1, 0, b"\x92\xa1k\x80"), (2**64 - 1, -(2**63), b""), (77, T0, b"x" * 300)]:
         assert filelog._pack_seq_ts(seq, ts) + ev == event_leaf(seq, ts, ev)
+        assert filelog._pack_leaf_head(0, seq, ts) + ev == LEAF_PREFIX + event_leaf(seq, ts, ev)
 
 
 @FIXTURE_OK
