@@ -34,6 +34,7 @@ from .errors import (
 )
 from .filelog import FileEventLog, open_log
 from .memory import InMemoryEventLog
+from .personal import Erased, Personal, Unavailable
 from .record import Record, Snapshot
 from .verify import Problem, VerifyReport, verify
 
@@ -47,6 +48,7 @@ __all__ = [
     "EventEncodingError",
     "EventLog",
     "EventLogError",
+    "Erased",
     "FileEventLog",
     "InMemoryEventLog",
     "LogClosedError",
@@ -64,6 +66,8 @@ __all__ = [
     "UnsupportedFormatError",
     "VerifyReport",
     "PostgresError",
+    "Personal",
+    "Unavailable",
     "WrongKeyError",
     "StoredObject",
     "Unrepresentable",

@@ -29,14 +29,19 @@ Layers above that encode events themselves call those two directly.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
-from .errors import RecordTooLargeError, WrongKeyError
+from .errors import EventLogError, RecordTooLargeError, WrongKeyError
+from .merkle import event_leaf, leaf_hash
+from .merkle_tree import MerkleTree
+from .personal import Erased, Personal, SealedValue, Unavailable
 from .record import Record, Snapshot, new_record
 from .snapshot import pack_snapshot
+from .vault import VaultEntry
 
 __all__ = ["DURABILITY_MODES", "TS_MAX", "EventLog", "check_event_sizes", "check_schema_version", "next_ts"]
 
@@ -157,8 +162,9 @@ class EventLog(abc.ABC):
             EventEncodingError: a value cannot be stored (the message names its path).
             ConcurrencyError: ``expected_seq`` is not the head; nothing was written.
         """
-        event_bytes = encode_event(kind, data)
-        seq, ts = self.append_encoded(event_bytes, expected_seq=expected_seq, ts=ts)
+        sealed: list[SealedValue] = []
+        event_bytes = encode_event(kind, data, sealed=sealed)
+        seq, ts = self.append_encoded(event_bytes, expected_seq=expected_seq, ts=ts, personal=sealed or None)
         kind, decoded = decode_event(event_bytes, seq=seq)
         return new_record(Record, (seq, ts, kind, decoded))
 
@@ -169,8 +175,9 @@ class EventLog(abc.ABC):
         Every event is encoded before anything is written, so a bad value raises at the
         call and nothing of the batch is stored.
         """
-        encoded = [encode_event(kind, data) for kind, data in events]
-        first, ts = self.append_batch_encoded(encoded, expected_seq=expected_seq, ts=ts)
+        sealed: list[SealedValue] = []
+        encoded = [encode_event(kind, data, sealed=sealed) for kind, data in events]
+        first, ts = self.append_batch_encoded(encoded, expected_seq=expected_seq, ts=ts, personal=sealed or None)
         out = []
         for i, event_bytes in enumerate(encoded):
             kind, decoded = decode_event(event_bytes, seq=first + i)
@@ -179,12 +186,14 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         """Append one event encoded by :func:`eventlog.encoding.encode_event`; return ``(seq, ts)``.
 
         The fast path for callers that encode events themselves. The bytes are TRUSTED:
         only their size is checked (bytes that are not an encoded event make the record
         unreadable). Same expected-seq, timestamp and durability behaviour as :meth:`append`.
+        ``personal``: the personal values ``encode_event(..., sealed=...)`` sealed for
+        these bytes; the log's vault stores them with the event.
 
         Raises:
             RecordTooLargeError: ``event_bytes`` is over the record limit.
@@ -193,7 +202,8 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         """Append events encoded by :func:`eventlog.encoding.encode_event` atomically.
 
         The batch twin of :meth:`append_encoded`; returns ``(first seq, ts)``.
@@ -247,6 +257,181 @@ class EventLog(abc.ABC):
     def link_at(self, seq: int) -> bytes:
         """Return the hash-chain link after ``seq``."""
         raise NotImplementedError
+
+    # -- audit proofs: the Merkle tree over the events (issue 14, eventlog/MERKLE.md) --
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """A Merkle tree of at least the events ``1..head_seq``, for reading, while the block runs.
+
+        Backends maintain their tree at append and override this to lend it (under their
+        lock). This fallback, for a backend that keeps none, builds one from
+        :meth:`read_raw`: O(n) per call.
+        """
+        tree = MerkleTree()
+        for first in range(1, self.head_seq + 1, 1 << 14):
+            tree.extend(event_leaf(seq, ts, event_bytes)
+                        for seq, ts, event_bytes in self.read_raw(first, first + (1 << 14) - 1))
+        yield tree
+
+    def _tree_size(self, size: int | None) -> int:
+        head = self.head_seq
+        if size is None:
+            return head
+        if type(size) is not int or not 0 <= size <= head:
+            msg = f"tree size {size!r} is outside 0..{head} (the log's head)"
+            raise ValueError(msg)
+        return size
+
+    def merkle_root(self, size: int | None = None) -> bytes:
+        """The RFC 6962 Merkle root over events ``1..size`` (default: every event).
+
+        Leaf ``i`` is :func:`eventlog.merkle.event_leaf` of event ``seq = i + 1``: its seq,
+        its timestamp and its stored bytes, so the root fixes what, in which order and when.
+
+        Raises:
+            ValueError: ``size`` is past the head.
+            NodeStoreError: the stored tree is damaged (rebuild: reopen the log).
+        """
+        size = self._tree_size(size)
+        with self._tree() as tree:
+            return tree.root_at(size)
+
+    def merkle_inclusion(self, seq: int, size: int | None = None) -> list[bytes]:
+        """The audit path proving event ``seq`` is in the tree of ``size`` events (default: all).
+
+        The path is checked against the tree's root before it is returned.
+
+        Raises:
+            ValueError: ``seq`` is not in ``1..size`` or ``size`` is past the head.
+            NodeStoreError: the stored tree is damaged.
+        """
+        size = self._tree_size(size)
+        if type(seq) is not int or not 1 <= seq <= size:
+            msg = f"seq {seq!r} is not in a tree of {size} events"
+            raise ValueError(msg)
+        with self._tree() as tree:
+            return tree.inclusion_proof(seq - 1, size)
+
+    def merkle_consistency(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """The proof that the tree of ``size2`` events (default: all) extends the one of ``size1``.
+
+        Raises:
+            ValueError: the sizes are out of order or past the head.
+            NodeStoreError: the stored tree is damaged.
+        """
+        size2 = self._tree_size(size2)
+        if type(size1) is not int or not 0 <= size1 <= size2:
+            msg = f"a consistency proof needs 0 <= size1 <= size2, got {size1!r} and {size2}"
+            raise ValueError(msg)
+        with self._tree() as tree:
+            return tree.consistency_proof(size1, size2)
+
+    def check_merkle(self) -> bool:
+        """Re-hash the whole stored tree against the log's events: O(n), for ``verify``.
+
+        Returns False when the log has no stored tree to check (nothing is kept, or it
+        is not built yet), True when it was checked.
+
+        Raises:
+            NodeStoreError: the first stored node or leaf that does not match the log.
+        """
+        with self._tree() as tree:
+            tree.check(leaf_hash(event_leaf(seq, ts, event_bytes))
+                       for seq, ts, event_bytes in self.read_raw(1, tree.size))
+        return True
+
+    # -- signed checkpoints (eventlog/audit.py) ------------------------------------------
+    def store_checkpoint(self, size: int, note: str) -> None:
+        """Keep a signed checkpoint note of the tree at ``size`` with the log (one per size; replaced).
+
+        The note is not checked here (:func:`eventlog.audit.make_checkpoint` makes it);
+        whoever reads it checks its signature.
+
+        Raises:
+            EventLogError: this backend cannot keep checkpoints (or is read-only).
+        """
+        msg = f"{type(self).__name__} cannot store checkpoints"
+        raise EventLogError(msg)
+
+    def checkpoint_notes(self) -> list[str]:
+        """The checkpoint notes kept with the log, by size (unchecked text)."""
+        return []
+
+    @property
+    def holds_personal_values(self) -> bool:
+        """True if this log's vault is meant to hold every personal value its events commit to.
+
+        False for a copy made without them (a saved job file carries commitments only).
+        """
+        return True
+
+    # -- personal values (eventlog/personal.py, eventlog/vault.py) -------------------------
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        """What the log's vault holds for a personal value's commitment (``None``: nothing).
+
+        This fallback is for a backend without a vault (it holds nothing).
+        """
+        return None
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        """Every entry of the log's vault (for ``verify``)."""
+        return iter(())
+
+    def has_personal_values(self) -> bool:
+        """True if the log's vault has any entry (a value or the tombstone of an erased one)."""
+        return next(self.personal_entries(), None) is not None
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append an erasure event and delete the listed values and salts from the vault, as one step.
+
+        ``event_bytes`` is the encoded, signed erasure event (:mod:`eventlog.erasure` makes
+        it; call :func:`eventlog.erasure.erase`). After a crash the erasure is either not
+        begun or completed by the next writer's open. Returns the event's ``(seq, ts)``.
+
+        Raises:
+            EventLogError: this backend keeps no vault.
+            ConcurrencyError: ``expected_seq`` is not the head; nothing was erased.
+        """
+        msg = f"{type(self).__name__} keeps no personal values to erase"
+        raise EventLogError(msg)
+
+    def reveal(self, value: Any) -> Any:
+        """``value`` with every sealed :class:`~eventlog.personal.Personal` in it replaced by its value.
+
+        The value comes from the vault and is checked against its commitment. An erased
+        value becomes an :class:`~eventlog.personal.Erased` (its erasure's seq, reason and
+        key), one this log does not hold an :class:`~eventlog.personal.Unavailable`.
+        Containers (dicts, lists, tuples, sets, and their read-only subclasses) are copied
+        as plain ones; everything else is returned as it is.
+        """
+        if not self.has_personal_values():
+            return value  # nothing to reveal: no walk over a large state
+        reasons: dict[int, tuple[str, str]] = {}
+
+        def one(p: Personal) -> Any:
+            commitment = p.commitment
+            if commitment is None:
+                return p.value
+            entry = self.personal_entry(commitment)
+            if entry is None:
+                return Unavailable(commitment)
+            if entry.sealed is None:
+                seq = entry.erased_seq or 0
+                if seq not in reasons:
+                    reasons[seq] = _erasure_reason(self, seq)
+                reason, key = reasons[seq]
+                return Erased(commitment, seq, reason, key)
+            if not entry.sealed.matches():
+                return Unavailable(commitment, "the vault's entry does not match its commitment (damaged)")
+            from .encoding import decode
+
+            try:
+                return decode(entry.sealed.value, where="the vault")
+            except EventLogError:
+                return Unavailable(commitment, "the vault's entry cannot be decoded (damaged)")
+
+        return _walk(value, one)
 
     # -- snapshots ----------------------------------------------------------------
     @abc.abstractmethod
@@ -320,3 +505,30 @@ class EventLog(abc.ABC):
     def extend(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Record]:
         """Append each event on its own (not atomic); returns the records."""
         return [self.append(kind, data) for kind, data in events]
+
+
+def _walk(value: Any, fn: Any) -> Any:
+    """A copy of ``value`` with ``fn`` applied to every :class:`Personal` in it (see :meth:`EventLog.reveal`)."""
+    if isinstance(value, Personal):
+        return fn(value)
+    if isinstance(value, dict):
+        return {_walk(k, fn): _walk(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, fn) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_walk(v, fn) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_walk(v, fn) for v in value) if type(value) in (set, frozenset) else \
+            {_walk(v, fn) for v in value}
+    return value
+
+
+def _erasure_reason(log: EventLog, seq: int) -> tuple[str, str]:
+    """The reason and signing key's name of the erasure event at ``seq`` (empty if it cannot be read)."""
+    try:
+        record = log.get(seq)
+    except (KeyError, EventLogError):
+        return "", ""
+    data = record.data if isinstance(record.data, dict) else {}
+    key = data.get("key", "")
+    return str(data.get("reason", "")), str(key).split("+", 1)[0] if isinstance(key, str) else ""

@@ -41,7 +41,9 @@ __all__ = [
     "open_checkpoint",
     "parse_checkpoint_text",
     "parse_time",
+    "read_unverified",
     "sign_checkpoint",
+    "signer_names",
 ]
 
 #: The separator before a signature's key name (U+2014 EM DASH, then a space).
@@ -252,3 +254,25 @@ def open_checkpoint(text: str | bytes, verifier: Verifier | str) -> Checkpoint:
                "text was changed after it was signed (or the signature is damaged)")
         raise CheckpointError(msg)
     return parse_checkpoint_text(body)
+
+
+def read_unverified(note: str | bytes) -> Checkpoint:
+    """What a signed note states, WITHOUT checking any signature (its shape is checked).
+
+    For the writer's own bookkeeping (which checkpoints a log keeps, which origin); an
+    auditor uses :func:`open_checkpoint` with the key they trust.
+
+    Raises:
+        CheckpointError: the note is malformed.
+    """
+    body, _signatures = _split_note(note)
+    return parse_checkpoint_text(body)
+
+
+def signer_names(note: str | bytes) -> list[str]:
+    """The key names of a note's signature lines (unchecked).
+
+    Raises:
+        CheckpointError: the note is malformed.
+    """
+    return [sig.name for sig in _split_note(note)[1]]

@@ -37,6 +37,16 @@ the class's ``upcast(fields, stored_version) -> fields`` first, wherever the val
 from (an event, a snapshot, a bundle); the stored bytes never change, so the hash chain
 and ``verify`` are unaffected.
 
+Personal values
+===============
+
+A value wrapped in :class:`~eventlog.personal.Personal` is stored as a commitment (an
+extension value of 32 bytes) and sealed into the log's vault, apart from the events
+(:mod:`eventlog.personal`). Only :func:`encode_event` given a ``sealed`` list can store
+one (a log's append does this); anywhere else (a snapshot, a bare :func:`encode`) an
+unsealed personal value is an :class:`~eventlog.errors.EventEncodingError` naming its
+path. A sealed one (read back from a log) is stored as its commitment again.
+
 Values nothing can represent
 ============================
 
@@ -78,6 +88,7 @@ from typing import Any
 import msgpack
 
 from .errors import EventEncodingError, RecordDecodeError, RecordTooLargeError, UnrepresentableValueWarning
+from .personal import COMMITMENT_SIZE, EXT_PERSONAL, Personal, SealedValue, seal
 from .usertypes import (
     StoredObject,
     Unrepresentable,
@@ -99,6 +110,7 @@ __all__ = [
     "SNAPSHOT_MAX_DEPTH",
     "StoredObject",
     "EventSplitter",
+    "Personal",
     "Unrepresentable",
     "decode",
     "decode_event",
@@ -139,6 +151,7 @@ EXT_PATH = 11
 EXT_BIGINT = 12
 EXT_OBJECT = 13
 EXT_UNREPRESENTABLE = 14
+# EXT_PERSONAL = 15 (eventlog.personal): a personal value's 32-byte commitment.
 
 # msgpack type bytes that open a container (fixmap, fixarray, array16/32, map16/32). The
 # count of such bytes in a payload bounds its nesting depth (bytes inside strings only
@@ -152,6 +165,42 @@ _PATH_TAGS: tuple[type[pathlib.PurePath], ...] = (
 # -- encoding ------------------------------------------------------------------------
 class _Unencodable(Exception):
     """Raised inside the packer for a value that cannot be stored (strict mode)."""
+
+
+class _NoVault(Exception):
+    """Raised inside the packer for a personal value it cannot store: no vault takes it, or its value cannot be stored.
+
+    Not one of the exceptions the lenient paths turn into placeholders: a personal value
+    is never silently dropped or replaced.
+    """
+
+
+class _Sealing(threading.local):
+    # Where a personal value met by the packer is sealed into: the list of the
+    # encode_event call running in this thread, or None (no vault: refuse it).
+    collector: list[SealedValue] | None = None
+
+
+_sealing = _Sealing()
+
+
+def _personal_ext(obj: Personal) -> msgpack.ExtType:
+    """A personal value's commitment extension, sealing its value into this thread's collector."""
+    commitment = obj.commitment
+    if commitment is None:
+        collector = _sealing.collector
+        if collector is None:
+            raise _NoVault(obj)
+        _sealing.collector = None  # a personal value nested inside it is refused, not sealed
+        try:
+            sealed = seal(_encode(obj.value, "value", MAX_DEPTH, MAX_RECORD_BYTES, False))
+        except EventEncodingError:
+            raise _NoVault(obj) from None  # _find_problem names the value's own problem
+        finally:
+            _sealing.collector = collector
+        collector.append(sealed)
+        commitment = sealed.commitment
+    return msgpack.ExtType(EXT_PERSONAL, commitment)
 
 
 _warned_types: set[type] = set()
@@ -214,6 +263,8 @@ def _to_ext(obj: Any, lenient: bool) -> Any:
         return msgpack.ExtType(EXT_OBJECT, _pack_nested([obj.type_path, obj.version, dict(obj.fields)], lenient))
     if cls is Unrepresentable:
         return msgpack.ExtType(EXT_UNREPRESENTABLE, _pack_plain([obj.type_path, obj.text]))
+    if cls is Personal:
+        return _personal_ext(obj)
     entry = registration_for(cls)
     if isinstance(obj, enum.Enum):
         name = entry.name if entry is not None else type_path(cls)
@@ -349,6 +400,9 @@ def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool
         payload: bytes = packer.pack(value)
     except (_Unencodable, ValueError, OverflowError, UnicodeEncodeError, TypeError) as exc:
         payload = _encode_with_care(value, path, max_depth, lenient, exc)
+    except _NoVault:
+        found = _find_problem(value, path, max_depth, False)
+        raise EventEncodingError(*(found or (path, _PERSONAL_OUTSIDE))) from None
     finally:
         free.append(packer)
     # The count of container-opening bytes bounds the nesting depth: only when it could
@@ -397,9 +451,21 @@ def _children(value: Any) -> Iterator[tuple[str, Any]] | None:
     return None
 
 
+_PERSONAL_OUTSIDE = ("a personal value can only be stored in an event appended to a log (its vault keeps the "
+                     "value); not in a snapshot or on its own")
+
+
 def _leaf_problem(value: Any) -> str | None:
     """Why a leaf value cannot be stored, or None (asks the packer's own hook, so the two agree)."""
     cls = type(value)
+    if cls is Personal:
+        # Asked without sealing anything: only whether this call could store it.
+        if value.is_sealed:
+            return None
+        if _sealing.collector is None:
+            return _PERSONAL_OUTSIDE
+        inner = _find_problem(value.value, "value", MAX_DEPTH, False)
+        return None if inner is None else f"the personal value's {inner[0]}: {inner[1]}"
     if cls is str:
         try:
             value.encode("utf-8")
@@ -569,6 +635,10 @@ def _decode_ext(code: int, data: bytes) -> Any:
         if entry is not None:
             return build(entry, fields, version)
         return StoredObject(name, fields, version)
+    if code == EXT_PERSONAL:
+        if len(data) != COMMITMENT_SIZE:
+            raise ValueError("malformed personal value extension")
+        return Personal.sealed(data)
     if code == EXT_UNREPRESENTABLE:
         name, text = _ints(_unpack_inner(data), 2, "placeholder")
         if type(name) is not str or type(text) is not str:
@@ -662,11 +732,14 @@ def _kind_prefix(kind: Any) -> bytes:
     return prefix
 
 
-def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False) -> bytes:
+def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False,
+                 sealed: list[SealedValue] | None = None) -> bytes:
     """Return the canonical bytes of one event: msgpack ``[kind, data]``.
 
     These bytes are what the hash chain covers and what every backend stores.
-    ``lenient``: see :func:`encode`.
+    ``lenient``: see :func:`encode`. ``sealed``: personal values (:class:`Personal`) in
+    ``data`` are stored as commitments and their secrets appended to this list, for the
+    log's vault (pass it to the append with the bytes); without it they are refused.
 
     Raises:
         EventEncodingError: ``kind`` is not a non-empty str, ``data`` is not a dict, or a
@@ -678,11 +751,30 @@ def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False) -> b
         prefix = _kind_prefix(kind)
     if type(data) is not dict and not isinstance(data, dict):
         raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
-    event = prefix + _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, lenient)
+    if sealed is None:
+        event = prefix + _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, lenient)
+    else:
+        event = prefix + _encode_sealing(data, lenient, sealed)
     if len(event) > MAX_RECORD_BYTES:
         raise RecordTooLargeError("data", f"the event encodes to {len(event)} bytes, more than the limit "
                                           f"of {MAX_RECORD_BYTES} bytes")
     return event
+
+
+def _encode_sealing(data: Mapping[str, Any], lenient: bool, sealed: list[SealedValue]) -> bytes:
+    """Encode event data with its personal values sealed into ``sealed``."""
+    collector: list[SealedValue] = []
+    outer = _sealing.collector
+    _sealing.collector = collector
+    try:
+        payload = _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, lenient)
+    finally:
+        _sealing.collector = outer
+    if collector:
+        # A failed first packing attempt (retried with care) may have sealed values the
+        # final bytes do not hold: keep only the commitments that are in them.
+        sealed.extend(entry for entry in collector if entry.commitment in payload)
+    return payload
 
 
 def decode_event(event_bytes: bytes, *, where: str = "<memory>", offset: int | None = None,

@@ -15,6 +15,7 @@ a condition on ``_lock``).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import mmap
 import os
@@ -29,6 +30,7 @@ from typing import Any
 
 from . import _fs
 from . import lock as _lock
+from ._atomic import write_atomically
 from ._frame import (
     _FRAME_PREFIX,
     _PADS,
@@ -55,11 +57,17 @@ from .errors import (
     LogFailedError,
     LogReadOnlyError,
     LogWriteError,
+    NodeStoreError,
     RecordDecodeError,
     UnsupportedFormatError,
     WrongKeyError,
 )
 from .index import INDEX_INTERVAL, SegmentIndex, index_name
+from .merkle import leaf_hash
+from .merkle_log import catch_up, event_leaves
+from .merkle_store import FileNodeStore, MemoryNodeStore, OverlayNodeStore, PreparedCommit
+from .merkle_tree import MerkleTree
+from .personal import SealedValue
 from .record import Record, Snapshot, new_record
 from .segment import CHUNK, FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all, seg_name
 from .snapshot import (
@@ -71,6 +79,7 @@ from .snapshot import (
     tag_problem,
     write_snapshot,
 )
+from .vault import VAULT_DIR, FileVault, VaultEntry
 
 __all__ = ["KEEP_SNAPSHOTS", "SNAPSHOT_GAP", "FileEventLog", "open_log", "snapshots_to_prune"]
 
@@ -79,6 +88,12 @@ _crc32 = zlib.crc32
 _pack_header_tail_into = struct.Struct("<Qq16sII").pack_into
 _pack_prefix = _FRAME_PREFIX.pack
 _pack_u32 = struct.Struct("<I").pack
+#: ``merkle.LEAF_PREFIX + merkle.event_leaf(seq, ts, b"")`` written out for the append path:
+#: the leaf's hash input is built in one pack and one concatenation, and queued on the tree
+#: without a call (``benchmarks/bench_merkle.py``); ``tests/eventlog/test_merkle_backends.py``
+#: pins the two together.
+_pack_leaf_head = struct.Struct("<BQq").pack
+_pack_seq_ts = struct.Struct("<Qq").pack
 _time_ns = time.time_ns
 #: Length-table packers of multi-event frames (see _frame.join_events), by event count.
 _TABLES = tuple(struct.Struct(f"<{n}I") for n in range(17))
@@ -101,6 +116,17 @@ PREALLOC_MAX = 4 * 1024 * 1024
 PREALLOC_ALIGN = 4096
 #: Bytes of the active segment mapped at a time (see FileEventLog._make_room).
 MAP_WINDOW = 64 * 1024
+#: The Merkle tree's node store, a subdirectory of the log (eventlog/MERKLE.md).
+MERKLE_DIR = "merkle"
+#: Signed checkpoints kept with the log: ``cp-<size:020d>.txt``, one per size.
+CHECKPOINT_DIR = "checkpoints"
+#: The tree's node store is committed (fsync + HEAD) at least this often while events
+#: arrive, in seconds and in events: after a crash, open re-feeds at most about this
+#: much of the log into the tree.
+TREE_COMMIT_SECONDS = 1.0
+TREE_COMMIT_EVENTS = 1 << 16
+#: Leaves the append path queues before it hashes them (in one batch, inline).
+_TREE_BATCH = 256
 _map_write = _fs.map_write
 
 
@@ -123,7 +149,7 @@ class _Seg:
 def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability: str = "batch",
              key: bytes | None = None, segment_bytes: int = 64 * 2**20, strict: bool = False,
              repair_tail: bool = False, create: bool = True, keep_snapshots: int | None = None,
-             snapshot_gap: int | None = SNAPSHOT_GAP) -> FileEventLog:
+             snapshot_gap: int | None = SNAPSHOT_GAP, merkle: bool = True) -> FileEventLog:
     """Open (and recover) the log directory at ``path``, creating it if needed.
 
     Args:
@@ -141,6 +167,9 @@ def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability
             many seqs apart, so a state at any seq is a snapshot plus at most
             ``snapshot_gap`` events of replay (default :data:`SNAPSHOT_GAP`). ``0`` keeps
             every snapshot; ``None`` keeps only the newest ``keep_snapshots``.
+        merkle: keep the Merkle tree of audit proofs up to date at every append (the
+            default). ``False`` skips that work; the next writer that keeps it catches
+            up with the events appended meanwhile.
 
     Raises:
         LogLockedError: another writer holds the log.
@@ -150,7 +179,8 @@ def open_log(path: str | os.PathLike[str], *, readonly: bool = False, durability
     """
     return FileEventLog(os.fspath(path), readonly=readonly, durability=durability, key=key,
                         segment_bytes=segment_bytes, strict=strict, repair_tail=repair_tail,
-                        create=create, keep_snapshots=keep_snapshots, snapshot_gap=snapshot_gap)
+                        create=create, keep_snapshots=keep_snapshots, snapshot_gap=snapshot_gap,
+                        merkle=merkle)
 
 
 class FileEventLog(EventLog):
@@ -159,7 +189,7 @@ class FileEventLog(EventLog):
     def __init__(self, path: str, *, readonly: bool = False, durability: str = "batch",
                  key: bytes | None = None, segment_bytes: int = 64 * 2**20, strict: bool = False,
                  repair_tail: bool = False, create: bool = True, keep_snapshots: int | None = None,
-                 snapshot_gap: int | None = SNAPSHOT_GAP) -> None:
+                 snapshot_gap: int | None = SNAPSHOT_GAP, merkle: bool = True) -> None:
         if durability not in DURABILITY_MODES:
             msg = f"durability must be one of {DURABILITY_MODES}, got {durability!r}"
             raise ValueError(msg)
@@ -230,6 +260,22 @@ class FileEventLog(EventLog):
         self._flusher: threading.Thread | None = None
         self._dir_fd_lock = threading.Lock()
         self._warned_keyless = False  # see _unauthenticated
+        # The Merkle tree (eventlog/MERKLE.md): the writer feeds it under _lock at every
+        # append and commits its node store after the log's own fsync covers it
+        # (_commit_tree, serialised by _tree_commit_lock). None when not kept.
+        self._merkle: MerkleTree | None = None
+        self._merkle_wanted = merkle
+        self._merkle_error: str | None = None
+        self._tree_commit_lock = threading.Lock()
+        self._tree_committed = 0
+        self._tree_commit_at = 0.0
+        self._reader_tree: MerkleTree | None = None
+        self._reader_tree_lock = threading.Lock()  # not _lock: feeding the reader's tree reads the log
+        # The personal values' vault (eventlog/vault.py): the writer's, opened with the
+        # log; a reader's, opened when first asked. _erase_lock: one erasure at a time.
+        self._vault: FileVault | None = None
+        self._vault_mark: tuple[int, int] | None = None  # where the append in progress put its values
+        self._erase_lock = threading.Lock()
 
         if not os.path.isdir(self._path):
             if readonly or not create:
@@ -245,6 +291,10 @@ class FileEventLog(EventLog):
             self._recover()
             if not readonly:
                 self._start_writer()
+                if merkle:
+                    self._open_tree()
+                self._vault = FileVault(os.path.join(self._path, VAULT_DIR))
+                self._finish_erasure()
         except BaseException:
             self._release_all()
             raise
@@ -693,19 +743,20 @@ class FileEventLog(EventLog):
             self._failed = err
 
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         if len(event_bytes) > MAX_RECORD_BYTES:
             check_event_sizes([event_bytes])
-        return self._append(event_bytes, None, expected_seq, ts)
+        return self._append(event_bytes, None, expected_seq, ts, personal)
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         events = list(events)
         check_event_sizes(events)
-        return self._append(b"", events, expected_seq, ts)
+        return self._append(b"", events, expected_seq, ts, personal)
 
     def _append(self, event_bytes: bytes, batch: list[bytes] | None, expected_seq: int | None,
-                ts: int | None) -> tuple[int, int]:
+                ts: int | None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         """Chain, frame and store one event, or a ``batch`` of them as one frame; return ``(first seq, ts)``.
 
         The frame is copied into the shared map of the active segment: page-cache memory
@@ -726,6 +777,7 @@ class FileEventLog(EventLog):
         """
         lock = self._lock
         lock.acquire()  # rather than "with": half the cost, on a path taken per event
+        stored = False
         try:
             if self._failed is not None or self._closed or self._readonly:
                 self._check_writable()
@@ -738,6 +790,10 @@ class FileEventLog(EventLog):
                     ts = self._head_ts  # timestamps never go backwards, even if the clock does
             else:
                 ts = next_ts(self._head_ts, ts)
+            if personal:
+                # The values first: an event stored (acknowledged) always has them. If the
+                # frame is not stored after all, the finally below takes them back.
+                self._put_personal(personal)
             if batch is None:
                 link = self._chain.next(self._head_link, first, ts, event_bytes)
                 count = 1
@@ -785,12 +841,32 @@ class FileEventLog(EventLog):
             self._head_seq = last
             self._head_ts = ts
             self._head_link = link
+            stored = True
+            tree = self._merkle
+            if tree is not None:
+                # After the frame is stored and the head moved: a failing tree never
+                # fails an append (it is derived data; see _drop_tree).
+                queue = tree.queue
+                if batch is None:
+                    queue.append(_pack_leaf_head(0, first, ts) + event_bytes)
+                else:
+                    queue.extend([_pack_leaf_head(0, seq, ts) + e
+                                  for seq, e in zip(range(first, last + 1), batch, strict=True)])
+                if len(queue) >= _TREE_BATCH:
+                    try:
+                        tree.hash_queue()
+                    except EventLogError as err:
+                        self._drop_tree(err)
             if self._signal:
                 self._signal_append()
         finally:
+            if personal:
+                self._settle_personal(personal, stored)
             lock.release()
         if self._always:
             self._wait_durable(last)
+            if self._merkle is not None and last - self._tree_committed >= TREE_COMMIT_EVENTS:
+                self._commit_tree()
         return first, ts
 
     def _signal_append(self) -> None:
@@ -957,6 +1033,10 @@ class FileEventLog(EventLog):
             if target <= self._durable_seq:
                 return self._durable_seq
             try:
+                vault = self._vault
+                if vault is not None:
+                    # Before the segment: a value is never less durable than its event.
+                    vault.sync()
                 # Frames are stored through a shared map of this file: on Linux the
                 # file's fdatasync writes back pages dirtied through a mapping too.
                 _fs.fdatasync(self._wfd)
@@ -1035,7 +1115,10 @@ class FileEventLog(EventLog):
                 self._dirty = False
                 self._signal = True
             try:
-                self._sync_now()
+                if self._merkle is not None and self._tree_due():
+                    self._commit_tree()  # its fsync of the segment is this round's
+                else:
+                    self._sync_now()
             except (OSError, EventLogError):
                 return  # the writer is failed; appends now raise LogFailedError
             if self._closed:  # close() may have set ``wake`` just before our clear()
@@ -1043,13 +1126,310 @@ class FileEventLog(EventLog):
             del self
 
     def sync(self) -> int:
+        """Make every appended record durable (and commit the Merkle tree); return :attr:`durable_seq`."""
         if self._readonly:
             return self._head_seq
         if self._closed:
             return self._durable_seq
         if self._failed is not None:
             self._check_writable()
+        if self._merkle is not None:
+            self._commit_tree()
         return self._sync_now()
+
+    # -- signed checkpoints ---------------------------------------------------------------
+    def store_checkpoint(self, size: int, note: str) -> None:
+        """Write ``checkpoints/cp-<size>.txt`` atomically (temp, fsync, rename, directory fsync)."""
+        self._check_writable()
+        folder = os.path.join(self._path, CHECKPOINT_DIR)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            _fs.fsync_dir(self._path)  # the new directory survives a power loss
+        path = os.path.join(folder, f"cp-{size:020d}.txt")
+        write_atomically(path, note.encode("utf-8"), tmp=path + ".tmp", what="checkpoint")
+
+    def checkpoint_notes(self) -> list[str]:
+        folder = os.path.join(self._path, CHECKPOINT_DIR)
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.startswith("cp-") and n.endswith(".txt"))
+        except FileNotFoundError:
+            return []
+        notes = []
+        for name in names:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
+                    notes.append(f.read(1 << 16).decode("utf-8", "replace"))
+            except FileNotFoundError:
+                continue
+        return notes
+
+    # -- personal values (eventlog/personal.py, eventlog/vault.py) ------------------------
+    def _put_personal(self, personal: Sequence[SealedValue]) -> None:
+        """Store sealed values in the vault before their event (caller holds ``_lock``)."""
+        vault = self._vault
+        if vault is None:
+            self._check_writable()
+            raise AssertionError  # pragma: no cover - a writer always has its vault
+        self._vault_mark = vault.mark()
+        vault.put(personal)
+
+    def _settle_personal(self, personal: Sequence[SealedValue], stored: bool) -> None:
+        """After an append with personal values (``_lock`` held): if its event was not stored, take them back."""
+        mark, self._vault_mark = self._vault_mark, None
+        if not stored and mark is not None and self._vault is not None:
+            self._vault.undo(mark, personal)
+
+    def _reader_vault(self, fresh: bool = False) -> FileVault:
+        vault = self._vault
+        if vault is None or fresh:
+            if vault is not None:
+                vault.close()
+            vault = self._vault = FileVault(os.path.join(self._path, VAULT_DIR), readonly=True)
+        return vault
+
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        if self._readonly:
+            with self._reader_tree_lock:
+                entry = self._reader_vault().get(commitment)
+                if entry is None:  # written by the writer since this reader looked: look again
+                    entry = self._reader_vault(fresh=True).get(commitment)
+                return entry
+        vault = self._vault
+        return None if vault is None else vault.get(commitment)
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        if self._readonly:
+            with self._reader_tree_lock:
+                return self._reader_vault(fresh=True).entries()
+        vault = self._vault
+        return iter(()) if vault is None else vault.entries()
+
+    @property
+    def vault_problems(self) -> list[tuple[str, int, str]]:
+        """What opening the vault had to skip: ``(file name, byte offset, what)`` (for ``verify``)."""
+        if self._readonly:
+            with self._reader_tree_lock:
+                return list(self._reader_vault(fresh=True).problems)
+        return [] if self._vault is None else list(self._vault.problems)
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append the erasure event, then replace the values by tombstones (see :meth:`EventLog.erase_personal`).
+
+        ``personal/ERASING`` (written durably first) names the event and the values, so a
+        crash at any point is finished by the next writer's open (:meth:`_finish_erasure`).
+        """
+        self._check_writable()
+        vault = self._vault
+        assert vault is not None
+        with self._erase_lock:
+            while True:
+                head = self._head_seq
+                if expected_seq is not None and expected_seq != head:
+                    raise ConcurrencyError(expected_seq, head, self._path)
+                vault.begin_erasure(head + 1, event_bytes, commitments)
+                try:
+                    seq, ts = self._append(event_bytes, None, head, None)
+                except ConcurrencyError:
+                    vault.abort_erasure()
+                    if expected_seq is not None:
+                        raise
+                    continue  # another thread appended first: the erasure gets the next seq
+                except BaseException:
+                    vault.abort_erasure()
+                    raise
+                break
+            # The event is durable before any value goes: an erasure is never half-recorded.
+            self._sync_now()
+            vault.finish_erasure()
+            return seq, ts
+
+    def _finish_erasure(self) -> None:
+        """At a writer's open: complete an erasure a crash interrupted (``personal/ERASING``)."""
+        vault = self._vault
+        pending = vault.pending_erasure() if vault is not None else None
+        if vault is None or pending is None:
+            return
+        head = self._head_seq
+        if head >= pending.seq:
+            stored = next(iter(self.read_raw(pending.seq, pending.seq)))[2]
+            if stored != pending.event:
+                log.warning("eventlog: %s: an interrupted erasure expected its event at seq %d, but another "
+                            "event is there; nothing was erased (run the erasure again)", self._path, pending.seq)
+                vault.abort_erasure()
+                return
+        elif head == pending.seq - 1:
+            # The crash came before the erasure event was stored: store it now (the
+            # erasure was asked for and signed; it is carried out, not forgotten).
+            self._append(pending.event, None, head, None)
+            self._sync_now()
+        else:
+            log.warning("eventlog: %s: an interrupted erasure was for seq %d but the log ends at %d; "
+                        "nothing was erased (run the erasure again)", self._path, pending.seq, head)
+            vault.abort_erasure()
+            return
+        vault.finish_erasure()
+        log.warning("eventlog: %s: finished an erasure interrupted by a crash (erasure event at seq %d)",
+                    self._path, pending.seq)
+
+    # -- the Merkle tree (eventlog/MERKLE.md, "Part 2") ---------------------------------
+    def _open_tree(self) -> None:
+        """Open the tree's node store and feed it what it lacks (the writer, at open).
+
+        The store keeps only what its last commit vouches for (FileNodeStore), and
+        catch_up drops a commit whose anchor is not this log's chain link at that size;
+        then only the events since the last commit are read and hashed.
+        """
+        try:
+            tree = MerkleTree(FileNodeStore(os.path.join(self._path, MERKLE_DIR)))
+            report = catch_up(tree, self)
+        except EventLogError as err:
+            self._merkle_error = str(err)
+            log.warning("eventlog: %s: the Merkle tree could not be opened (%s); proofs are unavailable "
+                        "until the log is reopened", self._path, err)
+            return
+        if report.rebuilt:
+            log.warning("eventlog: %s: the Merkle tree's store described another history; rebuilt it "
+                        "from the log (%d events)", self._path, report.fed)
+        self._merkle = tree
+        head = tree.store.head
+        self._tree_committed = head.size if head is not None else 0
+        self._tree_commit_at = time.monotonic()
+        if report.fed or report.cut or report.rebuilt:
+            # The log was fsynced by _start_writer, so the tree may vouch for all of it now.
+            self._commit_tree()
+
+    def _drop_tree(self, err: BaseException) -> None:
+        """Stop keeping a tree whose store failed (caller holds ``_lock``): the log goes on.
+
+        The tree is derived data; reopening the log rebuilds what the store lost.
+        """
+        tree, self._merkle = self._merkle, None
+        if tree is None:
+            return
+        self._merkle_error = str(err)
+        log.warning("eventlog: %s: the Merkle tree's store failed (%s); proofs are unavailable until "
+                    "the log is reopened", self._path, err)
+        with contextlib.suppress(EventLogError, OSError):
+            tree.close()
+
+    def _tree_due(self) -> bool:
+        """True when the tree's store should be committed with the next fsync."""
+        return (self._head_seq - self._tree_committed >= TREE_COMMIT_EVENTS
+                or time.monotonic() - self._tree_commit_at >= TREE_COMMIT_SECONDS)
+
+    def _commit_tree(self) -> None:
+        """Commit the tree's store at the head, after the log's fsync covers the head.
+
+        Prepared under ``_lock`` (the buffered nodes go to the level files; the head's
+        size, root and chain link are taken), then the segment is fsynced, then the
+        store's level files and its ``HEAD`` (outside ``_lock``: appends go on). So the
+        store's ``HEAD`` never vouches for an event that is not on disk, and open never
+        finds a committed tree longer than the log (which it would have to rebuild).
+        """
+        with self._tree_commit_lock:
+            prepared: PreparedCommit | None = None
+            with self._lock:
+                tree = self._merkle
+                if tree is None or self._failed is not None:
+                    return
+                if tree.size != self._tree_committed or tree.store.head is None:
+                    try:
+                        prepared = tree.prepare_commit(self._head_link)
+                    except EventLogError as err:
+                        self._drop_tree(err)
+                        return
+            self._sync_now()
+            if prepared is not None:
+                try:
+                    tree.finish_commit(prepared)
+                except EventLogError as err:
+                    with self._lock:
+                        if self._merkle is tree:
+                            self._drop_tree(err)
+                    return
+                self._tree_committed = prepared.head.size
+            self._tree_commit_at = time.monotonic()
+
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """The writer's tree (under ``_lock``), or a reader's, fed up to the head."""
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        if self._readonly:
+            with self._reader_tree_lock:
+                yield self._reader_tree_at_head()
+            return
+        with self._lock:
+            tree = self._merkle
+            if tree is None:
+                raise self._no_tree()
+            yield tree
+
+    def _no_tree(self) -> NodeStoreError:
+        why = self._merkle_error or "the log was opened with merkle=False"
+        msg = (f"event log {self._path!r} keeps no Merkle tree ({why}); reopen it for writing "
+               "with merkle=True to build it")
+        return NodeStoreError(msg)
+
+    def _reader_tree_at_head(self) -> MerkleTree:
+        """A read-only log's tree: the writer's committed store, plus the events since, in memory.
+
+        A missing or damaged store, or one of another history, is not believed: the
+        reader then builds the whole tree in memory from the log (O(n), with a warning).
+        Caller holds ``_reader_tree_lock`` (never ``_lock``: feeding reads the log).
+        """
+        tree = self._reader_tree
+        if tree is None:
+            store = None
+            try:
+                store = FileNodeStore(os.path.join(self._path, MERKLE_DIR), readonly=True)
+                tree = MerkleTree(OverlayNodeStore(store))
+                catch_up(tree, self)
+            except EventLogError as err:
+                if store is not None:
+                    store.close()
+                if os.path.isdir(os.path.join(self._path, MERKLE_DIR)):
+                    log.warning("eventlog: %s: not using the Merkle tree's store (%s); building the "
+                                "tree in memory", self._path, err)
+                tree = MerkleTree(MemoryNodeStore())
+            self._reader_tree = tree
+        head = self.head_seq
+        if tree.size < head:
+            tree.extend(event_leaves(self, tree.size + 1, head))
+        return tree
+
+    def check_merkle(self) -> bool:
+        """Re-hash the stored tree (``merkle/``) against the log (see :meth:`EventLog.check_merkle`).
+
+        The committed store is opened read-only and checked strictly: a damaged one is a
+        :class:`NodeStoreError` here (where opening would quietly rebuild it). The writer
+        commits its tree first, so its store covers the head; appends go on meanwhile.
+        False when the log has no store (written without the tree: nothing to check).
+        """
+        if self._closed:
+            msg = f"event log {self._path!r} is closed"
+            raise LogClosedError(msg)
+        directory = os.path.join(self._path, MERKLE_DIR)
+        if not self._readonly:
+            if self._merkle is None:
+                raise self._no_tree()
+            self._commit_tree()
+        elif not os.path.isdir(directory):
+            return False
+        store = FileNodeStore(directory, readonly=True)
+        try:
+            tree = MerkleTree(store)
+            size = tree.size
+            head = self.head_seq
+            if size > head:
+                msg = f"the Merkle tree's store holds {size} leaves, more than the log's {head} events"
+                raise NodeStoreError(msg)
+            tree.check(leaf_hash(_pack_seq_ts(seq, ts) + e) for seq, ts, e in self.read_raw(1, size))
+        finally:
+            store.close()
+        return True
 
     def close(self) -> None:
         with self._lock:
@@ -1068,6 +1448,8 @@ class FileEventLog(EventLog):
                         log.warning("eventlog: could not cut the reserved space of %s: %s",
                                     self._segs[-1].path, e)
                 try:
+                    if self._merkle is not None:
+                        self._commit_tree()
                     self._sync_now()
                 except OSError as e:
                     err = e
@@ -1082,6 +1464,15 @@ class FileEventLog(EventLog):
             raise err
 
     def _release_all(self) -> None:
+        for tree in (self._merkle, self._reader_tree):
+            if tree is not None:
+                with contextlib.suppress(EventLogError, OSError):
+                    tree.close()
+        self._merkle = self._reader_tree = None
+        vault, self._vault = self._vault, None
+        if vault is not None:
+            with contextlib.suppress(EventLogError, OSError):
+                vault.close()
         with self._sync_lock:
             try:
                 self._unmap()

@@ -7,7 +7,9 @@ stays close to the encoded size, and the hash chain is the same: the same events
 the same timestamps give the same head hash on every backend.
 
 Chain links are computed when asked for (``head_hash``, ``link_at``, a snapshot's
-link), from the nearest link already known: appends only store bytes. A log restored
+link), from the nearest link already known: appends only store bytes. The Merkle tree
+(issue 14) is kept the same way: the events appended since it was last read are hashed
+into it, each once, when a root or a proof is asked for. A log restored
 from a checksummed source (:func:`eventlog.read_bundle`) starts with that source's
 stored links as known links, so it is not re-hashed at load (``verify`` re-hashes).
 """
@@ -15,6 +17,7 @@ stored links as known links, so it is not re-hashed at load (``verify`` re-hashe
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 import time
 from array import array
@@ -25,7 +28,11 @@ from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_ve
 from .chain import GENESIS, Chain
 from .encoding import MAX_RECORD_BYTES, decode_event, decode_state, encode_state
 from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotError
+from .merkle import event_leaf
+from .merkle_tree import MerkleTree
+from .personal import SealedValue
 from .record import Record, Snapshot, new_record
+from .vault import MemoryVault, VaultEntry
 
 __all__ = ["InMemoryEventLog"]
 
@@ -65,6 +72,11 @@ class InMemoryEventLog(EventLog):
         self._link_seqs: list[int] = [0]
         self._snapshots: dict[int, tuple[int, int, bytes]] = {}  # seq -> (ts, schema_version, body)
         self._closed = False
+        # Hashed lazily (see the module docstring): an append only stores bytes.
+        self._merkle = MerkleTree()
+        self._vault = MemoryVault()
+        self._checkpoints: dict[int, str] = {}
+        self._holds_personal = True
 
     @classmethod
     def restore(cls, tss: Sequence[int], events: list[bytes], *, key: bytes | None = None,
@@ -91,6 +103,7 @@ class InMemoryEventLog(EventLog):
                                                           f"{stamps[i - 1]}")
         log._events = events
         log._tss = stamps
+        log._holds_personal = False  # a copy of events (a bundle) carries no vault
         for seq, link in (links or {}).items():
             if 1 <= seq <= len(events):
                 log._links[seq] = link
@@ -152,7 +165,10 @@ class InMemoryEventLog(EventLog):
         raise LogClosedError(msg)
 
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
+        if personal:
+            first, ts = self.append_batch_encoded([event_bytes], expected_seq=expected_seq, ts=ts, personal=personal)
+            return first, ts
         if len(event_bytes) > MAX_RECORD_BYTES:
             check_event_sizes([event_bytes])
         lock = self._lock
@@ -179,7 +195,8 @@ class InMemoryEventLog(EventLog):
         return head + 1, ts
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         events = list(events)
         check_event_sizes(events)
         with self._lock:
@@ -190,6 +207,8 @@ class InMemoryEventLog(EventLog):
             if expected_seq is not None and expected_seq != first - 1:
                 raise ConcurrencyError(expected_seq, first - 1, "<memory>")
             ts = next_ts(tss[-1] if tss else 0, ts)
+            if personal:
+                self._vault.put(personal)
             self._events.extend(events)
             tss.extend([ts] * len(events))
             if self._followers:
@@ -253,6 +272,45 @@ class InMemoryEventLog(EventLog):
             raise KeyError(msg)
         with self._lock:
             return self._link(seq)
+
+    def store_checkpoint(self, size: int, note: str) -> None:
+        with self._lock:
+            self._checkpoints[size] = note
+
+    def checkpoint_notes(self) -> list[str]:
+        with self._lock:
+            return [self._checkpoints[size] for size in sorted(self._checkpoints)]
+
+    @property
+    def holds_personal_values(self) -> bool:
+        return self._holds_personal
+
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        with self._lock:
+            return self._vault.get(commitment)
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        with self._lock:
+            return self._vault.entries()
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append the erasure event and drop the values, under one lock (nothing to crash between)."""
+        with self._lock:
+            seq, ts = self.append_batch_encoded([event_bytes], expected_seq=expected_seq)
+            self._vault.begin_erasure(seq, event_bytes, commitments)
+            self._vault.finish_erasure()
+            return seq, ts
+
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """The tree, brought up to the head first (each event is hashed once, when first needed)."""
+        with self._lock:
+            tree = self._merkle
+            done, head = tree.size, len(self._events)
+            if done < head:
+                tree.extend(map(event_leaf, range(done + 1, head + 1), self._tss[done:head], self._events[done:head]))
+            yield tree
 
     # -- snapshots ----------------------------------------------------------------
     def _seal_key(self) -> bytes:

@@ -33,8 +33,10 @@ __all__ = [
     "HASH_SIZE",
     "CompactRange",
     "event_leaf",
+    "LEAF_PREFIX",
     "leaf_hash",
     "leaf_hashes",
+    "leaf_input_hashes",
     "node_hash",
     "node_hashes",
     "root_of",
@@ -53,6 +55,9 @@ _add_leaf_prefix = _LEAF.__add__
 _add_node_prefix = _NODE.__add__
 _join = b"".join
 _SEQ_TS = struct.Struct("<Qq")
+
+#: The byte a leaf's data is hashed after (RFC 6962 §2.1): ``leaf_hash(d) = SHA-256(LEAF_PREFIX || d)``.
+LEAF_PREFIX = _LEAF
 
 #: The root of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1).
 EMPTY_ROOT = _sha256(b"").digest()
@@ -79,6 +84,11 @@ def leaf_hashes(datas: Iterable[bytes]) -> list[bytes]:
     per-call overhead either way (see ``benchmarks/bench_merkle.py``).
     """
     return list(map(_digest, map(_sha256, map(_add_leaf_prefix, datas))))
+
+
+def leaf_input_hashes(inputs: Iterable[bytes]) -> list[bytes]:
+    """Return SHA-256 of each item: the leaf hashes of inputs that already start with :data:`LEAF_PREFIX`."""
+    return list(map(_digest, map(_sha256, inputs)))
 
 
 def node_hashes(children: Sequence[bytes]) -> list[bytes]:
@@ -149,6 +159,13 @@ class CompactRange:
         rng = cls()
         rng._size = size
         rng._frontier = nodes
+        return rng
+
+    def copy(self) -> CompactRange:
+        """An independent copy (appending to it leaves this one as it is)."""
+        rng = CompactRange()
+        rng._size = self._size
+        rng._frontier = list(self._frontier)
         return rng
 
     @property

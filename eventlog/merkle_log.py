@@ -62,20 +62,26 @@ def catch_up(tree: MerkleTree, log: EventLog) -> CatchUp:
     """Make ``tree`` the tree of ``log``'s events ``1..head_seq``.
 
     The committed part is trusted only if its anchor (when it has one) equals the log's
-    hash-chain link at the committed size; otherwise the tree is emptied and rebuilt.
-    Only the events the tree lacks are read, so a tree committed recently costs little.
+    hash-chain link at the committed size; otherwise the tree is emptied and rebuilt. A
+    commit of more events than the log holds (the log lost a tail the tree had
+    committed, or was replaced by a shorter one) cannot be checked at all, so it is
+    rebuilt too. Only the events the tree lacks are read, so a tree committed recently
+    costs little.
     """
     head = log.head_seq
-    cut = 0
-    if tree.size > head:
-        cut = tree.size - head
-        tree.truncate(head)
-    rebuilt = False
+    start_size = tree.size
     committed = tree.store.head
-    if (committed is not None and committed.anchor and 0 < committed.size <= tree.size
-            and log.link_at(committed.size) != committed.anchor):
+    rebuilt = False
+    if committed is not None and committed.size > head:
+        rebuilt = True  # nothing in the log to check that commit against
+    elif (committed is not None and committed.anchor and 0 < committed.size <= min(tree.size, head)
+          and log.link_at(committed.size) != committed.anchor):
+        rebuilt = True  # the commit belongs to another history
+    if rebuilt:
         tree.truncate(0)
-        rebuilt = True
+    elif tree.size > head:
+        tree.truncate(head)
+    cut = max(0, start_size - head) if not rebuilt else 0
     start = tree.size + 1
     for first in range(start, head + 1, _CHUNK):
         tree.extend(event_leaves(log, first, min(first + _CHUNK - 1, head)))

@@ -34,7 +34,7 @@ from ._atomic import write_atomically
 from .errors import LogWriteError, NodeStoreError
 from .merkle import HASH_SIZE, CompactRange
 
-__all__ = ["FileNodeStore", "MemoryNodeStore", "NodeStore", "StoreHead"]
+__all__ = ["FileNodeStore", "MemoryNodeStore", "NodeStore", "OverlayNodeStore", "PreparedCommit", "StoreHead"]
 
 _log = logging.getLogger("eventlog")
 
@@ -56,6 +56,19 @@ class StoreHead:
     size: int
     root: bytes
     anchor: bytes = b""
+
+
+@attrs.frozen
+class PreparedCommit:
+    """The first half of a commit (see :meth:`NodeStore.prepare_commit`).
+
+    Attributes:
+        head: what :meth:`NodeStore.finish_commit` will record.
+        levels: the level files to make durable first.
+    """
+
+    head: StoreHead
+    levels: frozenset[int] = frozenset()
 
 
 class NodeStore(abc.ABC):
@@ -91,6 +104,9 @@ class NodeStore(abc.ABC):
         """Return the hash of node ``(level, index)``."""
         return self.read(level, index, 1)
 
+    def prefetch(self, keys: Sequence[tuple[int, int]]) -> None:  # noqa: B027 - optional hook
+        """Hint: the nodes ``(level, index)`` about to be read (a remote store fetches them at once)."""
+
     @abc.abstractmethod
     def truncate(self, size: int) -> None:
         """Forget every node over leaves at or past ``size`` (a log cut back to ``size`` events).
@@ -98,9 +114,22 @@ class NodeStore(abc.ABC):
         The head is dropped if it recorded more leaves; :meth:`commit` records a new one.
         """
 
-    @abc.abstractmethod
     def commit(self, root: bytes, anchor: bytes = b"") -> StoreHead:
         """Make every node durable and record ``(size, root, anchor)`` as the head."""
+        return self.finish_commit(self.prepare_commit(root, anchor))
+
+    def prepare_commit(self, root: bytes, anchor: bytes = b"") -> PreparedCommit:
+        """The quick half of a commit at the current size: hand buffered nodes to the files.
+
+        Called by the store's one writer (under its log's lock). Nodes may be added again
+        as soon as it returns; :meth:`finish_commit` (the slow half: fsyncs) may then run
+        in another thread, outside that lock, and records the head prepared here.
+        """
+        return PreparedCommit(StoreHead(self.size, bytes(root), bytes(anchor)))
+
+    @abc.abstractmethod
+    def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
+        """Make the prepared nodes durable, then record the prepared head (see :meth:`prepare_commit`)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook; the memory store has nothing to release
         """Release resources. Does not commit. Idempotent."""
@@ -176,10 +205,10 @@ class MemoryNodeStore(NodeStore):
         if self._head is not None and self._head.size > size:
             self._head = None
 
-    def commit(self, root: bytes, anchor: bytes = b"") -> StoreHead:
+    def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
         """Record the head (memory is as durable as it gets)."""
-        self._head = StoreHead(self.size, bytes(root), bytes(anchor))
-        return self._head
+        self._head = prepared.head
+        return prepared.head
 
 
 # -- the file store ---------------------------------------------------------------------------
@@ -510,27 +539,37 @@ class FileNodeStore(NodeStore):
         self._cut_files(size, self._level_files())
         self._disk = [size >> level for level in range(size.bit_length())]
 
-    def commit(self, root: bytes, anchor: bytes = b"") -> StoreHead:
-        """Write and fsync every node, then record ``(size, root, anchor)`` in ``HEAD``.
+    def prepare_commit(self, root: bytes, anchor: bytes = b"") -> PreparedCommit:
+        """Write the buffered nodes to the level files (no fsync) and note which need one."""
+        self._check_writable()
+        self.flush()
+        head = StoreHead(self.size, bytes(root), bytes(anchor))
+        if len(head.anchor) > MAX_ANCHOR:
+            msg = f"an anchor is at most {MAX_ANCHOR} bytes, got {len(head.anchor)}"
+            raise ValueError(msg)
+        levels, self._dirty = frozenset(self._dirty), set()
+        return PreparedCommit(head, levels)
+
+    def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
+        """fsync the prepared nodes' files, then record the prepared head in ``HEAD``.
 
         The order is the durability argument: the nodes are on disk before the ``HEAD``
         that vouches for them, and ``HEAD`` is replaced atomically, so after a crash the
-        store holds the last committed tree, whole.
+        store holds the last committed tree, whole. Nodes written since the prepare may
+        be synced too; ``HEAD`` does not vouch for them (the next open cuts them).
         """
-        self._check_writable()
-        self.flush()
-        for level in sorted(self._dirty):
+        if self._failed:
+            self._check_writable()
+        for level in sorted(prepared.levels):
             try:
                 _fs.fdatasync(self._fds[level])
             except OSError as err:
                 self._failed = True  # fsyncgate: the unsynced pages may be gone
                 raise LogWriteError(err, f"syncing {_level_name(level)} in {self._dir}") from err
-        self._dirty.clear()
-        head = StoreHead(self.size, bytes(root), bytes(anchor))
-        write_atomically(self._path(HEAD_NAME), encode_head(head), tmp=self._path(HEAD_NAME + ".tmp"),
+        write_atomically(self._path(HEAD_NAME), encode_head(prepared.head), tmp=self._path(HEAD_NAME + ".tmp"),
                          what="the node store's HEAD")
-        self._head = head
-        return head
+        self._head = prepared.head
+        return prepared.head
 
     def close(self) -> None:
         """Write buffered nodes (not committed: see :meth:`commit`) and close the files."""
@@ -544,3 +583,74 @@ class FileNodeStore(NodeStore):
             for fd in self._fds.values():
                 _fs.close(fd)
             self._fds.clear()
+
+
+class OverlayNodeStore(NodeStore):
+    """Nodes added on top of a read-only store, kept in memory (a reader's view of a growing log).
+
+    A reader opens the writer's committed store read-only and feeds the events the
+    writer has appended since its last commit; those nodes live only here. Reads below
+    the base store's size go to it, the rest to memory.
+    """
+
+    def __init__(self, base: NodeStore) -> None:
+        """Overlay ``base`` (nothing is ever written to it)."""
+        self._base = base
+        self._extra = MemoryNodeStore()
+        self._base_size = base.size
+
+    @property
+    def size(self) -> int:
+        """Leaves stored (the base's and the overlay's)."""
+        return self._base_size + self._extra_leaves()
+
+    def _extra_leaves(self) -> int:
+        return len(self._extra._levels[0]) // HASH_SIZE if self._extra._levels else 0
+
+    @property
+    def head(self) -> StoreHead | None:
+        """The base store's last commit."""
+        return self._base.head
+
+    def _base_length(self, level: int) -> int:
+        return self._base_size >> level
+
+    def add(self, level: int, first: int, nodes: list[bytes]) -> None:
+        """Append nodes to a level, in memory (see :meth:`NodeStore.add`)."""
+        base = self._base_length(level)
+        while len(self._extra._levels) <= level:
+            self._extra._levels.append(bytearray())
+        row = self._extra._levels[level]
+        row += self._joined(level, first, nodes, base + len(row) // HASH_SIZE)
+
+    def read(self, level: int, start: int, count: int) -> bytes:
+        """Return stored hashes: the base store's, then the overlay's."""
+        base = self._base_length(level)
+        extra = self._extra._levels[level] if level < len(self._extra._levels) else b""
+        have = base + len(extra) // HASH_SIZE
+        if start < 0 or count < 0 or start + count > have:
+            raise _missing(level, start, count, have)
+        out = b""
+        if start < base:
+            out = self._base.read(level, start, min(count, base - start))
+        if start + count > base:
+            lo = max(start - base, 0) * HASH_SIZE
+            out += bytes(extra[lo : (start + count - base) * HASH_SIZE])
+        return out
+
+    def truncate(self, size: int) -> None:
+        """Cut the overlay back to ``size`` leaves (the base is read-only: never below its size)."""
+        if size < self._base_size:
+            msg = f"cannot cut a read-only node store of {self._base_size} leaves to {size}"
+            raise NodeStoreError(msg)
+        for level, row in enumerate(self._extra._levels):
+            del row[max(0, (size >> level) - self._base_length(level)) * HASH_SIZE :]
+
+    def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
+        """A reader never commits."""
+        msg = "a read-only node store cannot be committed"
+        raise NodeStoreError(msg)
+
+    def close(self) -> None:
+        """Close the base store."""
+        self._base.close()

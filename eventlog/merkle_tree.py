@@ -21,15 +21,16 @@ from .errors import NodeStoreError, ProofError
 from .merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
+    LEAF_PREFIX,
     CompactRange,
-    leaf_hashes,
+    leaf_input_hashes,
     node_hash,
     node_hashes,
     split_point,
     verify_consistency,
     verify_inclusion,
 )
-from .merkle_store import MemoryNodeStore, NodeStore, StoreHead
+from .merkle_store import MemoryNodeStore, NodeStore, PreparedCommit, StoreHead
 
 __all__ = ["MerkleTree"]
 
@@ -68,7 +69,10 @@ class MerkleTree:
         if head is not None and head.size == size and self._range.root() != head.root:
             msg = f"the node store's nodes do not fold to the root its head records at size {size}"
             raise NodeStoreError(msg)
-        self._pending: list[bytes] = []
+        #: Leaf inputs (``LEAF_PREFIX`` + the leaf's data) appended and not hashed yet. An owner
+        #: on a hot path (the file log's append) appends to it directly and calls
+        #: :meth:`hash_queue` once it holds :attr:`batch` items; everyone else uses append.
+        self.queue: list[bytes] = []
         self._batch = batch
 
     # -- growing --------------------------------------------------------------------------------
@@ -78,44 +82,61 @@ class MerkleTree:
         return self._store
 
     @property
+    def batch(self) -> int:
+        """Leaves queued before they are hashed in one batch."""
+        return self._batch
+
+    @property
     def size(self) -> int:
         """Leaves appended (hashed or still queued)."""
-        return self._range.size + len(self._pending)
+        return self._range.size + len(self.queue)
 
     def append(self, data: bytes) -> None:
         """Append one leaf (its data, not its hash). O(1) now; hashed with its batch."""
-        pending = self._pending
-        pending.append(data)
-        if len(pending) >= self._batch:
-            self._hash_pending()
+        queue = self.queue
+        queue.append(LEAF_PREFIX + data)
+        if len(queue) >= self._batch:
+            self.hash_queue()
 
     def extend(self, datas: Iterable[bytes]) -> None:
         """Append many leaves, in order."""
-        self._pending.extend(datas)
-        if len(self._pending) >= self._batch:
-            self._hash_pending()
+        self.queue.extend(map(LEAF_PREFIX.__add__, datas))
+        if len(self.queue) >= self._batch:
+            self.hash_queue()
 
     def append_hash(self, leaf: bytes) -> None:
         """Append one leaf given by its hash (``merkle.leaf_hash`` of its data)."""
         if len(leaf) != HASH_SIZE:
             msg = f"a leaf hash is {HASH_SIZE} bytes, got {len(leaf)}"
             raise ValueError(msg)
-        self._hash_pending()
+        self.hash_queue()
         self._range.append(leaf, self._store.add)
 
-    def _hash_pending(self) -> None:
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self._range.extend(leaf_hashes(batch), self._store.add)
+    def hash_queue(self) -> None:
+        """Hash the queued leaves into the tree (leaf hashes, then each level of new nodes in one batch)."""
+        queue = self.queue
+        if queue:
+            hashes = leaf_input_hashes(queue)
+            queue.clear()
+            self._range.extend(hashes, self._store.add)
 
     def commit(self, anchor: bytes = b"") -> StoreHead:
         """Hash the queue and make the store durable at the current size (see ``NodeStore.commit``)."""
-        self._hash_pending()
+        self.hash_queue()
         return self._store.commit(self._range.root(), anchor)
+
+    def prepare_commit(self, anchor: bytes = b"") -> PreparedCommit:
+        """Hash the queue and start a commit at the current size (see ``NodeStore.prepare_commit``)."""
+        self.hash_queue()
+        return self._store.prepare_commit(self._range.root(), anchor)
+
+    def finish_commit(self, prepared: PreparedCommit) -> StoreHead:
+        """Finish a prepared commit (see ``NodeStore.finish_commit``); may run in another thread."""
+        return self._store.finish_commit(prepared)
 
     def truncate(self, size: int) -> None:
         """Forget the leaves at and after index ``size`` (the log was cut back to ``size`` events)."""
-        self._hash_pending()
+        self.hash_queue()
         if not 0 <= size <= self.size:
             msg = f"cannot truncate a tree of {self.size} leaves to {size}"
             raise ValueError(msg)
@@ -124,28 +145,29 @@ class MerkleTree:
 
     def close(self) -> None:
         """Hash the queue and close the store (without committing)."""
-        self._hash_pending()
+        self.hash_queue()
         self._store.close()
 
     # -- reading --------------------------------------------------------------------------------
     def root(self) -> bytes:
         """The root at the current size."""
-        self._hash_pending()
+        self.hash_queue()
         return self._range.root()
 
     def leaf_hash_at(self, index: int) -> bytes:
         """The stored hash of leaf ``index`` (not checked: see :meth:`inclusion_proof`)."""
         self._check_index(index, self.size)
-        self._hash_pending()
+        self.hash_queue()
         return self._store.get(0, index)
 
     def root_at(self, size: int) -> bytes:
         """The root the tree had at ``size`` leaves, checked against the current root."""
         self._check_size(size)
-        self._hash_pending()
+        self.hash_queue()
         current = self._range.size
         if size == current:
             return self._range.root()
+        self._prefetch([(0, size), *self._consistency_ranges(size, current)])
         root = self._stored_root(size)
         proof = self._consistency_path(size, current)
         self._vouch(lambda: verify_consistency(size, current, root, self._range.root(), proof),
@@ -162,10 +184,13 @@ class MerkleTree:
             ValueError: ``index``/``size`` out of range, or ``leaf_hash`` is not that leaf's.
             NodeStoreError: the stored nodes do not give a proof that verifies.
         """
-        self._hash_pending()
+        self.hash_queue()
         size = self._range.size if size is None else size
         self._check_size(size)
         self._check_index(index, size)
+        current = self._range.size
+        self._prefetch([(0, size), *self._consistency_ranges(size, current), *self._inclusion_ranges(index, size)]
+                       if size != current else self._inclusion_ranges(index, size), (0, index))
         root = self.root_at(size)
         stored_leaf = self._store.get(0, index)
         path = self._inclusion_path(index, size)
@@ -185,12 +210,16 @@ class MerkleTree:
             ValueError: the sizes are out of range or ``size1 > size2``.
             NodeStoreError: the stored nodes do not give a proof that verifies.
         """
-        self._hash_pending()
+        self.hash_queue()
         size2 = self._range.size if size2 is None else size2
         self._check_size(size2)
         if not 0 <= size1 <= size2:
             msg = f"a consistency proof needs 0 <= size1 <= size2, got {size1} and {size2}"
             raise ValueError(msg)
+        current = self._range.size
+        self._prefetch([r for m in (size1, size2) if m != current
+                        for r in ((0, m), *self._consistency_ranges(m, current))]
+                       + self._consistency_ranges(size1, size2))
         root1, root2 = self.root_at(size1), self.root_at(size2)
         path = self._consistency_path(size1, size2)
         self._vouch(lambda: verify_consistency(size1, size2, root1, root2, path),
@@ -206,7 +235,7 @@ class MerkleTree:
         Raises:
             NodeStoreError: the first node that does not match, by level and index.
         """
-        self._hash_pending()
+        self.hash_queue()
         size = self._range.size
         if leaves is not None:
             self._check_leaves(iter(leaves), size)
@@ -239,57 +268,81 @@ class MerkleTree:
             raise NodeStoreError(msg)
 
     # -- the RFC 6962 recursions, iteratively, over stored nodes ------------------------------------
-    def _subtree(self, lo: int, hi: int) -> bytes:
-        """MTH(D[lo:hi]) for an RFC 6962 subtree (``lo`` a multiple of the power of two above ``hi - lo``)."""
-        nodes = []
+    # Each proof hash is MTH of one subtree D[lo:hi]; the *_ranges functions name those
+    # subtrees (they depend only on the sizes), _subtree folds one from stored nodes. A store
+    # that answers in round trips (PostgreSQL) is told every node a call will read first.
+    @staticmethod
+    def _subtree_keys(lo: int, hi: int) -> list[tuple[int, int]]:
+        """The stored nodes ``(level, index)`` whose fold is MTH(D[lo:hi]), left to right."""
+        keys = []
         pos = lo
         while pos < hi:
             level = (hi - pos).bit_length() - 1
             if pos:
                 level = min(level, (pos & -pos).bit_length() - 1)
-            nodes.append(self._store.get(level, pos >> level))
+            keys.append((level, pos >> level))
             pos += 1 << level
+        return keys
+
+    def _subtree(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]) for an RFC 6962 subtree (``lo`` a multiple of the power of two above ``hi - lo``)."""
+        nodes = [self._store.get(level, index) for level, index in self._subtree_keys(lo, hi)]
         root = nodes.pop()
         while nodes:
             root = node_hash(nodes.pop(), root)
         return root
 
+    def _prefetch(self, ranges: Iterable[tuple[int, int]], *extra: tuple[int, int]) -> None:
+        keys = {key for lo, hi in ranges for key in self._subtree_keys(lo, hi)}
+        keys.update(extra)
+        self._store.prefetch(sorted(keys))
+
     def _stored_root(self, size: int) -> bytes:
         return EMPTY_ROOT if size == 0 else self._subtree(0, size)
 
-    def _inclusion_path(self, index: int, size: int) -> list[bytes]:
-        path = []
+    @staticmethod
+    def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+        """The subtrees of PATH(index, D[size]), bottom-up."""
+        ranges = []
         lo, hi = 0, size
         while hi - lo > 1:
             mid = lo + split_point(hi - lo)
             if index < mid:
-                path.append(self._subtree(mid, hi))
+                ranges.append((mid, hi))
                 hi = mid
             else:
-                path.append(self._subtree(lo, mid))
+                ranges.append((lo, mid))
                 lo = mid
-        path.reverse()
-        return path
+        ranges.reverse()
+        return ranges
 
-    def _consistency_path(self, size1: int, size2: int) -> list[bytes]:
+    def _inclusion_path(self, index: int, size: int) -> list[bytes]:
+        return [self._subtree(lo, hi) for lo, hi in self._inclusion_ranges(index, size)]
+
+    @staticmethod
+    def _consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+        """The subtrees of PROOF(size1, D[size2]), bottom-up."""
         if size1 in (0, size2):
             return []
-        path = []
+        ranges = []
         lo, hi, m, whole = 0, size2, size1, True
         while m != hi - lo:
             k = split_point(hi - lo)
             if m <= k:
-                path.append(self._subtree(lo + k, hi))
+                ranges.append((lo + k, hi))
                 hi = lo + k
             else:
-                path.append(self._subtree(lo, lo + k))
+                ranges.append((lo, lo + k))
                 lo += k
                 m -= k
                 whole = False
         if not whole:
-            path.append(self._subtree(lo, hi))
-        path.reverse()
-        return path
+            ranges.append((lo, hi))
+        ranges.reverse()
+        return ranges
+
+    def _consistency_path(self, size1: int, size2: int) -> list[bytes]:
+        return [self._subtree(lo, hi) for lo, hi in self._consistency_ranges(size1, size2)]
 
     # -- checks ---------------------------------------------------------------------------------
     def _check_size(self, size: int) -> None:

@@ -34,6 +34,22 @@ and a database written by a newer version is refused with
     (keyed BLAKE2b over all of them, as in the file format), as a signed bigint. Rows
     written before tags existed hold a CRC32 there; an unkeyed log still accepts them,
     a keyed one does not (they cannot be authenticated).
+``eventlog_merkle_nodes``
+    ``(log_id, level, idx)`` primary key, ``hash``: the Merkle tree of audit proofs
+    (:mod:`eventlog.merkle_pg`), written by the same statement or transaction as the
+    events it covers; ``eventlog_logs.tree_size`` says how many events it covers.
+``eventlog_personal``
+    ``(log_id, commitment)`` primary key, ``salt``, ``value``, ``erased_seq``: the vault
+    of personal values (:mod:`eventlog.personal`), written with their events; erasing
+    sets ``salt`` and ``value`` to NULL and ``erased_seq`` in the erasure event's
+    transaction. (PostgreSQL keeps old row versions until VACUUM, which erasure runs,
+    and in its WAL and backups until they are recycled.)
+``eventlog_checkpoints``
+    ``(log_id, size)`` primary key, ``note``: signed checkpoints (:mod:`eventlog.audit`).
+
+Schema version 2 added the Merkle tree (the nodes table and ``tree_size``), the vault
+and the checkpoints; a version 1 database is upgraded when a writer first opens it, and
+each log's tree is built by the first writer that opens that log.
 
 Concurrency: every append locks the log's head row (``SELECT ... FOR NO KEY UPDATE``),
 compares ``head_seq`` with the expected seq, inserts the events and moves the head in
@@ -50,6 +66,7 @@ log reports ``durability == "none"`` instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import struct
 import threading
@@ -74,15 +91,24 @@ from .errors import (
     UnsupportedFormatError,
     WrongKeyError,
 )
+from .merkle import CompactRange
+from .merkle_pg import INSERT_NODES, NODES_DDL, NODES_TABLE, PgNodeStore, grow, read_frontier
+from .merkle_tree import MerkleTree
+from .personal import SealedValue
 from .record import Record, Snapshot
 from .snapshot import snapshot_tag
+from .vault import VaultEntry
 
 if TYPE_CHECKING:  # pragma: no cover - psycopg is an optional dependency
     import psycopg
 
 __all__ = [
+    "CHECKPOINTS_TABLE",
     "EVENTS_TABLE",
     "LOGS_TABLE",
+    "LOG_TABLES",
+    "NODES_TABLE",
+    "PERSONAL_TABLE",
     "SCHEMA_VERSION",
     "SNAPSHOTS_TABLE",
     "VERSION_TABLE",
@@ -97,11 +123,19 @@ __all__ = [
 ]
 
 #: Version of the table layout below. Bump it (and add a migration) on any change.
-SCHEMA_VERSION = 1
+#: 1: logs, events, snapshots. 2: the Merkle tree (nodes table, ``tree_size``).
+SCHEMA_VERSION = 2
 VERSION_TABLE = "eventlog_schema_version"
 LOGS_TABLE = "eventlog_logs"
 EVENTS_TABLE = "eventlog_events"
 SNAPSHOTS_TABLE = "eventlog_snapshots"
+PERSONAL_TABLE = "eventlog_personal"
+CHECKPOINTS_TABLE = "eventlog_checkpoints"
+#: Every table with rows of one log (by ``log_id``): deleting a log deletes its rows in all
+#: of them, the logs table last.
+LOG_TABLES = (EVENTS_TABLE, SNAPSHOTS_TABLE, NODES_TABLE, PERSONAL_TABLE, CHECKPOINTS_TABLE, LOGS_TABLE)
+#: Events read, hashed and their nodes inserted per transaction while a log's tree is built.
+TREE_BUILD_CHUNK = 1 << 15
 
 #: Rows fetched per query by ``read``/``follow``: reads never load a whole log at once.
 READ_PAGE = 2000
@@ -137,7 +171,8 @@ _DDL = (
         head_ts bigint NOT NULL DEFAULT 0,
         head_link bytea NOT NULL,
         key_check bytea NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now())""",
+        created_at timestamptz NOT NULL DEFAULT now(),
+        tree_size bigint NOT NULL DEFAULT 0)""",
     # No foreign key to the logs table: every insert already holds the log's head row
     # lock, and a per-row FK check would cost a lookup per event on large batches.
     f"""CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -161,7 +196,32 @@ _DDL = (
         checksum bigint NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (log_id, seq))""",
+    NODES_DDL,
+    f"""CREATE TABLE IF NOT EXISTS {PERSONAL_TABLE} (
+        log_id bigint NOT NULL,
+        commitment bytea NOT NULL,
+        salt bytea,
+        value bytea,
+        erased_seq bigint,
+        PRIMARY KEY (log_id, commitment))""",
+    f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} (
+        log_id bigint NOT NULL,
+        size bigint NOT NULL,
+        note text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (log_id, size))""",
 )
+#: From schema version 1 to 2 (run under the schema lock, in one transaction).
+_MIGRATE_1_TO_2 = (
+    f"ALTER TABLE {LOGS_TABLE} ADD COLUMN IF NOT EXISTS tree_size bigint NOT NULL DEFAULT 0",
+    *_DDL[4:],
+)
+_INSERT_PERSONAL = f"""
+INSERT INTO {PERSONAL_TABLE} (log_id, commitment, salt, value)
+SELECT %(log)s, p.c, p.s, p.v FROM unnest(%(pcs)s::bytea[], %(pss)s::bytea[], %(pvs)s::bytea[]) AS p(c, s, v)
+"""
+_ERASE_PERSONAL = (f"UPDATE {PERSONAL_TABLE} SET salt = NULL, value = NULL, erased_seq = %s "
+                   "WHERE log_id = %s AND commitment = ANY(%s)")
 
 # One statement inserts the whole batch and moves the head row; the data-modifying CTE
 # always runs to completion, and the NOTIFY is delivered only when the transaction
@@ -173,8 +233,8 @@ FROM unnest(%(tss)s::bigint[], %(bodies)s::bytea[], %(crcs)s::bigint[], %(links)
     WITH ORDINALITY AS u(ts, body, crc, link, i)
 """
 _INSERT_AND_ADVANCE = f"""
-WITH ins AS ({_INSERT})
-UPDATE {LOGS_TABLE} SET head_seq = %(head)s, head_ts = %(ts)s, head_link = %(link)s
+WITH ins AS ({_INSERT}), nodes AS ({INSERT_NODES})
+UPDATE {LOGS_TABLE} SET head_seq = %(head)s, head_ts = %(ts)s, head_link = %(link)s, tree_size = %(head)s
 WHERE log_id = %(log)s
 RETURNING pg_notify(%(channel)s, %(head)s::text)
 """
@@ -186,8 +246,8 @@ RETURNING pg_notify(%(channel)s, %(head)s::text)
 # the caller then takes the locking path.
 _APPEND_IF_HEAD = f"""
 WITH upd AS (
-    UPDATE {LOGS_TABLE} SET head_seq = %(head)s, head_ts = %(ts)s, head_link = %(link)s
-    WHERE log_id = %(log)s AND head_seq = %(base)s AND head_link = %(prev)s
+    UPDATE {LOGS_TABLE} SET head_seq = %(head)s, head_ts = %(ts)s, head_link = %(link)s, tree_size = %(head)s
+    WHERE log_id = %(log)s AND head_seq = %(base)s AND head_link = %(prev)s AND tree_size = %(base)s
     RETURNING 1
 ), ins AS (
     INSERT INTO {EVENTS_TABLE} (log_id, seq, ts, body, crc, link)
@@ -196,6 +256,15 @@ WITH upd AS (
         WITH ORDINALITY AS u(ts, body, crc, link, i)
     WHERE EXISTS (SELECT 1 FROM upd)
     RETURNING 1
+), nodes AS (
+    INSERT INTO {NODES_TABLE} (log_id, level, idx, hash)
+    SELECT %(log)s, n.level, n.idx, n.hash
+    FROM unnest(%(nlevels)s::smallint[], %(nidxs)s::bigint[], %(nhashes)s::bytea[]) AS n(level, idx, hash)
+    WHERE EXISTS (SELECT 1 FROM upd)
+), pers AS (
+    INSERT INTO {PERSONAL_TABLE} (log_id, commitment, salt, value)
+    SELECT %(log)s, p.c, p.s, p.v FROM unnest(%(pcs)s::bytea[], %(pss)s::bytea[], %(pvs)s::bytea[]) AS p(c, s, v)
+    WHERE EXISTS (SELECT 1 FROM upd)
 )
 SELECT pg_notify(%(channel)s, %(head)s::text), (SELECT count(*) FROM ins) FROM upd
 """
@@ -220,6 +289,20 @@ _SELECT_ROWS = (
     f"SELECT seq, ts, body, crc, link FROM {EVENTS_TABLE} "
     "WHERE log_id = %s AND seq >= %s AND seq <= %s ORDER BY seq LIMIT %s"
 )
+
+
+def _personal_params(log_id: int, personal: Sequence[SealedValue]) -> dict[str, Any]:
+    """The parameters of the vault insert: commitments, salts and values as three arrays."""
+    return {"log": log_id, "pcs": [p.commitment for p in personal], "pss": [p.salt for p in personal],
+            "pvs": [p.value for p in personal]}
+
+
+def _vault_entry(commitment: bytes, row: Sequence[Any]) -> VaultEntry:
+    salt, value, erased = row
+    if salt is None or value is None:
+        return VaultEntry(commitment, None, None if erased is None else int(erased))
+    return VaultEntry(commitment, SealedValue(commitment, bytes(salt), bytes(value)),
+                      None if erased is None else int(erased))
 
 
 # -- locations --------------------------------------------------------------------------
@@ -354,6 +437,11 @@ class PostgresEventLog(EventLog):
         self._check_chain = True
         self._warned_keyless = False  # see _unauthenticated
         self._durability = DURABILITY_MODES[0]
+        self._schema = SCHEMA_VERSION
+        # The Merkle tree's compact range at the head this handle last wrote or read
+        # (seq, link), so the next append computes its nodes without reading any.
+        self._frontier = CompactRange()
+        self._frontier_for: tuple[int, bytes] = (0, GENESIS)
         with self._lock:
             conn = self._connection("opening the log")
             try:
@@ -365,6 +453,8 @@ class PostgresEventLog(EventLog):
         self._channel = f"eventlog_{self._log_id}"
         try:
             self._check_head()
+            if not readonly:
+                self._build_tree()
         except BaseException:
             self.close()
             raise
@@ -432,9 +522,9 @@ class PostgresEventLog(EventLog):
                 msg = (f"the eventlog tables in the database of {self._location} have schema version "
                        f"{version}, newer than this library's {SCHEMA_VERSION}: upgrade eventlog")
                 raise UnsupportedFormatError(msg)
-            if version < SCHEMA_VERSION:  # pragma: no cover - no older layout exists yet
-                msg = f"schema version {version} is older than {SCHEMA_VERSION} and has no migration"
-                raise UnsupportedFormatError(msg)
+            if version < SCHEMA_VERSION and not self._readonly:
+                version = self._migrate(conn)
+            self._schema = version
             find = f"SELECT log_id, key_check FROM {LOGS_TABLE} WHERE name = %s"
             row = conn.execute(find, (self._job_id,)).fetchone()
             if row is None and create:
@@ -454,6 +544,19 @@ class PostgresEventLog(EventLog):
             raise self._failure(exc, "opening the log") from exc
         self._check_key(bytes(row[1]))
         return int(row[0])
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> int:
+        """Upgrade older tables to :data:`SCHEMA_VERSION` (one transaction, under the schema lock)."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            version = self._schema_version(conn)
+            assert version is not None
+            if version == 1:
+                for ddl in _MIGRATE_1_TO_2:
+                    conn.execute(ddl)
+                conn.execute(f"UPDATE {VERSION_TABLE} SET version = 2")
+                version = 2
+        return version
 
     def _check_key(self, stored: bytes) -> None:
         """Refuse a missing, superfluous or wrong key before anything is written with it."""
@@ -567,16 +670,17 @@ class PostgresEventLog(EventLog):
 
     # -- writing --------------------------------------------------------------------------------
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
-                       ts: int | None = None) -> tuple[int, int]:
+                       ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
         check_event_sizes([event_bytes])
-        first, times = self._append([event_bytes], expected_seq, ts)
+        first, times = self._append([event_bytes], expected_seq, ts, personal=personal)
         return first, times[0]
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,
-                             ts: int | None = None) -> tuple[int, int]:
+                             ts: int | None = None, personal: Sequence[SealedValue] | None = None
+                             ) -> tuple[int, int]:
         events = list(events)
         check_event_sizes(events)
-        first, times = self._append(events, expected_seq, ts)
+        first, times = self._append(events, expected_seq, ts, personal=personal)
         return first, times[0]
 
     def append_timed(self, events: Sequence[tuple[int, str, Mapping[str, Any]]], *,
@@ -615,10 +719,13 @@ class PostgresEventLog(EventLog):
         return out
 
     def _append(self, encoded: list[bytes], expected_seq: int | None, ts: int | None,
-                tss: list[int] | None = None) -> tuple[int, list[int]]:
+                tss: list[int] | None = None, *, personal: Sequence[SealedValue] | None = None,
+                erase: Sequence[bytes] | None = None) -> tuple[int, list[int]]:
         """Append encoded events atomically, all at ``ts`` or each at its ``tss`` entry.
 
-        Returns the first seq and every event's timestamp.
+        ``personal``: sealed values stored in the vault table in the same transaction;
+        ``erase``: commitments whose values the same transaction deletes (the appended
+        event is their erasure). Returns the first seq and every event's timestamp.
         """
         for t in (tss if tss is not None else (ts,)):
             if t is not None and type(t) is int and not _INT64_MIN <= t <= _INT64_MAX:
@@ -632,8 +739,8 @@ class PostgresEventLog(EventLog):
                 raise LogReadOnlyError(msg)
             conn = self._connection(f"appending {n} event(s)")
             cached = self._last_head
-            if expected_seq is None or expected_seq == cached[0]:
-                done = self._append_if_head(conn, encoded, cached, ts, tss)
+            if erase is None and (expected_seq is None or expected_seq == cached[0]):
+                done = self._append_if_head(conn, encoded, cached, ts, tss, personal)
                 if done is not None:
                     return cached[0] + 1, done
             operation = f"appending {n} event(s)"
@@ -645,7 +752,7 @@ class PostgresEventLog(EventLog):
                     # The head row lock serialises the writers of this log (in any process
                     # or host) until we commit; FOR NO KEY UPDATE is enough because the key
                     # never changes, and it does not block readers.
-                    row = conn.execute(f"SELECT head_seq, head_ts, head_link FROM {LOGS_TABLE} "
+                    row = conn.execute(f"SELECT head_seq, head_ts, head_link, tree_size FROM {LOGS_TABLE} "
                                        "WHERE log_id = %s FOR NO KEY UPDATE", (self._log_id,)).fetchone()
                     if row is None:
                         raise CorruptionError(f"table {LOGS_TABLE}", None, None,
@@ -657,6 +764,10 @@ class PostgresEventLog(EventLog):
                         raise ConcurrencyError(expected_seq, head_seq, self._location)
                     ts = next_ts(head_ts, ts)
                     times = [ts] * n if tss is None else tss
+                    # The tree's frontier at the head, read under the row lock (so every
+                    # writer computes its nodes from the same tree), unless this handle has it.
+                    rng = self._frontier_at(conn, head_seq, link, int(row[3]))
+                    grown, nodes = grow(rng, head_seq + 1, times, encoded)
                     first = head_seq + 1
                     operation = f"appending {n} event(s) (seq {first}..{head_seq + n})"
                     step = self._chain.next
@@ -675,10 +786,15 @@ class PostgresEventLog(EventLog):
                                   "crcs": crcs, "links": links, "tss": times[chunk_start:chunk_end]}
                         if chunk_end < n:
                             conn.execute(_INSERT, params)
-                        else:  # the last chunk also moves the head and notifies
+                        else:  # the last chunk also moves the head, adds the tree's nodes and notifies
                             conn.execute(_INSERT_AND_ADVANCE, {**params, "head": head_seq + n, "link": link,
-                                                               "channel": self._channel})
+                                                               "channel": self._channel,
+                                                               **nodes.params(self._log_id)})
                         base += chunk_end - chunk_start
+                    if personal:
+                        conn.execute(_INSERT_PERSONAL, _personal_params(self._log_id, personal))
+                    if erase is not None:
+                        conn.execute(_ERASE_PERSONAL, (head_seq + 1, self._log_id, list(erase)))
                     # From here on only COMMIT can fail; _write_failure then finds out
                     # whether it happened.
                     committing = True
@@ -687,11 +803,146 @@ class PostgresEventLog(EventLog):
                 raise self._write_failure(exc, operation, committing,
                                           None if not committing else (head_seq + n, link)) from exc
             self._last_head = (head_seq + n, times[-1], link)
+            self._frontier, self._frontier_for = grown, (head_seq + n, link)
         return first, times
+
+    # -- signed checkpoints ------------------------------------------------------------------------
+    def store_checkpoint(self, size: int, note: str) -> None:
+        if self._readonly:
+            msg = f"the PostgreSQL log {self._location} was opened read-only"
+            raise LogReadOnlyError(msg)
+        with self._lock:
+            self._execute(f"INSERT INTO {CHECKPOINTS_TABLE} (log_id, size, note) VALUES (%s, %s, %s) "
+                          "ON CONFLICT (log_id, size) DO UPDATE SET note = EXCLUDED.note, created_at = now()",
+                          (self._log_id, size, note))
+
+    def checkpoint_notes(self) -> list[str]:
+        if self._schema < 2:
+            return []
+        with self._lock:
+            rows = self._execute(f"SELECT note FROM {CHECKPOINTS_TABLE} WHERE log_id = %s ORDER BY size",
+                                 (self._log_id,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    # -- personal values -------------------------------------------------------------------------
+    def personal_entry(self, commitment: bytes) -> VaultEntry | None:
+        if self._schema < 2:
+            return None
+        with self._lock:
+            row = self._execute(f"SELECT salt, value, erased_seq FROM {PERSONAL_TABLE} "
+                                "WHERE log_id = %s AND commitment = %s", (self._log_id, commitment)).fetchone()
+        return None if row is None else _vault_entry(commitment, row)
+
+    def personal_entries(self) -> Iterator[VaultEntry]:
+        if self._schema < 2:
+            return iter(())
+        with self._lock:
+            rows = self._execute(f"SELECT commitment, salt, value, erased_seq FROM {PERSONAL_TABLE} "
+                                 "WHERE log_id = %s ORDER BY commitment", (self._log_id,)).fetchall()
+        return iter([_vault_entry(bytes(r[0]), r[1:]) for r in rows])
+
+    def has_personal_values(self) -> bool:
+        if self._schema < 2:
+            return False
+        with self._lock:
+            row = self._execute(f"SELECT EXISTS (SELECT 1 FROM {PERSONAL_TABLE} WHERE log_id = %s)",
+                                (self._log_id,)).fetchone()
+        return bool(row and row[0])
+
+    def erase_personal(self, event_bytes: bytes, commitments: Sequence[bytes], *,
+                       expected_seq: int | None = None) -> tuple[int, int]:
+        """Append the erasure event and NULL the values and salts in one transaction, then VACUUM.
+
+        VACUUM removes the old row versions that still hold the values from the table's
+        pages (best effort: it needs the table's owner and no older transaction open);
+        PostgreSQL's WAL and backups keep them until they are recycled.
+        """
+        check_event_sizes([event_bytes])
+        first, times = self._append([event_bytes], expected_seq, None, erase=list(commitments))
+        with contextlib.suppress(EventLogError, self._pg.Error), self._lock:
+            self._connection("vacuuming the vault").execute(f"VACUUM {PERSONAL_TABLE}")
+        return first, times[0]
+
+    # -- the Merkle tree (eventlog/merkle_pg.py) ----------------------------------------------------
+    def _execute(self, query: str, params: Any = None) -> Any:
+        """Run one statement on the handle's connection (caller holds ``_lock``)."""
+        conn = self._connection("reading the Merkle tree")
+        try:
+            return conn.execute(query, params)
+        except self._pg.Error as exc:
+            raise self._failure(exc, "reading the Merkle tree") from exc
+
+    def _frontier_at(self, conn: psycopg.Connection[Any], head_seq: int, link: bytes, tree_size: int) -> CompactRange:
+        """The tree's compact range at ``head_seq`` (head row locked by the caller's transaction).
+
+        The handle's own if it is for this head; else read from the node rows; a tree
+        that does not reach the head yet (a log older than the tree) is built first.
+        """
+        if self._frontier_for == (head_seq, link):
+            return self._frontier
+        if tree_size < head_seq:
+            return self._grow_tree(conn, tree_size, head_seq)
+        return read_frontier(conn.execute, self._log_id, head_seq, self._where)
+
+    def _grow_tree(self, conn: psycopg.Connection[Any], tree_size: int, upto: int) -> CompactRange:
+        """Add the nodes of events ``tree_size + 1 .. upto`` (read and verified) in the caller's transaction."""
+        rng = read_frontier(conn.execute, self._log_id, tree_size, self._where) if tree_size else CompactRange()
+        for first in range(tree_size + 1, upto + 1, TREE_BUILD_CHUNK):
+            last = min(first + TREE_BUILD_CHUNK - 1, upto)
+            rows = list(self._rows(first, last))
+            rng, nodes = grow(rng, first, [r[1] for r in rows], [r[2] for r in rows])
+            conn.execute(INSERT_NODES, nodes.params(self._log_id))
+        conn.execute(f"UPDATE {LOGS_TABLE} SET tree_size = %s WHERE log_id = %s", (upto, self._log_id))
+        return rng
+
+    def _build_tree(self) -> None:
+        """Build the nodes a log written before the tree lacks (a writer, at open): one chunk per transaction."""
+        operation = "building the Merkle tree"
+        while True:
+            with self._lock:
+                conn = self._connection(operation)
+                try:
+                    with conn.transaction():
+                        row = conn.execute(f"SELECT head_seq, tree_size FROM {LOGS_TABLE} WHERE log_id = %s "
+                                           "FOR NO KEY UPDATE", (self._log_id,)).fetchone()
+                        if row is None or int(row[1]) >= int(row[0]):
+                            return
+                        self._grow_tree(conn, int(row[1]), min(int(row[0]), int(row[1]) + TREE_BUILD_CHUNK))
+                except self._pg.Error as exc:
+                    raise self._failure(exc, operation) from exc
+
+    def check_merkle(self) -> bool:
+        """Re-hash the node rows against the events (False: the tree is not built yet)."""
+        if self._schema < 2:
+            return False
+        with self._lock:
+            row = self._execute(f"SELECT head_seq, tree_size FROM {LOGS_TABLE} WHERE log_id = %s",
+                                (self._log_id,)).fetchone()
+        if row is None or int(row[1]) < int(row[0]):
+            return False
+        return super().check_merkle()
+
+    @contextlib.contextmanager
+    def _tree(self) -> Iterator[MerkleTree]:
+        """The tree of the node rows at the current head (read on demand), under the handle's lock.
+
+        A log whose tree is not built yet (a read-only handle of a log older than the
+        tree) gets the generic in-memory build (O(n)).
+        """
+        with self._lock:
+            row = None
+            if self._schema >= 2:
+                row = self._execute(f"SELECT head_seq, tree_size FROM {LOGS_TABLE} WHERE log_id = %s",
+                                    (self._log_id,)).fetchone()
+            if row is None or int(row[1]) < int(row[0]):
+                with super()._tree() as tree:
+                    yield tree
+                return
+            yield MerkleTree(PgNodeStore(self._execute, self._log_id, int(row[0])))
 
     def _append_if_head(self, conn: psycopg.Connection[Any], encoded: list[bytes],
                         cached: tuple[int, int, bytes], ts: int | None,
-                        tss: list[int] | None) -> list[int] | None:
+                        tss: list[int] | None, personal: Sequence[SealedValue] | None) -> list[int] | None:
         """Append in one statement if the head is still ``cached``; return the timestamps, or None.
 
         ``None`` means the head moved (another writer) or the batch is too large for one
@@ -701,11 +952,14 @@ class PostgresEventLog(EventLog):
         if sum(len(body) for body in encoded) > INSERT_CHUNK_BYTES:
             return None
         head_seq, head_ts, prev = cached
+        if self._frontier_for != (head_seq, prev):
+            return None  # the locking path reads the tree's frontier at the real head
         try:
             ts = next_ts(head_ts, ts)
         except (TypeError, ValueError):
             return None  # the locking path raises it, after checking expected_seq against the real head
         times = [ts] * n if tss is None else tss
+        grown, nodes = grow(self._frontier, head_seq + 1, times, encoded)
         link = prev
         bodies: list[bytes] = []
         crcs: list[int] = []
@@ -721,7 +975,8 @@ class PostgresEventLog(EventLog):
             row = conn.execute(_APPEND_IF_HEAD, {
                 "log": self._log_id, "base": head_seq, "prev": prev, "ts": times[-1], "tss": times,
                 "bodies": bodies, "crcs": crcs, "links": links, "head": head_seq + n, "link": link,
-                "channel": self._channel,
+                "channel": self._channel, **nodes.params(self._log_id),
+                **_personal_params(self._log_id, personal or ()),
             }).fetchone()
         except self._pg.Error as exc:
             # The statement was its own transaction: if the connection died, it may have
@@ -732,6 +987,7 @@ class PostgresEventLog(EventLog):
         if int(row[1]) != n:  # pragma: no cover - the UPDATE matched, so the INSERT ran
             raise CorruptionError(self._where, None, head_seq + 1, f"inserted {row[1]} of {n} events")
         self._last_head = (head_seq + n, times[-1], link)
+        self._frontier, self._frontier_for = grown, (head_seq + n, link)
         return times
 
     def _write_failure(self, exc: BaseException, operation: str, committing: bool,

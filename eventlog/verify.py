@@ -13,6 +13,7 @@ damaged or forged (issue 13). Modelled on diskcache's
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import attrs
 
@@ -45,7 +46,8 @@ class Problem:
     Attributes:
         kind: a short tag: ``"header"``, ``"frame"``, ``"torn_tail"``, ``"decode"``,
             ``"chain"``, ``"continuity"``, ``"anchor"``, ``"key"``, ``"chain_unchecked"``,
-            ``"snapshot"``, ``"index"``, ``"missing"``.
+            ``"snapshot"``, ``"index"``, ``"missing"``; from the audit checks (``eventlog.audit_check``):
+            ``"merkle"``, ``"checkpoint"``, ``"personal"``, ``"erasure"``, ``"audit"``.
         file: path of the file concerned.
         offset: byte offset in that file (``None`` if not applicable).
         seq: the seq concerned (``None`` if not applicable).
@@ -79,6 +81,7 @@ class VerifyReport:
         segments: number of segment files.
         snapshots_checked: number of snapshot files examined.
         problems: every problem found, in file order.
+        erasures: the erasure events of personal values (``eventlog.erasure.ErasureRecord``).
     """
 
     ok: bool
@@ -88,6 +91,8 @@ class VerifyReport:
     segments: int
     snapshots_checked: int
     problems: list[Problem] = attrs.field(factory=list)
+    #: The erasures of personal values the log records (listed, not problems): ErasureRecord s.
+    erasures: list[Any] = attrs.field(factory=list)
 
     @property
     def first_problem(self) -> Problem | None:
@@ -103,11 +108,16 @@ class VerifyReport:
             f"  snapshots checked: {self.snapshots_checked}",
         ]
         lines.extend(f"  {p}" for p in self.problems)
+        lines.extend(f"  erasure: {e.describe()}" for e in self.erasures)
         return "\n".join(lines)
 
 
-def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyReport:
+def verify(path: str | os.PathLike[str], *, key: bytes | None = None, audit: bool = True) -> VerifyReport:
     """Check every file of the log at ``path``; never modifies anything.
+
+    With ``audit`` (the default), once the bytes and the chain hold, the audit-proof
+    files are checked too (:func:`_audit`): the Merkle tree's store, the kept
+    checkpoints, the personal values' vault and the erasures (listed in the report).
 
     Raises:
         FileNotFoundError: ``path`` is not a directory.
@@ -274,8 +284,27 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> VerifyR
         except CorruptionError as err:
             problems.append(Problem("snapshot", file, 64, sh.seq, err.reason))
 
+    erasures: list[Any] = []
+    if audit and names and not problems:
+        _audit(root, key_b or None, problems, erasures)
     ok = not problems
-    return VerifyReport(ok, seq, link.hex(), seq, len(names), len(snaps), problems)
+    return VerifyReport(ok, seq, link.hex(), seq, len(names), len(snaps), problems, erasures)
+
+
+def _audit(root: str, key: bytes | None, problems: list[Problem], erasures: list[Any]) -> None:
+    """The audit checks (``eventlog.audit_check``) through a read-only handle: tree, checkpoints, vault."""
+    from .audit_check import check_audit
+    from .errors import EventLogError
+    from .filelog import FileEventLog
+
+    try:
+        with FileEventLog(root, readonly=True, key=key) as log:
+            report = check_audit(log, where=root)
+    except EventLogError as exc:
+        problems.append(Problem("audit", root, None, None, f"the audit checks could not run: {exc}"))
+        return
+    problems.extend(report.problems)
+    erasures.extend(report.erasures)
 
 
 class _IndexCheck:

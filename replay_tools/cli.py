@@ -163,10 +163,13 @@ cli.add_command(salvage)
 cli.add_command(tail)
 
 from . import divergence_cli  # noqa: E402, F401 - registers rerun, fork and whatif (issue 16)
-from .audit_cli import keygen, verify_proof  # noqa: E402 - audit proof commands (issue 14), own module
+from .audit_cli import checkpoint, erase, keygen, prove, verify_proof  # noqa: E402 - audit commands (issue 14)
 
 cli.add_command(keygen)
+cli.add_command(checkpoint)
+cli.add_command(prove)
 cli.add_command(verify_proof)
+cli.add_command(erase)
 
 from .ui.commands import register_commands  # noqa: E402 - the ui and html commands (issue 15)
 

@@ -242,7 +242,8 @@ def state(path: str, at: str | None, when: str | None, show_history: int, withou
         version = _point(job, at, when)
         history = not (without_history and printer.as_json)
         p = projection_at(job, version, history=history)
-        data = state_dict(p, history=history)
+        # Personal values are shown from the job's vault; erased ones as {"$erased": ...} (issue 14).
+        data = job.log.reveal(state_dict(p, history=history))
         rec_ts = p.last_ts
     if printer.as_json:
         printer.json({"version": version, "ts": rec_ts, "time": printer.time_ns(rec_ts), "state": data})

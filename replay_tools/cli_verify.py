@@ -19,9 +19,12 @@ __all__ = ["verify"]
               help="Fail unless the head hash is this one (or starts with these 7+ hex digits).")
 @click.option("--full-replay", is_flag=True,
               help="Check determinism with a second replay from the first event (default: from the newest snapshot).")
+@click.option("--audit-key", metavar="PUB",
+              help="Also check the signatures of the kept checkpoints and erasures against this verifier key.")
 @output_options()
 @handle_errors
-def verify(path: str, key_file: str | None, expect_head: str | None, full_replay: bool, printer: Printer) -> None:
+def verify(path: str, key_file: str | None, expect_head: str | None, full_replay: bool, audit_key: str | None,
+           printer: Printer) -> None:
     """Check a job: checksums, seq continuity, hash chain, snapshots, replay determinism.
 
     Prints the head hash. Exit code 0 only when everything holds; otherwise 1, and
@@ -53,8 +56,14 @@ def verify(path: str, key_file: str | None, expect_head: str | None, full_replay
             printer.close()
             sys.exit(EXIT_DAMAGED)
         raise
+    verifier = None
+    if audit_key is not None:
+        from .audit_cli import verifier_from_option
+
+        verifier = verifier_from_option(audit_key, "--audit-key")
     with job, progress(printer, job.head, "verifying") as update:
-        result = verify_job(job, expect_head=expect_head, full_determinism=full_replay, progress=update)
+        result = verify_job(job, expect_head=expect_head, full_determinism=full_replay, progress=update,
+                            audit_key=verifier)
     if printer.as_json:
         printer.json(result.to_json())
     else:
@@ -72,6 +81,8 @@ def verify(path: str, key_file: str | None, expect_head: str | None, full_replay
         ] + [(f"check {name}", "-" if held is None else ("ok" if held else "FAILED"))
              for name, held in result.checks.items()]
         printer.kv(rows)
+        for erasure in result.erasures:  # erased personal values are listed, not reported as damage
+            printer.line(f"erasure: {erasure.describe()}")
         for problem in result.problems:
             click.echo(f"routilux-replay: problem: {problem}", err=True)
     if not result.ok:

@@ -112,6 +112,8 @@ class VerifyResult(NamedTuple):
     checks: dict[str, bool | None]
     intact_seq: int = 0
     intact_hash: str | None = None
+    #: The erasures of personal values the job records (listed, not problems): eventlog.erasure.ErasureRecord s.
+    erasures: tuple[Any, ...] = ()
 
     @property
     def first_problem(self) -> Problem | None:
@@ -130,6 +132,8 @@ class VerifyResult(NamedTuple):
             "problems": [p.to_json() for p in self.problems],
             "intact_seq": self.intact_seq,
             "intact_hash": self.intact_hash,
+            "erasures": [{"seq": e.seq, "reason": e.reason, "key": e.key_name, "signature_ok": e.signature_ok,
+                          "refs": [list(r) for r in e.refs], "values": len(e.commitments)} for e in self.erasures],
         }
 
 
@@ -143,7 +147,7 @@ _CHILD = """
 import json, sys
 import eventlog
 key = sys.stdin.buffer.read() or None
-report = eventlog.verify(sys.argv[1], key=key)
+report = eventlog.verify(sys.argv[1], key=key, audit=False)
 json.dump({"ok": report.ok, "head_hash": report.head_hash, "records": report.records, "head_seq": report.head_seq,
            "problems": [[p.kind, p.file, p.offset, p.seq, p.message] for p in report.problems]}, sys.stdout)
 """
@@ -173,7 +177,7 @@ def _storage_now(job: Job) -> tuple[list[Problem], str | None, int | None]:
             return [Problem("storage", os.path.basename(job.path), None, None, str(exc))], None, None
     if job.form != "directory":
         return [], job.log.head_hash.hex(), job.log.head_seq
-    report = eventlog.verify(job.path, key=job.key)
+    report = eventlog.verify(job.path, key=job.key, audit=False)  # the audit checks run in verify_job
     return _convert(report.ok, report.head_hash, report.records,
                     [(p.kind, p.file, p.offset, p.seq, p.message) for p in report.problems])
 
@@ -407,7 +411,7 @@ def _plain(item: Any) -> Any:
 
 def verify_job(job: Job, *, expect_head: str | None = None, determinism: bool = True,
                full_determinism: bool = False, parallel: bool | None = None,
-               progress: Progress | None = None) -> VerifyResult:
+               progress: Progress | None = None, audit_key: Any = None) -> VerifyResult:
     """Run every check on ``job`` and return a :class:`VerifyResult`.
 
     Args:
@@ -420,8 +424,11 @@ def verify_job(job: Job, *, expect_head: str | None = None, determinism: bool = 
             its own fold of the first half), while replaying (default: for directories of
             at least :data:`PARALLEL_MIN_EVENTS` events). ``False`` runs everything here.
         progress: called with the version reached, now and then.
+        audit_key: an ``eventlog.signing.Verifier``: the audit check also checks the
+            signatures of the kept checkpoints and erasures against it.
     """
-    checks: dict[str, bool | None] = {"storage": None, "snapshots": None, "determinism": None, "head": None}
+    checks: dict[str, bool | None] = {"storage": None, "snapshots": None, "determinism": None, "head": None,
+                                      "audit": None}
     storage = _storage_start(job, parallel)
     problems: list[Problem] = []
     snapshots: dict[int, Any] = {}
@@ -522,6 +529,23 @@ def verify_job(job: Job, *, expect_head: str | None = None, determinism: bool = 
                 why = (f"head hash is {shown}, expected {expect_head.strip().lower()}: the history differs "
                        "from the one whose head was written down")
             problems.append(Problem("head", None, None, job.head, why))
+    erasures: tuple[Any, ...] = ()
+    if not log_problems:
+        checks["audit"], erasures = _audit(job, audit_key, problems)
     ok = not problems
     return VerifyResult(ok, job.head, head_hash, records if records is not None else job.head, checked,
-                        problems, checks, intact_seq, intact_hash)
+                        problems, checks, intact_seq, intact_hash, erasures)
+
+
+def _audit(job: Job, audit_key: Any, problems: list[Problem]) -> tuple[bool, tuple[Any, ...]]:
+    """The audit check (issue 14): Merkle tree, kept checkpoints, personal values; the erasures listed."""
+    from eventlog.audit_check import check_audit
+
+    try:
+        report = check_audit(job.log, verifier=audit_key, where=job.path)
+    except EventLogError as exc:
+        problems.append(Problem("audit", None, None, None, f"the audit checks could not run: {exc}"))
+        return False, ()
+    problems.extend(Problem(p.kind, os.path.basename(p.file) if p.file else None, p.offset, p.seq, p.message)
+                    for p in report.problems)
+    return report.ok, tuple(report.erasures)

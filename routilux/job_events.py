@@ -37,6 +37,7 @@ __all__ = [
     "PAUSED",
     "PAUSE_POINT_ADDED",
     "PENDING_TASKS_SET",
+    "PERSONAL_ERASED",
     "RESUMED",
     "ROUTINE_STATE_SET",
     "SCHEMA_VERSION",
@@ -106,6 +107,9 @@ TASK_STARTED = "task_started"
 TASK_FINISHED = "task_finished"
 TASK_FAILED = "task_failed"
 DESERIALIZED = "deserialized"
+#: The log's own erasure event (eventlog.erasure.ERASURE_KIND): personal values were
+#: erased from the vault. It changes no state (the state holds only their commitments).
+PERSONAL_ERASED = "eventlog.erasure"
 
 _KIND_LIST = [
     EventKind(JOB_CREATED, 1, ("job_id", "flow_id", "schema"),
@@ -138,6 +142,8 @@ _KIND_LIST = [
     EventKind(TASK_FAILED, 1, ("task_id", "error"), "_task_failed: removes the task from open_tasks."),
     EventKind(DESERIALIZED, 1, ("state",),
               "deserialize(data): the given fields replace the current ones (lists included)."),
+    EventKind(PERSONAL_ERASED, 3, ("commitments", "refs", "reason", "key", "signature"),
+              "erase_personal (eventlog.erasure): personal values erased from the vault; no state changes."),
 ]
 
 #: Every known kind by name.

@@ -30,17 +30,21 @@ from typing import Any, NamedTuple
 
 import eventlog
 from eventlog import EventLog, EventLogError, InMemoryEventLog
+from eventlog.audit import StoredCheckpoint, log_origin, make_checkpoint
 from eventlog.encoding import encode_event
+from eventlog.erasure import ErasureRecord, erase
 from eventlog.postgres import is_pg_location, open_pg_log, parse_pg_location
+from eventlog.signing import Signer
 
 from . import job_events as ev
 from . import job_waiting
 from .errors import ReplayError
 from .execution_record import ExecutionRecord
 from .frozen import FrozenDict, FrozenList
+from .job_audit import CheckpointPolicy
 from .job_serialize import JOB_FIELDS, normalize_state, record_dict, serialize
 from .job_writer import DEFAULT_SNAPSHOT_EVERY, JOB_SNAPSHOT_GAP, JobWriter
-from .projection import JobProjection, ensure_history, snapshot_state
+from .projection import JobProjection, apply_event, ensure_history, snapshot_state
 from .rebuild import GC_PAUSE_THRESHOLD, gc_paused, rebuild, rebuild_projection, resolve_version
 from .serializable import Serializable
 from .timestamps import first_ns_at, last_ns_at, ts_to_datetime
@@ -627,7 +631,8 @@ class JobState(Serializable):
     # -- durable jobs ----------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike[str], flow_id: str = "", durability: str = "batch",
-             key: bytes | None = None, readonly: bool = False, *, job_id: str | None = None) -> JobState:
+             key: bytes | None = None, readonly: bool = False, *, job_id: str | None = None,
+             checkpoints: CheckpointPolicy | None = None) -> JobState:
         """Open (or create) a durable JobState whose log lives at ``path``.
 
         ``path`` is a log directory, or a PostgreSQL location
@@ -646,6 +651,8 @@ class JobState(Serializable):
             readonly: open for reading only.
             job_id: the id of a new job (default: a uuid4 for a directory, the
                 location's job id for PostgreSQL).
+            checkpoints: sign checkpoints of the log for audit proofs by this policy
+                (every N events and/or at a terminal status; see :mod:`routilux.job_audit`).
 
         Raises:
             ValueError: ``flow_id`` differs from the job's, the log is not a job log, or
@@ -678,6 +685,7 @@ class JobState(Serializable):
                 state = cls._view(log, JobProjection(lock, log), lock, readonly=False)
                 _check_str("flow_id", flow_id)
                 state._create(flow_id, job_id)
+                state._writer.set_checkpoints(checkpoints)
                 return state
             projection = rebuild(log, log.head_seq, where=where, lock=lock)
             if flow_id and flow_id != projection.flow_id:
@@ -687,10 +695,53 @@ class JobState(Serializable):
             # Count events since the newest snapshot so the policy continues from there.
             seqs = log.snapshot_seqs()
             state._writer.counters.snapshot_at = seqs[-1] if seqs else 0
+            if not readonly:
+                state._writer.set_checkpoints(checkpoints)
             return state
         except BaseException:
             log.close()
             raise
+
+    # -- audit proofs and personal values (issue 14) -----------------------------------
+    def checkpoint(self, signer: Signer | None = None) -> StoredCheckpoint:
+        """Sign a checkpoint of the job's log now and keep it with the log (see :mod:`eventlog.audit`).
+
+        ``signer`` defaults to the checkpoint policy's; the origin is the log's, or the
+        policy's for the job.
+
+        Raises:
+            ValueError: no signer given and no checkpoint policy set.
+        """
+        policy = self._writer.checkpoints
+        if signer is None:
+            if policy is None:
+                msg = "give a signer (or open the job with a checkpoint policy)"
+                raise ValueError(msg)
+            signer = policy.signer
+        origin = (policy or CheckpointPolicy(signer)).origin_for(self._p.job_id)
+        with self._lock:
+            return make_checkpoint(self.log, signer, origin=log_origin(self.log) or origin)
+
+    def reveal(self, value: Any) -> Any:
+        """``value`` with its personal values (:class:`eventlog.Personal`) read from the log's vault.
+
+        An erased one reads as :class:`eventlog.personal.Erased`; see :meth:`eventlog.EventLog.reveal`.
+        """
+        return self._writer.log.reveal(value)
+
+    def erase_personal(self, selection: Iterable[Any], reason: str, signer: Signer) -> ErasureRecord:
+        """Erase personal values of this job (see :func:`eventlog.erasure.erase`): one signed event.
+
+        ``selection``: :class:`eventlog.erasure.PersonalRef` s (``eventlog.erasure.find_personal(job.log, ...)``)
+        or commitments (``value.commitment`` of a :class:`eventlog.Personal` read from the state).
+        """
+        if self._writer.readonly:
+            self._writer.refuse_readonly()
+        with self._lock:
+            record = erase(self.log, selection, reason, signer, expected_seq=self._p.version)
+            _seq, ts, event_bytes = next(iter(self.log.read_raw(record.seq, record.seq)))
+            apply_event(self._p, record.seq, ts, event_bytes)
+            return record
 
     def sync(self) -> int:
         """Make every recorded event (and any snapshot being written) durable; return the durable version."""

@@ -26,8 +26,14 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple, TypeGuard
 
 import eventlog
-from eventlog.postgres import EVENTS_TABLE, LOGS_TABLE, SNAPSHOTS_TABLE, is_pg_location, parse_pg_location
+from eventlog.postgres import (
+    LOG_TABLES,
+    LOGS_TABLE,
+    is_pg_location,
+    parse_pg_location,
+)
 
+from .job_audit import CheckpointPolicy
 from .job_state import JobState
 
 __all__ = ["JobStore", "JobSummary"]
@@ -70,6 +76,9 @@ class JobStore:
         durability: default durability of the jobs it creates and opens (directory
             stores; PostgreSQL commits are always durable).
         key: secret key of the jobs' hash chains (the same for every job of the store).
+        checkpoints: the checkpoint policy of the jobs it creates and opens for writing
+            (audit proofs; see :mod:`routilux.job_audit`). Its origin may hold
+            ``{job_id}``, e.g. ``"audit.example.org/jobs/{job_id}"``.
 
     Attributes:
         directory: the absolute directory, or None for a PostgreSQL store.
@@ -77,9 +86,10 @@ class JobStore:
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, durability: str = "batch",
-                 key: bytes | None = None) -> None:
+                 key: bytes | None = None, checkpoints: CheckpointPolicy | None = None) -> None:
         self.durability = durability
         self._key = key
+        self.checkpoints = checkpoints
         self._pg: str | None = None
         if is_pg_location(directory):
             url, job = parse_pg_location(str(directory))
@@ -134,7 +144,7 @@ class JobStore:
 
     def _open_new(self, job_id: str, flow_id: str, durability: str | None) -> JobState:
         return JobState.open(self._path(job_id), flow_id=flow_id, durability=durability or self.durability,
-                             key=self._key, job_id=job_id)
+                             key=self._key, job_id=job_id, checkpoints=self.checkpoints)
 
     def open(self, job_id: str, *, readonly: bool = False, durability: str | None = None) -> JobState:
         """Open an existing job (reopening continues it).
@@ -147,7 +157,8 @@ class JobStore:
         if job_id not in self:
             msg = f"no job {job_id!r} in {self._where()}"
             raise KeyError(msg)
-        return JobState.open(path, durability=durability or self.durability, key=self._key, readonly=readonly)
+        return JobState.open(path, durability=durability or self.durability, key=self._key, readonly=readonly,
+                             checkpoints=self.checkpoints)
 
     def __contains__(self, job_id: object) -> bool:
         if not _valid_job_id(job_id):
@@ -266,5 +277,5 @@ def _pg_delete(url: str, job_id: str) -> None:
         row = conn.execute(f"SELECT log_id FROM {LOGS_TABLE} WHERE name = %s FOR UPDATE", (job_id,)).fetchone()
         if row is None:
             return
-        for table in (EVENTS_TABLE, SNAPSHOTS_TABLE, LOGS_TABLE):
+        for table in LOG_TABLES:  # every per-log table (events, snapshots, Merkle tree, ...), head row last
             conn.execute(f"DELETE FROM {table} WHERE log_id = %s", (row[0],))

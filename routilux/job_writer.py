@@ -25,10 +25,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from eventlog import EventEncodingError, EventLog, EventLogError
+from eventlog.audit import StoredCheckpoint
 from eventlog.encoding import encode_event
+from eventlog.personal import SealedValue
 
 from . import job_events as ev
 from .errors import ReadOnlyJobStateError
+from .job_audit import CheckpointPolicy, take_checkpoint
 from .projection import JobProjection, apply_event, snapshot_state
 
 __all__ = ["DEFAULT_SNAPSHOT_EVERY", "JOB_SNAPSHOT_GAP", "JobWriter", "SnapshotWriter"]
@@ -48,6 +51,8 @@ _SNAPSHOT_QUEUE = 4
 _SNAPSHOT_WAIT = 10.0
 # Statuses after which a durable log is flushed to disk (the run is over or parked).
 _SYNC_STATUSES = ev.TERMINAL_STATUSES | {"paused"}
+#: No checkpoint is due (Counters.checkpoint_due without a policy).
+_NEVER = 2**63
 #: An event field at the start of an encoding error's path: ``data['value']``.
 _EVENT_FIELD = re.compile(r"data\['([A-Za-z_][A-Za-z0-9_]*)'\]")
 
@@ -69,9 +74,10 @@ def by_argument(err: EventEncodingError) -> EventEncodingError:
 class Counters:
     """Mutable counters of a JobState (slots: cheap to bump on the hot path)."""
 
-    __slots__ = ("notified", "quiet_waiters", "snapshot_at", "status", "waiters")
+    __slots__ = ("checkpoint_due", "notified", "quiet_waiters", "snapshot_at", "status", "waiters")
 
     def __init__(self, status: str, snapshot_at: int) -> None:
+        self.checkpoint_due = _NEVER  # the version at which the checkpoint policy signs next
         self.status = status  # the status last seen by changed() (a change to a terminal one syncs)
         self.notified = 0  # bumped by notify_waiters(); with the version, tells a waiter "changed"
         self.snapshot_at = snapshot_at  # version of the last snapshot (the policy counts from it)
@@ -167,8 +173,8 @@ class JobWriter:
     """
 
     # Slots: every attribute is read on each event.
-    __slots__ = ("_snapshots", "condition", "counters", "lenient", "lock", "log", "projection", "readonly",
-                 "snapshot_every", "tx")
+    __slots__ = ("_snapshots", "checkpoints", "condition", "counters", "lenient", "lock", "log", "projection",
+                 "readonly", "snapshot_every", "tx", "tx_sealed")
 
     def __init__(self, log: EventLog, projection: JobProjection, lock: Any, *, readonly: bool) -> None:
         self.log = log
@@ -181,7 +187,15 @@ class JobWriter:
         self.condition = CountingCondition(lock, self.counters)
         self.snapshot_every = DEFAULT_SNAPSHOT_EVERY
         self.tx: list[bytes] | None = None
+        self.tx_sealed: list[SealedValue] = []  # personal values of the events buffered in tx
         self._snapshots: SnapshotWriter | None = None
+        self.checkpoints: CheckpointPolicy | None = None
+
+    def set_checkpoints(self, policy: CheckpointPolicy | None) -> None:
+        """Sign checkpoints by ``policy`` from now on (``None``: stop)."""
+        self.checkpoints = policy
+        every = policy.every if policy is not None else None
+        self.counters.checkpoint_due = _NEVER if every is None else self.projection.version + every
 
     # -- the write path ---------------------------------------------------------------
     def refuse_readonly(self) -> None:
@@ -201,8 +215,11 @@ class JobWriter:
         """
         if self.readonly:
             self.refuse_readonly()
+        # Personal values (eventlog.Personal) in data are sealed into this list, for the
+        # log's vault: the event itself stores only their commitments.
+        sealed: list[SealedValue] = []
         try:
-            event_bytes = encode_event(kind, data, self.lenient)
+            event_bytes = encode_event(kind, data, self.lenient, sealed)
         except EventEncodingError as err:
             raise by_argument(err) from None
         lock = self.lock
@@ -212,15 +229,17 @@ class JobWriter:
             tx = self.tx
             if tx is not None:
                 tx.append(event_bytes)  # encoded now, so a bad value raises at the call
+                self.tx_sealed += sealed
                 return None
             p = self.projection
             # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
             # with ConcurrencyError, nothing written, if someone else appended.
-            seq, ts = self.log.append_encoded(event_bytes, expected_seq=p.version)
+            seq, ts = self.log.append_encoded(event_bytes, expected_seq=p.version, personal=sealed or None)
             apply_event(p, seq, ts, event_bytes, None, kind)
             c = self.counters
             # changed() only when it has something to do (most events: nothing).
-            if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status:
+            if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status \
+                    or seq >= c.checkpoint_due:
                 self.changed()
             return seq, ts
         finally:
@@ -243,12 +262,13 @@ class JobWriter:
             self.tx = []
             try:
                 yield
-                pending = self.tx
+                pending, sealed = self.tx, self.tx_sealed
             finally:
                 self.tx = None
+                self.tx_sealed = []
             if pending:
                 p = self.projection
-                first, ts = self.log.append_batch_encoded(pending, expected_seq=p.version)
+                first, ts = self.log.append_batch_encoded(pending, expected_seq=p.version, personal=sealed or None)
                 for i, event_bytes in enumerate(pending):
                     apply_event(p, first + i, ts, event_bytes)
                 self.changed()
@@ -262,6 +282,7 @@ class JobWriter:
         if p.version - c.snapshot_at >= self.snapshot_every:
             self.take_snapshot()
         status = p.status
+        policy = self.checkpoints
         if status != c.status:
             c.status = status
             if c.quiet_waiters and not c.waiters:
@@ -269,6 +290,21 @@ class JobWriter:
             if not self.lenient and status in _SYNC_STATUSES:
                 # DESIGN.md: a durable log is flushed when the job reaches a terminal status.
                 self.log.sync()
+            if policy is not None and policy.at_terminal and status in ev.TERMINAL_STATUSES:
+                self.checkpoint()
+                return
+        if p.version >= c.checkpoint_due:
+            self.checkpoint()
+
+    def checkpoint(self) -> StoredCheckpoint | None:
+        """Sign and keep a checkpoint now (lock held), by the policy; the next one is due ``every`` events on."""
+        policy = self.checkpoints
+        if policy is None:
+            return None
+        p = self.projection
+        if policy.every is not None:
+            self.counters.checkpoint_due = p.version + policy.every
+        return take_checkpoint(self.log, policy, p.job_id)
 
     def notify_waiters(self) -> None:
         """Wake every waiter (the engine calls it when a job's work may have run out)."""

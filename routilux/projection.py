@@ -363,6 +363,7 @@ _HANDLERS = {
     ev.TASK_FINISHED: _task_closed,
     ev.TASK_FAILED: _task_closed,
     ev.DESERIALIZED: _deserialized,
+    ev.PERSONAL_ERASED: _history_only,  # the state holds commitments only: nothing changes
 }
 assert set(_HANDLERS) == set(ev.KINDS), "every kind in routilux.job_events needs a handler"
 

@@ -36,6 +36,7 @@ from eventlog.errors import LogReadOnlyError, WrongKeyError
 from eventlog.postgres import (
     EVENTS_TABLE,
     LOGS_TABLE,
+    SCHEMA_VERSION,
     SNAPSHOTS_TABLE,
     VERSION_TABLE,
     LogNotFoundError,
@@ -211,7 +212,7 @@ def test_schema_created_on_first_use_and_versioned(private_schema: str, pg: PgLo
     log.append("k", {"v": 1})
     log.close()
     with psycopg.connect(private_schema, autocommit=True) as conn:
-        assert conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchall() == [(1,)]
+        assert conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchall() == [(SCHEMA_VERSION,)]
         conn.execute(f"UPDATE {VERSION_TABLE} SET version = 99")
     with pytest.raises(UnsupportedFormatError, match="schema version 99, newer"):
         open_pg_log(private_schema, "j")

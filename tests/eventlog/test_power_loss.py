@@ -43,6 +43,7 @@ import pytest
 import eventlog
 from eventlog import _fs
 from eventlog.encoding import encode_event
+from eventlog.merkle import event_leaf, leaf_hash, root_of
 
 APPENDS = int(os.environ.get("EVENTLOG_T2_APPENDS", "200"))
 SEGMENT_BYTES = 4096
@@ -393,7 +394,10 @@ def check_state(model: PowerModel, state: dict[str, Any], dest: str, mode: str,
                 raw = list(log.read_raw())
                 snap = log.latest_snapshot()
                 head = log.head_seq
+                root = log.merkle_root()
                 nxt = log.append("after", {}).seq
+                root_after = log.merkle_root()
+                raw_after = list(log.read_raw())
             finally:
                 log.close()
             report = eventlog.verify(dest)
@@ -418,6 +422,11 @@ def check_state(model: PowerModel, state: dict[str, Any], dest: str, mode: str,
         return f"snapshot at seq {snap.seq} does not equal the fold of its records"
     if nxt != head + 1:
         return f"the next append got seq {nxt}, expected {head + 1}"
+    # The Merkle tree's store crashed with the log: the tree opened is the log's, exactly.
+    if root != root_of(leaf_hash(event_leaf(seq, ts, b)) for seq, ts, b in raw):
+        return "the Merkle root after recovery is not the root of the recovered records"
+    if root_after != root_of(leaf_hash(event_leaf(seq, ts, b)) for seq, ts, b in raw_after):
+        return "the Merkle root after the next append is not the root of the records"
     return None
 
 

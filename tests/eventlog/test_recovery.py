@@ -178,6 +178,7 @@ def test_single_bit_flips_are_detected_or_harmless(tmp_path: Path, rng: random.R
     full = _make_log(pristine, 150, segment_bytes=4096, batch_every=9)
     with open_log(pristine, segment_bytes=4096) as log:
         head = log.head_hash
+        root = log.merkle_root()
         log.save_snapshot(_expected_state(full, 40), schema_version=1, seq=40)
         log.save_snapshot(_expected_state(full, 150), schema_version=1)
     files = sorted(p for p in pristine.rglob("*") if p.is_file() and p.name != "LOCK")
@@ -212,6 +213,7 @@ def test_single_bit_flips_are_detected_or_harmless(tmp_path: Path, rng: random.R
                     got_head = log.head_hash
                     snap = log.latest_snapshot()
                     every = log.snapshots()
+                    got_root = log.merkle_root()
         except CorruptionError as err:
             assert os.path.basename(err.segment) == f.name, where
             assert err.offset is not None and err.offset <= pos, where
@@ -222,11 +224,15 @@ def test_single_bit_flips_are_detected_or_harmless(tmp_path: Path, rng: random.R
             assert snap is not None, where
             assert snap.state == _expected_state(full, snap.seq), where
             assert all(sn.state == _expected_state(full, sn.seq) for sn in every), where
+            # The Merkle tree's store is derived data too: whatever a flip did to it, the
+            # root is the log's (a damaged store is emptied and rebuilt at open).
+            assert got_root == root, f"silent change of the Merkle root: {where}"
             if f.suffix == ".snap":
                 assert caught, f"snapshot flip not reported: {where}"
                 detected += 1
             else:
-                assert f.suffix == ".idx", f"flip in {where} neither detected nor in derived data"
+                assert f.suffix == ".idx" or rel.parts[0] == "merkle", \
+                    f"flip in {where} neither detected nor in derived data"
                 harmless += 1
         shutil.rmtree(work)
     assert detected > 0

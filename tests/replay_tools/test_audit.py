@@ -87,7 +87,7 @@ def test_snapshots_are_checked_against_the_replay(snap_job: str) -> None:
         result = verify_job(job, full_determinism=True)
         assert result.ok, result.problems
         assert result.snapshots_checked == len(job.log.snapshots()) >= 2
-        assert result.checks == {"storage": True, "snapshots": True, "determinism": True, "head": None}
+        assert result.checks == {"storage": True, "snapshots": True, "determinism": True, "head": None, "audit": True}
         quick = verify_job(job, parallel=True)
         assert quick.ok and quick.head_hash == result.head_hash == job.log.head_hash.hex()
 

@@ -232,7 +232,8 @@ def test_verify_passes_on_intact_logs(run: Any, flow_job: str, saved_job: str, s
         data = json.loads(result.stdout)
         assert data["ok"] is True and data["problems"] == []
         # "snapshots": None when the job has none to check (the flow job takes none).
-        assert data["checks"] == {"storage": True, "snapshots": snapshots, "determinism": True, "head": None}
+        assert data["checks"] == {"storage": True, "snapshots": snapshots, "determinism": True, "head": None,
+                                  "audit": True}
     snap = json.loads(run("verify", snap_job, "--json").stdout)
     assert snap["snapshots_checked"] >= 2
     expected = head_hash(flow_job)

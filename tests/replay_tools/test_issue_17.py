@@ -327,11 +327,12 @@ def test_verify_after_one_flipped_byte(run: Any, flow_job: str) -> None:
         "check snapshots:   -\n"
         "check determinism: -\n"
         "check head:        -\n"
+        "check audit:       -\n"
     )
     assert one_line_error(res).startswith("routilux-replay: problem: frame: frame body checksum mismatch")
     data = json.loads(run("verify", flow_job, "--json").stdout)
     assert (data["head_seq"], data["head_hash"], data["intact_seq"], data["intact_hash"]) == (38, None, 18, intact)
-    assert data["checks"] == {"storage": False, "snapshots": None, "determinism": None, "head": None}
+    assert data["checks"] == {"storage": False, "snapshots": None, "determinism": None, "head": None, "audit": None}
     assert len(data["problems"]) == 1
 
 

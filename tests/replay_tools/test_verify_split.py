@@ -63,7 +63,8 @@ def test_split_verify_agrees_with_the_one_process_verify(long_job: str, monkeypa
     assert alone.ok and split.ok
     assert split.head_hash == alone.head_hash
     assert split.snapshots_checked == alone.snapshots_checked > 2
-    assert split.checks == alone.checks == {"storage": True, "snapshots": True, "determinism": True, "head": None}
+    assert split.checks == alone.checks == {"storage": True, "snapshots": True, "determinism": True, "head": None,
+                                            "audit": True}
 
 
 def test_split_verify_finds_a_bad_snapshot_in_either_half(long_job: str, monkeypatch: pytest.MonkeyPatch) -> None:
