@@ -48,6 +48,7 @@ _SNAPSHOT_QUEUE = 4
 _SNAPSHOT_WAIT = 10.0
 # Statuses after which a durable log is flushed to disk (the run is over or parked).
 _SYNC_STATUSES = ev.TERMINAL_STATUSES | {"paused"}
+_SHAPE_CHECKS = ev.SHAPE_CHECKS
 #: An event field at the start of an encoding error's path: ``data['value']``.
 _EVENT_FIELD = re.compile(r"data\['([A-Za-z_][A-Za-z0-9_]*)'\]")
 
@@ -196,11 +197,17 @@ class JobWriter:
 
         Raises:
             EventEncodingError: a value cannot be stored (its path starts at the argument).
+            PayloadShapeError: ``data`` does not have the declared shape of ``kind``
+                (routilux.job_events); nothing is written.
             ReadOnlyJobStateError: the JobState is read-only.
             eventlog.ConcurrencyError: another writer appended to the same log first.
         """
         if self.readonly:
             self.refuse_readonly()
+        # The declared shape is checked before anything is encoded: replay checks it
+        # again, and an event the log holds must always replay.
+        if not _SHAPE_CHECKS[kind](data):
+            ev.check_payload(kind, data)
         try:
             event_bytes = encode_event(kind, data, self.lenient)
         except EventEncodingError as err:
