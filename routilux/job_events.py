@@ -145,8 +145,8 @@ class EventKind(NamedTuple):
             ``("*",)`` (:data:`EVERY_FIELD`) for any.
         key: for a kind that changes one key of ``routine_states``/``shared_data``: the
             payload field naming that key (``None`` in an edit's payload: the whole map).
-        reads: state fields its effect depends on besides those it changes (a pause
-            point records the current routine).
+        reads: ``(field, other)`` pairs: its effect on ``field`` depends on the state's
+            ``other`` field (a ``paused`` event's pause point records the current routine).
     """
 
     name: str
@@ -156,7 +156,7 @@ class EventKind(NamedTuple):
     shape: tuple[Field, ...] = ()
     touches: tuple[str, ...] = ()
     key: str | None = None
-    reads: tuple[str, ...] = ()
+    reads: tuple[tuple[str, str], ...] = ()
 
 
 JOB_CREATED = "job_created"
@@ -188,7 +188,7 @@ EXECUTION_HISTORY_EDITED = "history_edited"  # (kind names stay <= 20 characters
 
 
 def _kind(name: str, since: int, shape: tuple[Field, ...], touches: tuple[str, ...], doc: str, *,
-          key: str | None = None, reads: tuple[str, ...] = ()) -> EventKind:
+          key: str | None = None, reads: tuple[tuple[str, str], ...] = ()) -> EventKind:
     return EventKind(name, since, tuple(f.name for f in shape), doc, shape, touches, key, reads)
 
 
@@ -229,7 +229,7 @@ _KIND_LIST = [
           "_add_pause_point: the engine's own pause-point dict."),
     _kind(PAUSED, 1, (Field("reason", _S), Field("checkpoint", _D)), ("status", "pause_points"),
           "_set_paused: status paused + pause point {timestamp, reason, current_routine_id, checkpoint}.",
-          reads=("current_routine_id",)),
+          reads=(("pause_points", "current_routine_id"),)),
     _kind(RESUMED, 1, (), ("status",), "_set_running: status paused -> running (other statuses unchanged)."),
     _kind(CANCELLED, 1, (Field("reason", _S),), ("status", "routine_states"),
           "_set_cancelled: status cancelled; a non-empty reason sets routine_states['_cancellation']."),
@@ -285,11 +285,11 @@ def kinds_touching(field: str) -> frozenset[str] | None:
     """
     if field in _PER_EVENT_FIELDS or field not in STATE_FIELDS:
         return None
-    direct = {k.name for k in _KIND_LIST if field in k.touches or EVERY_FIELD in k.touches}
-    out = set(direct)
-    for name in direct:
-        for read in KINDS[name].reads:
-            out |= {k.name for k in _KIND_LIST if read in k.touches or EVERY_FIELD in k.touches}
+    out = {k.name for k in _KIND_LIST if field in k.touches or EVERY_FIELD in k.touches}
+    for k in _KIND_LIST:
+        for touched, read in k.reads:
+            if touched == field:
+                out |= {other.name for other in _KIND_LIST if read in other.touches or EVERY_FIELD in other.touches}
     return frozenset(out)
 
 
@@ -386,7 +386,7 @@ def _declared(names: Iterable[str]) -> None:
         raise AssertionError(msg)
 
 
-_declared(name for k in _KIND_LIST for name in (*k.touches, *k.reads))
+_declared(name for k in _KIND_LIST for name in (*k.touches, *(f for pair in k.reads for f in pair)))
 #: Longest kind name: tables of events (``routilux-replay events``) size their KIND column by it.
 MAX_KIND_LENGTH = 20
 assert all(len(k.name) <= MAX_KIND_LENGTH for k in _KIND_LIST), "kind names are at most 20 characters"
