@@ -106,6 +106,10 @@ class JobEditor:
                 with writer.transaction():
                     for kind, payload in events:
                         writer.emit(kind, payload)
+            if events and field in _HISTORY_FIELDS:
+                # The history lists are folded from the log when read: fold this edit now,
+                # so a list or entry the caller holds shows it at once.
+                ensure_history(p)
             return result() if callable(result) else result
         finally:
             lock.release()
