@@ -634,12 +634,13 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
         raise ReplayError(msg, seq)
     lazy = p.history_source is not None
     try:
-        raw = _RAW_HANDLERS.get(kind)
-        if raw is not None:
+        if lazy and kind in _HISTORY_ONLY_KINDS:
+            pass  # changes nothing but the history lists, folded (and checked) when they are read
+        elif kind in _RAW_HANDLERS:
             if data is not None and not _SHAPE_CHECKS[kind](data):
                 raise _shape_error(kind, data)
-            raw(p, ts, event_bytes, data)
-        elif not (lazy and kind in _HISTORY_ONLY_KINDS):  # (those change nothing but the history lists)
+            _RAW_HANDLERS[kind](p, ts, event_bytes, data)
+        else:
             if data is None:
                 data = decode_event(event_bytes, seq=seq)[1]
             if not _SHAPE_CHECKS[kind](data):
