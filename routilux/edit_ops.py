@@ -88,6 +88,8 @@ def check(target: Any, op: str, args: list[Any]) -> None:
             cannot be compared.
         IndexError, KeyError, ValueError: as the list or dict method would.
     """
+    if op == "append" and isinstance(target, list) and type(args) is list and len(args) == 1:
+        return  # the most common edit (a list grown item by item): nothing can fail
     if isinstance(target, list):
         arity = LIST_OPS.get(op)
         kind = "list"

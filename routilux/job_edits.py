@@ -60,6 +60,8 @@ REPLACE = "__replace__"
 _MISSING: Any = object()
 _HISTORY_FIELDS = frozenset({"shared_log", "execution_history"})
 _KEYED = {"shared_data": (ev.SHARED_DATA_EDITED, "key"), "routine_states": (ev.ROUTINE_STATE_EDITED, "routine_id")}
+# Values the codec gives back exactly as they are, type included (str subclasses are not).
+_EXACT = frozenset({str, int, float, bool, type(None)})
 Events = list[tuple[str, dict[str, Any]]]
 
 
@@ -99,6 +101,17 @@ class JobEditor:
             if field in _HISTORY_FIELDS and not p.history_complete:
                 ensure_history(p)
             path = _locate(p, field, container)
+            if path and field in _KEYED and (method == "append" or (
+                    method == "__setitem__" and type(args[0]) in _EXACT and type(container) is LiveDict
+                    and type(dict.get(container, args[0])) in _EXACT)):
+                # The hot paths (issue 12's benchmarks: a list grown item by item, a counter
+                # in a routine's state): nothing can fail, and scalars come back from the
+                # codec as they are, so apply takes the payload without decoding it.
+                kind, key_field = _KEYED[field]
+                op, op_args = ("append", [args[0]]) if method == "append" else ("setitem", [args[0], args[1]])
+                exact = _all_exact(op_args) and _all_exact(path)
+                writer.emit(kind, {key_field: path[0], "path": list(path[1:]), "op": op, "args": op_args}, exact)
+                return None
             events, result = _plan(p, field, path, container, method, args)
             if len(events) == 1:
                 writer.emit(*events[0])
@@ -113,6 +126,14 @@ class JobEditor:
             return result() if callable(result) else result
         finally:
             lock.release()
+
+
+def _all_exact(values: Any) -> bool:
+    """Whether every value comes back from the codec as it is (exact scalars)."""
+    for value in values:
+        if type(value) not in _EXACT:
+            return False
+    return True
 
 
 # -- where a container is ------------------------------------------------------------

@@ -192,8 +192,13 @@ class JobWriter:
                "mutate the live JobState instead")
         raise ReadOnlyJobStateError(msg)
 
-    def emit(self, kind: str, data: dict[str, Any]) -> tuple[int, int] | None:
+    def emit(self, kind: str, data: dict[str, Any], exact: bool = False) -> tuple[int, int] | None:
         """Record one event and apply it; return its ``(seq, ts)`` (None inside a transaction).
+
+        ``exact``: the caller vouches that ``data`` is what decoding the event gives, types
+        included (it holds only exact str/int/float/bool/None values and lists of them), so
+        apply may use it instead of decoding the bytes again (the in-place append of a
+        scalar, benchmarks/bench_job_state.py).
 
         Raises:
             EventEncodingError: a value cannot be stored (its path starts at the argument).
@@ -224,7 +229,8 @@ class JobWriter:
             # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
             # with ConcurrencyError, nothing written, if someone else appended.
             seq, ts = self.log.append_encoded(event_bytes, expected_seq=p.version)
-            apply_event(p, seq, ts, event_bytes, None, kind)
+            # checked: the payload's shape was checked above (it keeps it through the codec).
+            apply_event(p, seq, ts, event_bytes, data if exact else None, kind, True)
             c = self.counters
             # changed() only when it has something to do (most events: nothing).
             if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status:
@@ -257,7 +263,7 @@ class JobWriter:
                 p = self.projection
                 first, ts = self.log.append_batch_encoded(pending, expected_seq=p.version)
                 for i, event_bytes in enumerate(pending):
-                    apply_event(p, first + i, ts, event_bytes)
+                    apply_event(p, first + i, ts, event_bytes, None, None, True)
                 self.changed()
 
     def changed(self) -> None:

@@ -454,10 +454,14 @@ def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any
         msg = f"no value at key {key!r} to edit"
         raise ReplayError(msg, field="key")
     path = d["path"]
-    target = _walk(packed.value(key), path)
+    target = _walk(packed.value(key), path) if path else packed.value(key)
     anchor = packed.anchor
     base = (key, *path)
-    target._path = base  # the live container's path hint, exact again
+    if path:
+        target._path = base  # the live container's path hint, exact again
+    elif not isinstance(target, (dict, list)):
+        msg = f"the value at key {key!r} is a {type(target).__name__}, not a dict or list"
+        raise ReplayError(msg, field="path")
 
     def child(value: Any, at: Any) -> Any:
         return freeze_live(value, hint, anchor, (*base, at))
@@ -597,16 +601,19 @@ def _kind(event_bytes: bytes) -> str | None:
 
 
 def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: dict[str, Any] | None = None,
-                kind: str | None = None) -> None:
+                kind: str | None = None, checked: bool = False) -> None:
     """Fold one encoded event (as stored in the log) into ``p``, in place. Pure.
 
     ``kind`` and ``data`` may be given when the caller has them already (they must be
     what decoding ``event_bytes`` gives: the writer that just encoded the event, a reader
-    that decoded it); values are always taken from the bytes.
+    that decoded it); values are taken from the bytes, or from ``data`` when it is exactly
+    what decoding them gives.
 
     Every payload is checked against its kind's declared shape (:mod:`routilux.job_events`)
     before it changes anything, except the history-only kinds of a projection that reads
     its history lists from the log: those are checked when the lists are folded.
+    ``checked=True``: the writer checked it before encoding the event (a checked payload
+    keeps its shape through the codec), so it is not checked twice.
 
     Raises:
         ReplayError: the seq does not follow ``p.version``, the log does not start with
@@ -637,13 +644,13 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
         if lazy and kind in _HISTORY_ONLY_KINDS:
             pass  # changes nothing but the history lists, folded (and checked) when they are read
         elif kind in _RAW_HANDLERS:
-            if data is not None and not _SHAPE_CHECKS[kind](data):
+            if data is not None and not checked and not _SHAPE_CHECKS[kind](data):
                 raise _shape_error(kind, data)
             _RAW_HANDLERS[kind](p, ts, event_bytes, data)
         else:
             if data is None:
                 data = decode_event(event_bytes, seq=seq)[1]
-            if not _SHAPE_CHECKS[kind](data):
+            if not checked and not _SHAPE_CHECKS[kind](data):
                 raise _shape_error(kind, data)
             if lazy or kind not in _HISTORY_KINDS:
                 _HANDLERS[kind](p, ts, data)
