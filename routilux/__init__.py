@@ -29,8 +29,8 @@ from .builtin_routines import (
 )
 from .connection import Connection
 from .error_handler import ErrorHandler, ErrorStrategy
-from .event import Event
 from .errors import DetachedValueError, ReadOnlyJobStateError, ReplayError
+from .event import Event
 from .execution_tracker import ExecutionTracker
 from .flow import Flow
 from .job_state import ExecutionRecord, JobState

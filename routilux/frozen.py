@@ -45,7 +45,9 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         msg = f"this dict is read-only (it is part of a JobState); to change it use {self._hint}"
         raise TypeError(msg)
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+    # Typed Any: the live subclass (LiveDict) gives each of them the dict method's own signature.
+    _refused: Any = _refuse
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refused
 
     def __copy__(self) -> dict[str, Any]:
         return dict(self)
@@ -71,8 +73,10 @@ class FrozenList(list):  # type: ignore[type-arg]
         msg = f"this list is read-only (it is part of a JobState); to change it use {self._hint}"
         raise TypeError(msg)
 
-    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = _refuse
-    sort = reverse = __iadd__ = __imul__ = _refuse
+    # Typed Any: the live subclass (LiveList) gives each of them the list method's own signature.
+    _refused: Any = _refuse
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = _refused
+    sort = reverse = __iadd__ = __imul__ = _refused
 
     def __copy__(self) -> list[Any]:
         return list(self)
@@ -179,7 +183,7 @@ class LiveDict(FrozenDict):
         """``d[key]`` if present, else set it to ``default`` (recorded) and return the stored value."""
         return self._edit("setdefault", key, default)
 
-    def __ior__(self, other: Any) -> LiveDict:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> LiveDict:  # type: ignore[misc]  # (in place: self, not a new dict)
         self._edit("update", other, {})
         return self
 
@@ -244,11 +248,11 @@ class LiveList(FrozenList):
         """Reverse in place (recorded)."""
         self._edit("reverse")
 
-    def __iadd__(self, values: Any) -> LiveList:  # type: ignore[override,misc]
+    def __iadd__(self, values: Any) -> LiveList:  # type: ignore[misc]  # (in place: self, not a new list)
         self._edit("extend", values)
         return self
 
-    def __imul__(self, count: Any) -> LiveList:  # type: ignore[override,misc]
+    def __imul__(self, count: Any) -> LiveList:  # type: ignore[misc]  # (in place: self, not a new list)
         self._edit("repeat", count)
         return self
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from eventlog.encoding import EventSplitter, decode, decode_event, encode, encode_event, event_kind
 
-from . import job_events as ev
 from . import edit_ops
+from . import job_events as ev
 from .errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from .execution_record import HINT_HISTORY, ExecutionRecord
 from .frozen import (
@@ -138,7 +138,7 @@ class PackedMap:
     view's next read, under ``lock``. Writers (apply) are serialised by the projection's owner.
     """
 
-    __slots__ = ("anchor", "hint", "lock", "packed", "stale", "view")
+    __slots__ = ("anchor", "dirty", "hint", "lock", "packed", "stale", "view")
 
     def __init__(self, hint: str, lock: Any, anchor: FieldAnchor) -> None:
         self.hint = hint
@@ -146,6 +146,7 @@ class PackedMap:
         self.anchor = anchor
         self.packed: dict[Any, bytes | None] = {}
         self.stale: dict[Any, bytes] = {}
+        self.dirty: set[Any] = set()  # the keys whose ``packed`` entry is None (edited in place)
         self.view = SyncedFrozenDict(hint=hint, anchor=anchor)
         self.view.sync = self.sync
 
@@ -153,6 +154,8 @@ class PackedMap:
         """Set ``key`` to the value encoded as ``value_bytes``."""
         self.packed[key] = value_bytes
         self.stale[key] = value_bytes
+        if self.dirty:
+            self.dirty.discard(key)
 
     def replace(self, items: dict[Any, bytes]) -> None:
         """Replace every entry."""
@@ -160,11 +163,13 @@ class PackedMap:
             dict.clear(self.view)
             self.packed = dict(items)
             self.stale = dict(items)
+            self.dirty = set()
 
     def delete(self, key: Any) -> None:
         """Remove ``key`` (KeyError if absent)."""
         del self.packed[key]
         self.stale.pop(key, None)
+        self.dirty.discard(key)
         dict.pop(self.view, key, None)
 
     def value(self, key: Any) -> Any:
@@ -176,14 +181,15 @@ class PackedMap:
     def touch(self, key: Any) -> None:
         """The value at ``key`` was edited in place: its bytes are stale."""
         self.packed[key] = None
+        self.dirty.add(key)
 
     def encoded(self) -> dict[Any, bytes]:
         """Every entry as encoded bytes (values edited in place are encoded again, once)."""
         packed = self.packed
-        for key, value_bytes in packed.items():
-            if value_bytes is None:
-                packed[key] = encode(thaw(dict.__getitem__(self.view, key)), path="state")
-        return dict(packed)  # type: ignore[arg-type]
+        for key in self.dirty:
+            packed[key] = encode(thaw(dict.__getitem__(self.view, key)), path="state")
+        self.dirty.clear()
+        return cast("dict[Any, bytes]", dict(packed))  # (no None left: every dirty key was encoded above)
 
     def sync(self) -> None:
         """Decode the values set since the last read into the view."""
@@ -477,8 +483,10 @@ def _walk(root: Any, path: list[Any]) -> Any:
         try:
             if isinstance(target, dict):
                 target = dict.__getitem__(target, step)
-            elif isinstance(target, (list, tuple)) and type(step) is int:
-                target = target[step] if type(target) is tuple else list.__getitem__(target, step)
+            elif isinstance(target, tuple) and type(step) is int:
+                target = target[step]
+            elif isinstance(target, list) and type(step) is int:
+                target = list.__getitem__(target, step)
             else:
                 raise LookupError(step)
         except (LookupError, TypeError):
@@ -732,7 +740,7 @@ def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], ro
     split = _EXECUTION.split
     record = ExecutionRecord.from_event
     for seq, ts, event_bytes in events:
-        kind: str | None = _EXECUTION_RECORDED
+        kind = _EXECUTION_RECORDED
         if event_bytes.startswith(_EXECUTION_PREFIX):  # most history events: checked first
             parts = split(event_bytes)
             if parts is not None and parts[2][0] in _MAP_HEADS:
@@ -743,9 +751,10 @@ def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], ro
                 _list_append(history, record(parts[0], parts[1], parts[3], ts, _record_time(parts[2], seq)))
                 continue
         else:
-            kind = _kind(event_bytes)
-            if kind not in _HISTORY_FOLD_KINDS:
+            found = _kind(event_bytes)
+            if found is None or found not in _HISTORY_FOLD_KINDS:
                 continue
+            kind = found
         try:
             d = decode_event(event_bytes, seq=seq)[1]
             if not _SHAPE_CHECKS[kind](d):

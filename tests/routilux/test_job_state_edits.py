@@ -14,14 +14,13 @@ import threading
 from typing import Any
 
 import pytest
+from compat_support import needs_reference, run_reference
 
 from routilux import JobState
 from routilux import job_events as ev
 from routilux.errors import DetachedValueError, ReadOnlyJobStateError
 from routilux.frozen import thaw
 from routilux.job_state import ExecutionRecord
-
-from compat_support import needs_reference, run_reference
 
 
 def replayed(job: JobState) -> JobState:

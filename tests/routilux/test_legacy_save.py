@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from compat_support import FIXTURES, fixture, manifest
+from fixture_routines import SlowWorker  # noqa: F401 - the 0.10 fixtures' routines, for Flow.deserialize
 
 import eventlog
-from compat_support import FIXTURES, fixture, manifest
 from replay_tools.source import open_job
 from replay_tools.verify import verify_job
 from routilux import Flow, JobState
 from routilux import job_events as ev
-
-import fixture_routines  # noqa: E402, F401 - the 0.10 fixtures' routines (compat_support puts them on the path)
 
 SAVES = sorted(manifest()["saves"])
 
