@@ -36,7 +36,10 @@ the job was deserialized...) keeps showing what it held, like 0.10's detached ob
 but refuses changes with :class:`~routilux.errors.DetachedValueError`: they would change
 nothing in the job. Values of a read-only JobState (``at()``, ``from_events()``,
 ``load(version=...)``, ``open(readonly=True)``) and of a closed job refuse with
-:class:`~routilux.errors.ReadOnlyJobStateError`, saying why.
+:class:`~routilux.errors.ReadOnlyJobStateError`, saying why. A job that has finished
+(``completed``, ``failed``, ``cancelled``) still records edits: 0.10 let code change a
+finished job (results are often put in shared data after a run), and this JobState's
+mutators accept them too; only closing the job (or a read-only view) makes it read-only.
 """
 
 from __future__ import annotations

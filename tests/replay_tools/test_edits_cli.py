@@ -159,3 +159,47 @@ def test_verify_passes_on_a_job_edited_in_place(run: Any, edited_job: str, tmp_p
     assert result.exit_code == 0 and json.loads(result.stdout)["ok"] is True
     state = json.loads(run("state", edited_job, "--json").stdout)
     assert state["state"]["shared_data"]["items"] == [3, 4, 5]
+
+
+def test_whole_map_edits_are_folded_only_when_they_touch_the_field(run: Any, tmp_path: Path) -> None:
+    """`del shared_data["other"]` (an edit of the map itself) is skipped by a scan of shared_data.a;
+    `shared_data.clear()` and `update` of `a` are not: blame and bisect stay exact."""
+    path = tmp_path / "job"
+    with JobState.open(path, flow_id="f") as job:
+        job.shared_data["other"] = 1                # 2
+        job.shared_data["a"] = 1                    # 3
+        del job.shared_data["other"]                # 4: a whole-map delitem of another key
+        job.shared_data.update({"a": 2, "z": 0})    # 5: a whole-map update that sets a
+        job.shared_data.clear()                     # 6: removes a
+        job.shared_data["a"] = 3                    # 7
+    changes = json.loads(run("blame", str(path), "shared_data.a", "--json").stdout)["changes"]
+    assert [c["version"] for c in changes] == [3, 5, 6, 7]
+    found = json.loads(run("bisect", str(path), "--where", "shared_data.a == 2", "--all", "--json").stdout)
+    assert [t["version"] for t in found["transitions"]] == [5, 6]
+
+
+def test_logs_of_older_schema_versions_still_replay() -> None:
+    """Evolution rule 1: a log written at schema 1 or 3 (before the edit kinds) replays unchanged."""
+    for schema in (None, 1, 3):
+        created: dict[str, Any] = {"job_id": "old", "flow_id": "f"}
+        if schema is not None:
+            created["schema"] = schema
+        events = [Record(1, 1, "job_created", created), Record(2, 2, "shared_data_set", {"key": "l", "value": [1]}),
+                  Record(3, 3, "status_set", {"status": "completed"}),
+                  Record(4, 4, "execution_recorded", {"routine_id": "r", "event_name": "e", "data": {"x": 1}})]
+        job = JobState.from_events(events)
+        assert (job.status, job.get_shared_data("l"), len(job.execution_history)) == ("completed", [1], 1)
+
+
+def test_blame_sees_an_edit_in_the_middle_of_a_long_list(run: Any, tmp_path: Path) -> None:
+    """A list longer than blame's summary threshold, changed in the middle (same length, first
+    and last): blame still reports the edit."""
+    path = tmp_path / "job"
+    with JobState.open(path, flow_id="f") as job:
+        job.update_shared_data("long", list(range(200)))  # 2
+        job.get_shared_data("long")[100] = "changed"      # 3
+        job.get_shared_data("long").append(200)           # 4
+        job.shared_data["other"] = 1                      # 5 (not the list)
+        job.get_shared_data("long")[5:7] = [6, 5]         # 6
+    changes = json.loads(run("blame", str(path), "shared_data.long", "--json").stdout)["changes"]
+    assert [c["version"] for c in changes] == [2, 3, 4, 6]
