@@ -36,11 +36,10 @@ from routilux.projection import LoggedEvent
 
 __all__ = ["ATTRIBUTION_KINDS", "Attributor", "acting_routine", "actor_of", "last_actor_before", "task_routine"]
 
-#: The event kinds that change what :func:`acting_routine` reads from the state.
-ATTRIBUTION_KINDS = frozenset({
-    ev.JOB_CREATED, ev.TASK_QUEUED, ev.TASK_STARTED, ev.TASK_FINISHED, ev.TASK_FAILED,
-    ev.CURRENT_ROUTINE_SET, ev.DESERIALIZED,
-})
+#: The event kinds that change what :func:`acting_routine` reads from the state (the
+#: open tasks and the current routine), from the one declaration in routilux.job_events.
+ATTRIBUTION_KINDS = (ev.kinds_touching("open_tasks") or frozenset()) | (ev.kinds_touching("current_routine_id")
+                                                                        or frozenset())
 _TASK_CLOSING = frozenset({ev.TASK_STARTED, ev.TASK_FINISHED, ev.TASK_FAILED})
 _TASK_KEYS = ("routine_id", "slot_routine_id", "target_routine_id", "connection_target_routine_id")
 

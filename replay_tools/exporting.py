@@ -1,5 +1,9 @@
 """Export a job's full trail as JSON Lines or one JSON document, and import it back.
 
+``import`` also takes a routilux 0.10 JSON save (what the original's ``JobState.save``
+wrote): the job is rebuilt as a new log whose first event names the file and the SHA-256
+of its bytes (:mod:`routilux.legacy_save`), staged and checked like any import.
+
 The export is for other tools: one event per line with stable field names
 (:mod:`replay_tools.jsonform`). Every line carries the hash-chain link after its event,
 so an importer can check the trail as it reads it, and the last link is the job's
@@ -207,6 +211,9 @@ def iter_export(path: str) -> Iterator[tuple[int, Record, str | None]]:
         doc = _parse_json(text, path, None)
     except json.JSONDecodeError as exc:
         raise ImportFormatError(path, exc.lineno, f"not JSON Lines or a JSON export ({exc.msg})") from None
+    if isinstance(doc, dict) and doc.get("_type") == "JobState":
+        yield from _legacy_save_records(path)
+        return
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT or not isinstance(doc.get("events"), list):
         raise ImportFormatError(path, 1, f"not an export (expected JSON Lines events or a {EXPORT_FORMAT} document)")
     for index, obj in enumerate(doc["events"]):
@@ -215,6 +222,26 @@ def iter_export(path: str) -> Iterator[tuple[int, Record, str | None]]:
         except ValueError as exc:
             raise ImportFormatError(path, index + 2, f"event {index + 1}: {exc}") from None
         yield index + 2, rec, link
+
+
+def _legacy_save_records(path: str) -> Iterator[tuple[int, Record, str | None]]:
+    """The events of a routilux 0.10 JSON save (``JobState.save`` of the original), as an import.
+
+    :mod:`routilux.legacy_save` turns the save into events (the first names the file and
+    the SHA-256 of its bytes); they are stamped with the time of the import (the records
+    keep their own timestamps) and carry no links: the chain is the new log's own.
+    """
+    import time
+
+    from routilux.legacy_save import read_010_save
+
+    try:
+        events = read_010_save(path)
+    except ValueError as exc:
+        raise ImportFormatError(path, None, str(exc)) from None
+    ts = time.time_ns()
+    for seq, (kind, data) in enumerate(events, start=1):
+        yield 1, Record(seq, ts, kind, data), None
 
 
 class ImportResult(NamedTuple):

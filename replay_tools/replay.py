@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from eventlog import CorruptionError
 from eventlog.encoding import decode_event
 from routilux.frozen import thaw
+from routilux.job_events import EDIT_KINDS, KINDS
 from routilux.projection import JobProjection, LoggedEvent, complete_history, ensure_history, fold_raw
 from routilux.projection import snapshot_state as _snapshot_state
 from routilux.rebuild import rebuild
@@ -521,6 +522,15 @@ def _changed(prev: Any, cur: Any) -> bool:
     return not same_value(prev, cur)
 
 
+def _edits_inside(kind: str, data: Any) -> bool:
+    """Whether an event is an in-place edit of one value (not of a whole map): it can change
+    a long list anywhere, which its summary (length, first, last) would not show."""
+    if kind not in EDIT_KINDS or not isinstance(data, dict):
+        return False
+    key_field = KINDS[kind].key
+    return key_field is None or data.get(key_field) is not None
+
+
 def _last_actor_finder(job: Job, seq: int) -> Callable[[Collection[str]], str | None]:
     """Finds the last actor before ``seq`` only if attribution needs it (several open tasks)."""
     def find(_candidates: Collection[str]) -> str | None:
@@ -561,7 +571,7 @@ def iter_blame(job: Job, field: str | FieldPath, *, start: int = 1, stop: int | 
             if not changes.wants(kind, data):
                 continue
             cur = resolve(p, path)
-            if _changed(prev, cur):
+            if _changed(prev, cur) or (isinstance(prev, ListSummary) and _edits_inside(kind, data)):
                 new = _copy(cur)
                 yield BlameEntry(seq, ts, kind, routine, prev, new)
                 prev = new

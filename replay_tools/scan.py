@@ -37,28 +37,15 @@ from .source import Job, damaged
 __all__ = ["EventFilter", "ScanStats", "apply_sparse", "no_gc", "relevant_events"]
 
 #: For each top-level state field: the event kinds that can change it (``None``: every kind).
-FIELD_KINDS: dict[str, frozenset[str] | None] = {
-    "status": frozenset({ev.STATUS_SET, ev.PAUSED, ev.RESUMED, ev.CANCELLED}),
-    "job_id": frozenset(),
-    "flow_id": frozenset(),
-    "created_at": frozenset(),
-    "current_routine_id": frozenset({ev.CURRENT_ROUTINE_SET}),
-    "routine_states": frozenset({ev.ROUTINE_STATE_SET, ev.CANCELLED}),
-    "shared_data": frozenset({ev.SHARED_DATA_SET}),
-    "execution_history": frozenset({ev.EXECUTION_RECORDED}),
-    "shared_log": frozenset({ev.SHARED_LOG_APPENDED}),
-    "output_log": frozenset({ev.OUTPUT_SENT}),
-    # The pause point of a `paused` event records the current routine.
-    "pause_points": frozenset({ev.PAUSE_POINT_ADDED, ev.PAUSED, ev.CURRENT_ROUTINE_SET}),
-    "deferred_events": frozenset({ev.DEFERRED_EVENT_ADDED, ev.DEFERRED_EVENTS_SET}),
-    "pending_tasks": frozenset({ev.PENDING_TASKS_SET}),
-    "open_tasks": frozenset({ev.TASK_QUEUED, ev.TASK_STARTED, ev.TASK_FINISHED, ev.TASK_FAILED}),
-    "updated_at": None,
-    "version": None,
-}
-#: Kinds whose payload names the key they change: (kind, payload field, state field).
-_KEYED = {ev.SHARED_DATA_SET: ("key", "shared_data"), ev.ROUTINE_STATE_SET: ("routine_id", "routine_states")}
-_ALWAYS = frozenset({ev.JOB_CREATED, ev.DESERIALIZED})  # each can change any field
+#: Derived from the one declaration in :mod:`routilux.job_events` (each kind names the
+#: fields it touches): a kind missing here would make bisect and blame silently wrong.
+FIELD_KINDS: dict[str, frozenset[str] | None] = {field: ev.kinds_touching(field) for field in ev.STATE_FIELDS}
+#: Kinds whose payload names the key they change: (kind, payload field, state field). In
+#: an edit's payload the key may be None: an edit of the whole map (any key).
+_KEYED = {k.name: (k.key, k.touches[0]) for k in ev.KINDS.values() if k.key is not None}
+# The writer puts a keyed kind's key first in a map of all its fields.
+_KEYED_MAP_SIZE = {k.name: len(k.fields) for k in ev.KINDS.values() if k.key is not None}
+_ALWAYS = frozenset(k.name for k in ev.KINDS.values() if ev.EVERY_FIELD in k.touches)  # can change any field
 _SKIP = object()  # "not a wanted kind" in a plan lookup
 
 
@@ -127,14 +114,20 @@ class EventFilter:
         keyset = self.keys.get(kind)
         if keyset is None:
             return True
-        return isinstance(data, dict) and data.get(_KEYED[kind][0]) in keyset
+        if not isinstance(data, dict):
+            return False
+        key = data.get(_KEYED[kind][0])
+        if key is not None:
+            return key in keyset
+        return _whole_map_edit_touches(data, keyset)
 
-    def raw_plan(self) -> dict[bytes, tuple[bytes, tuple[bytes, ...]] | None]:
+    def raw_plan(self) -> dict[bytes, tuple[bytes, tuple[bytes, ...], bytes] | None]:
         """For each wanted kind, as the bytes that start an encoded ``[kind, data]``
-        event: ``None`` (every such event is wanted) or ``(base, exact)``: the prefix
-        every event of the kind has in the writer's shape, and the prefixes of the
-        wanted keys' events (see :func:`relevant_events`)."""
-        plan: dict[bytes, tuple[bytes, tuple[bytes, ...]] | None] = {}
+        event: ``None`` (every such event is wanted) or ``(base, exact, whole)``: the
+        prefix every event of the kind has in the writer's shape, the prefixes of the
+        wanted keys' events, and the prefix of an edit of the whole map (a None key:
+        decoded to see which keys it touches; see :func:`relevant_events`)."""
+        plan: dict[bytes, tuple[bytes, tuple[bytes, ...], bytes] | None] = {}
         for kind in self.kinds:
             head = b"\x92" + msgpack.packb(kind)
             keyset = self.keys.get(kind)
@@ -142,10 +135,30 @@ class EventFilter:
                 plan[head] = None
             else:
                 field = _KEYED[kind][0]
-                # The writer packs {field: key, ...} first: a map of two entries.
-                base = head + b"\x82" + msgpack.packb(field)
-                plan[head] = (base, tuple(base + msgpack.packb(key) for key in sorted(keyset)))
+                # The writer packs {field: key, ...} first, in a map of all the kind's fields;
+                # a None key (an edit of the whole map) is wanted whatever the keys asked.
+                base = head + bytes((0x80 | _KEYED_MAP_SIZE[kind],)) + msgpack.packb(field)
+                plan[head] = (base, tuple(base + msgpack.packb(key) for key in sorted(keyset)),
+                              base + msgpack.packb(None))
         return plan
+
+
+def _whole_map_edit_touches(data: dict[str, Any], keys: frozenset[str]) -> bool:
+    """Whether an edit of a whole map (``routilux.edit_ops``: key None) can change one of ``keys``.
+
+    A fold that skips the other keys' events must skip such an edit of another key too
+    (deleting a key it never set would not replay); clear and replace touch every key.
+    """
+    op, args = data.get("op"), data.get("args")
+    if not isinstance(args, list) or not args:
+        return True
+    if op == "delitem":
+        return args[0] in keys
+    if op == "update" and isinstance(args[0], dict):
+        return any(key in keys for key in args[0])
+    if op == "setitem":
+        return args[0] in keys
+    return True
 
 
 class ScanStats:
@@ -269,11 +282,13 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
                         if found is skip:
                             continue
                         if found is not None:
-                            prefixes = cast("tuple[bytes, tuple[bytes, ...]]", found)
+                            prefixes = cast("tuple[bytes, tuple[bytes, ...], bytes]", found)
                             if body.startswith(prefixes[0]):
-                                if not body.startswith(prefixes[1]):
+                                if not body.startswith(prefixes[1]) and not body.startswith(prefixes[2]):
                                     continue  # the writer's shape, another key
                                 kind, data = decode_raw(job, seq, body)
+                                if body.startswith(prefixes[2]) and not wants(kind, data):
+                                    continue  # an edit of the whole map that leaves the keys alone
                                 stats.folded += 1
                                 yield LoggedEvent(seq, ts, kind, data, body)
                                 continue

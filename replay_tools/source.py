@@ -301,10 +301,11 @@ def expect_head_matches(expected: str, head_hash: str) -> bool:
 
 
 def _open_directory(path: str, key: bytes | None) -> EventLog:
+    from routilux.job_state import store_job_dirs
+
     names = os.listdir(path)
     if not any(SEGMENT_NAME.match(n) for n in names):
-        subjobs = [n for n in names if os.path.isdir(os.path.join(path, n))
-                   and any(SEGMENT_NAME.match(m) for m in os.listdir(os.path.join(path, n)))]
+        subjobs = store_job_dirs(path)  # the library's check (JobState.open refuses a store too)
         if subjobs:
             count = f"{len(subjobs)} job" + ("s" if len(subjobs) != 1 else "")
             raise NotAJobLogError(path, f"it looks like a job store holding {count} "

@@ -6,6 +6,17 @@ flows run unchanged and a durable job (``JobState.open(path)``) can be resumed a
 
 from __future__ import annotations
 
+# The codec's names a user of JobState meets: registering a class whose instances are kept
+# in a job's state, and what a value comes back as when its class is not registered.
+from eventlog import (
+    EventEncodingError,
+    StoredObject,
+    Unrepresentable,
+    UnrepresentableValueWarning,
+    register_type,
+    unregister_type,
+)
+
 from .builtin_routines import (
     ConditionalRouter,
     DataFlattener,
@@ -18,6 +29,7 @@ from .builtin_routines import (
 )
 from .connection import Connection
 from .error_handler import ErrorHandler, ErrorStrategy
+from .errors import DetachedValueError, ReadOnlyJobStateError, ReplayError
 from .event import Event
 from .execution_tracker import ExecutionTracker
 from .flow import Flow
@@ -44,9 +56,11 @@ __all__ = [
     "DataFlattener",
     "DataTransformer",
     "DataValidator",
+    "DetachedValueError",
     "ErrorHandler",
     "ErrorStrategy",
     "Event",
+    "EventEncodingError",
     "ExecutionContext",
     "ExecutionRecord",
     "ExecutionTracker",
@@ -56,11 +70,18 @@ __all__ = [
     "NullOutputHandler",
     "OutputHandler",
     "QueueOutputHandler",
+    "ReadOnlyJobStateError",
+    "ReplayError",
     "ResultExtractor",
     "Routine",
     "Slot",
+    "StoredObject",
     "TextClipper",
     "TextRenderer",
     "TimeProvider",
+    "Unrepresentable",
+    "UnrepresentableValueWarning",
+    "register_type",
+    "unregister_type",
     "__version__",
 ]

@@ -1,20 +1,33 @@
-"""Read-only ``dict``, ``list`` and ``set`` types handed out by a JobState.
+"""The ``dict``, ``list`` and ``set`` types handed out by a JobState.
 
 They subclass ``dict``, ``list`` and ``set`` so user code keeps working: ``isinstance(x, dict)``,
 ``==`` with plain values, iteration, ``json.dumps``, ``dict(x)``/``x.copy()`` (which give
-plain, mutable copies). Tuples stay tuples (their items are frozen). Every in-place mutation raises ``TypeError`` naming the JobState
-method to use instead: a change that bypassed the event log would silently break the audit
-trail (DESIGN.md, "The event model", rule 4), so it must be impossible, not discouraged.
+plain, mutable copies). Tuples stay tuples (their items are frozen).
 
-The projection itself mutates these containers through the base-class methods
+Two families:
+
+* :class:`FrozenDict`, :class:`FrozenList`, :class:`ReadOnlySet`: read-only. Every in-place
+  mutation raises ``TypeError`` naming the JobState method to use instead (execution
+  records' data, outputs, pause points, tasks...): a change that bypassed the event log
+  would silently break the audit trail (DESIGN.md, "The event model", rule 4).
+* :class:`LiveDict`, :class:`LiveList` (and the synced top-level views): the values of
+  ``shared_data``, ``routine_states``, ``shared_log`` and ``execution_history``, which
+  accept the mutations a dict or list accepts, as routilux 0.10's plain containers did.
+  A mutation does not change the container: it is handed to the container's *anchor*
+  (``edit(container, method, args)``), which records it as one event in the job's log;
+  the projection then applies that event to this very container. A live container
+  knows its path from the value's root (``_path``), a hint its anchor checks.
+
+The projection itself mutates all of these through the base-class methods
 (``dict.__setitem__(d, k, v)``, ``list.append(lst, x)``); nothing else should.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
-__all__ = ["FrozenDict", "FrozenList", "ReadOnlySet", "SyncedFrozenDict", "SyncedFrozenList", "freeze", "thaw"]
+__all__ = ["NO_DEFAULT", "EditAnchor", "FrozenDict", "FrozenList", "LiveDict", "LiveList", "ReadOnlySet", "SyncedFrozenDict",
+           "SyncedFrozenList", "freeze", "freeze_live", "thaw"]
 
 _DEFAULT_HINT = "the JobState's methods"
 
@@ -32,7 +45,9 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         msg = f"this dict is read-only (it is part of a JobState); to change it use {self._hint}"
         raise TypeError(msg)
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+    # Typed Any: the live subclass (LiveDict) gives each of them the dict method's own signature.
+    _refused: Any = _refuse
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refused
 
     def __copy__(self) -> dict[str, Any]:
         return dict(self)
@@ -58,8 +73,10 @@ class FrozenList(list):  # type: ignore[type-arg]
         msg = f"this list is read-only (it is part of a JobState); to change it use {self._hint}"
         raise TypeError(msg)
 
-    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = _refuse
-    sort = reverse = __iadd__ = __imul__ = _refuse
+    # Typed Any: the live subclass (LiveList) gives each of them the list method's own signature.
+    _refused: Any = _refuse
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = _refused
+    sort = reverse = __iadd__ = __imul__ = _refused
 
     def __copy__(self) -> list[Any]:
         return list(self)
@@ -101,8 +118,148 @@ class ReadOnlySet(set):  # type: ignore[type-arg]
         return (set, (thaw(self),))
 
 
-class SyncedFrozenDict(FrozenDict):
-    """A :class:`FrozenDict` whose owner fills it lazily: every read brings it up to date first.
+class EditAnchor(Protocol):
+    """What a live container hands its mutations to (a JobState's field)."""
+
+    def edit(self, container: Any, method: str, args: tuple[Any, ...]) -> Any:
+        """Record ``container.<method>(*args)`` as an event and return what the method returns."""
+        ...  # pragma: no cover
+
+
+#: ``pop``'s default when none is given (a live container tells its anchor so).
+NO_DEFAULT: Any = object()
+
+
+class LiveDict(FrozenDict):
+    """A dict of a job's state that records every in-place mutation as an event (see the module doc).
+
+    Reads are plain ``dict`` reads; each mutation (``d[k] = v``, ``del d[k]``, ``pop``,
+    ``popitem``, ``clear``, ``update``, ``setdefault``, ``|=``) becomes one event through
+    its anchor, and returns what the ``dict`` method returns (popped values as plain
+    copies).
+    """
+
+    __slots__ = ("_anchor", "_path")
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT, anchor: EditAnchor | None = None,
+                 path: tuple[Any, ...] = ()) -> None:
+        FrozenDict.__init__(self, *args, hint=hint)
+        self._anchor = anchor
+        self._path = path
+
+    def _edit(self, method: str, *args: Any) -> Any:
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()
+        return anchor.edit(self, method, args)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._edit("__setitem__", key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._edit("__delitem__", key)
+
+    def pop(self, key: Any, default: Any = NO_DEFAULT) -> Any:
+        """Remove ``key`` and return its value (a plain copy), or ``default``."""
+        return self._edit("pop", key, default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last ``(key, value)`` pair (the value a plain copy)."""
+        result: tuple[Any, Any] = self._edit("popitem")
+        return result
+
+    def clear(self) -> None:
+        """Remove every item."""
+        self._edit("clear")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """``dict.update``, recorded as one event."""
+        if len(args) > 1:
+            msg = f"update expected at most 1 argument, got {len(args)}"
+            raise TypeError(msg)
+        self._edit("update", args[0] if args else (), kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """``d[key]`` if present, else set it to ``default`` (recorded) and return the stored value."""
+        return self._edit("setdefault", key, default)
+
+    def __ior__(self, other: Any) -> LiveDict:  # type: ignore[misc]  # (in place: self, not a new dict)
+        self._edit("update", other, {})
+        return self
+
+
+class LiveList(FrozenList):
+    """A list of a job's state that records every in-place mutation as an event (see the module doc).
+
+    ``append``, ``extend``, ``insert``, ``pop``, ``remove``, ``clear``, ``lst[i] = v``
+    (slices too), ``del lst[i]``, ``sort`` (with or without ``key``), ``reverse``, ``+=``
+    and ``*=`` each become one event through the list's anchor.
+    """
+
+    __slots__ = ("_anchor", "_path")
+
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT, anchor: EditAnchor | None = None,
+                 path: tuple[Any, ...] = ()) -> None:
+        FrozenList.__init__(self, *args, hint=hint)
+        self._anchor = anchor
+        self._path = path
+
+    def _edit(self, method: str, *args: Any) -> Any:
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()
+        return anchor.edit(self, method, args)
+
+    def append(self, value: Any) -> None:
+        """Append ``value`` (recorded)."""
+        self._edit("append", value)
+
+    def extend(self, values: Any) -> None:
+        """Append every item of ``values`` (recorded)."""
+        self._edit("extend", values)
+
+    def insert(self, index: Any, value: Any) -> None:
+        """Insert ``value`` before ``index`` (recorded)."""
+        self._edit("insert", index, value)
+
+    def pop(self, index: Any = -1) -> Any:
+        """Remove and return the item at ``index`` (a plain copy)."""
+        return self._edit("pop", index)
+
+    def remove(self, value: Any) -> None:
+        """Remove the first item equal to ``value`` (recorded)."""
+        self._edit("remove", value)
+
+    def clear(self) -> None:
+        """Remove every item (recorded)."""
+        self._edit("clear")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._edit("__setitem__", index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._edit("__delitem__", index)
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        """Sort in place (recorded; with a ``key``, as the resulting order)."""
+        self._edit("sort", key, reverse)
+
+    def reverse(self) -> None:
+        """Reverse in place (recorded)."""
+        self._edit("reverse")
+
+    def __iadd__(self, values: Any) -> LiveList:  # type: ignore[misc]  # (in place: self, not a new list)
+        self._edit("extend", values)
+        return self
+
+    def __imul__(self, count: Any) -> LiveList:  # type: ignore[misc]  # (in place: self, not a new list)
+        self._edit("repeat", count)
+        return self
+
+
+
+class SyncedFrozenDict(LiveDict):
+    """A :class:`LiveDict` whose owner fills it lazily: every read brings it up to date first.
 
     A JobState keeps routine states and shared data encoded and decodes a value only when
     it is read; ``sync`` (set by the owner) decodes what changed since the last read.
@@ -113,8 +270,8 @@ class SyncedFrozenDict(FrozenDict):
 
     __slots__ = ("sync",)
 
-    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT) -> None:
-        FrozenDict.__init__(self, *args, hint=hint)
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT, anchor: EditAnchor | None = None) -> None:
+        LiveDict.__init__(self, *args, hint=hint, anchor=anchor)
         self.sync: Any = None
 
     def _up_to_date(self) -> None:
@@ -197,8 +354,8 @@ class SyncedFrozenDict(FrozenDict):
         return (dict, (thaw(self),))
 
 
-class SyncedFrozenList(FrozenList):
-    """A :class:`FrozenList` that brings itself up to date before every read.
+class SyncedFrozenList(LiveList):
+    """A :class:`LiveList` that brings itself up to date before every read.
 
     Its owner may append to it lazily (a JobState notes hot-path records and builds
     them later): ``sync`` is called first by every read, so a reference kept by user
@@ -208,8 +365,8 @@ class SyncedFrozenList(FrozenList):
 
     __slots__ = ("sync",)
 
-    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT) -> None:
-        FrozenList.__init__(self, *args, hint=hint)
+    def __init__(self, *args: Any, hint: str = _DEFAULT_HINT, anchor: EditAnchor | None = None) -> None:
+        LiveList.__init__(self, *args, hint=hint, anchor=anchor)
         self.sync: Any = None
 
     def _up_to_date(self) -> None:
@@ -296,13 +453,13 @@ def freeze(value: Any, hint: str = _DEFAULT_HINT) -> Any:
     kind = type(value)
     # Built with the base-class __new__/__init__ (no FrozenDict/FrozenList __init__ call):
     # this runs for every container of every value read from a job.
-    if kind is dict or kind is FrozenDict or kind is SyncedFrozenDict:
+    if kind is dict or kind is FrozenDict or kind is LiveDict or kind is SyncedFrozenDict:
         frozen_dict = _new_dict(FrozenDict)
         _dict_init(frozen_dict, {k: (freeze(v, hint) if type(v) in _CONTAINERS else v)
                                  for k, v in dict.items(value)})
         frozen_dict._hint = hint
         return frozen_dict
-    if kind is list or kind is FrozenList or kind is SyncedFrozenList:
+    if kind is list or kind is FrozenList or kind is LiveList or kind is SyncedFrozenList:
         frozen_list = _new_list(FrozenList)
         _list_init(frozen_list, [freeze(v, hint) if type(v) in _CONTAINERS else v for v in list.__iter__(value)])
         frozen_list._hint = hint
@@ -314,8 +471,43 @@ def freeze(value: Any, hint: str = _DEFAULT_HINT) -> Any:
     return value
 
 
-_CONTAINERS = frozenset({dict, list, tuple, set, FrozenDict, FrozenList, SyncedFrozenDict, SyncedFrozenList,
-                         ReadOnlySet})
+_CONTAINERS = frozenset({dict, list, tuple, set, FrozenDict, FrozenList, LiveDict, LiveList, SyncedFrozenDict,
+                         SyncedFrozenList, ReadOnlySet})
+_DICTS = frozenset({dict, FrozenDict, LiveDict, SyncedFrozenDict})
+_LISTS = frozenset({list, FrozenList, LiveList, SyncedFrozenList})
+_new_live_dict = LiveDict.__new__
+_new_live_list = LiveList.__new__
+
+
+def freeze_live(value: Any, hint: str, anchor: EditAnchor, path: tuple[Any, ...]) -> Any:
+    """Like :func:`freeze`, but dicts and lists become :class:`LiveDict`/:class:`LiveList`
+    whose mutations go to ``anchor``; ``path`` is the value's path from its root.
+
+    Sets stay read-only (:class:`ReadOnlySet`); tuples stay tuples, their items live.
+    """
+    kind = type(value)
+    if kind in _DICTS:
+        live_dict = _new_live_dict(LiveDict)
+        _dict_init(live_dict, {k: (freeze_live(v, hint, anchor, (*path, k)) if type(v) in _CONTAINERS else v)
+                               for k, v in dict.items(value)})
+        live_dict._hint = hint
+        live_dict._anchor = anchor
+        live_dict._path = path
+        return live_dict
+    if kind in _LISTS:
+        live_list = _new_live_list(LiveList)
+        _list_init(live_list, [freeze_live(v, hint, anchor, (*path, i)) if type(v) in _CONTAINERS else v
+                               for i, v in enumerate(list.__iter__(value))])
+        live_list._hint = hint
+        live_list._anchor = anchor
+        live_list._path = path
+        return live_list
+    if kind is tuple:
+        return tuple(freeze_live(v, hint, anchor, (*path, i)) if type(v) in _CONTAINERS else v
+                     for i, v in enumerate(value))
+    if kind is set or kind is ReadOnlySet:
+        return ReadOnlySet(value, hint=hint)
+    return value
 
 
 def thaw(value: Any) -> Any:

@@ -24,7 +24,6 @@ JOB_FIELDS = ("flow_id", "job_id", "status", "current_routine_id", "routine_stat
               "created_at", "updated_at", "pause_points", "pending_tasks", "deferred_events", "shared_data",
               "shared_log", "output_log")
 _TOP_FIELDS = frozenset(JOB_FIELDS)
-_STATUSES = frozenset(ev.JOB_STATUSES)
 
 
 def _iso(value: _dt.datetime | None) -> str | None:
@@ -89,8 +88,9 @@ def normalize_state(data: Any) -> dict[str, Any]:
             _check_str(name, data[name])
             state[name] = data[name]
     if "status" in data:
-        if data["status"] not in _STATUSES:
-            msg = f"invalid job status {data['status']!r}; allowed: {', '.join(ev.JOB_STATUSES)}"
+        # 0.10 allows a custom status string; an empty or non-str one is never a status.
+        if type(data["status"]) is not str or not data["status"]:
+            msg = f"invalid job status {data['status']!r}: a non-empty str (e.g. {', '.join(ev.JOB_STATUSES)})"
             raise ValueError(msg)
         state["status"] = data["status"]
     if "current_routine_id" in data:
@@ -106,6 +106,10 @@ def normalize_state(data: Any) -> dict[str, Any]:
             if not isinstance(value, dict):
                 msg = f"{name} must be a dict, got {type(value).__name__}"
                 raise ValueError(msg)
+            for key in value:
+                if type(key) is not str:
+                    msg = f"{name} keys must be str, got {type(key).__name__} ({key!r})"
+                    raise ValueError(msg)
             if name == "routine_states":
                 for rid, rstate in value.items():
                     if not isinstance(rstate, dict):

@@ -12,8 +12,15 @@ work is done by:
 * :mod:`routilux.job_serialize`: ``serialize``/``deserialize`` in the original dict shape;
 * :mod:`routilux.job_waiting`: ``wait_for_completion`` and ``wait_until_condition``.
 
-Reads return read-only ``dict``/``list``/``set`` subclasses (:mod:`routilux.frozen`);
-in-place mutation raises ``TypeError`` naming the method to use.
+* :mod:`routilux.job_edits`: in-place edits of the values read from the job
+  (``job.get_shared_data("items").append(x)``), each recorded as one event;
+* :mod:`routilux.legacy_save`: importing a routilux 0.10 JSON save (``load``).
+
+Reads return ``dict``/``list``/``set`` subclasses (:mod:`routilux.frozen`). The values of
+``shared_data``, ``routine_states``, ``shared_log`` and ``execution_history`` accept the
+mutations a dict or list accepts, each recorded as an event; the others (outputs, pause
+points, tasks, execution records) are read-only and their in-place mutation raises
+``TypeError`` naming the method to use.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import threading
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
@@ -34,6 +41,7 @@ from eventlog.audit import StoredCheckpoint, log_origin, make_checkpoint
 from eventlog.encoding import encode_event
 from eventlog.erasure import ErasureRecord, erase
 from eventlog.postgres import is_pg_location, open_pg_log, parse_pg_location
+from eventlog.segment import parse_seg_name
 from eventlog.signing import Signer
 
 from . import job_events as ev
@@ -42,28 +50,27 @@ from .errors import ReplayError
 from .execution_record import ExecutionRecord
 from .frozen import FrozenDict, FrozenList
 from .job_audit import CheckpointPolicy
+from .job_edits import REPLACE, JobEditor
 from .job_serialize import JOB_FIELDS, normalize_state, record_dict, serialize
 from .job_writer import DEFAULT_SNAPSHOT_EVERY, JOB_SNAPSHOT_GAP, JobWriter
+from .legacy_save import is_json_save, read_010_save
 from .projection import JobProjection, apply_event, ensure_history, snapshot_state
 from .rebuild import GC_PAUSE_THRESHOLD, gc_paused, rebuild, rebuild_projection, resolve_version
 from .serializable import Serializable
-from .timestamps import first_ns_at, last_ns_at, ts_to_datetime
+from .timestamps import TimeLike, first_ns_at, last_ns_at, ts_to_datetime, ts_to_utc
 
 __all__ = ["DEFAULT_SNAPSHOT_EVERY", "JOB_SNAPSHOT_GAP", "ExecutionRecord", "JobEvent", "JobState",
-           "rebuild_projection"]
+           "rebuild_projection", "store_job_dirs"]
 
 #: Policy snapshots a new in-memory job keeps (its memory stays bounded by state + log).
 MEMORY_SNAPSHOTS_KEPT = 2
 
-_STATUSES = frozenset(ev.JOB_STATUSES)
 _ASSIGNABLE = frozenset({"status", "current_routine_id", "pending_tasks", "deferred_events", "output_handler",
-                         "snapshot_every"})
+                         "snapshot_every", "job_id", "flow_id"})
+#: Fields whose whole value may be assigned (recorded as one ``replace`` edit).
+_REPLACEABLE = frozenset({"routine_states", "shared_data", "shared_log", "execution_history"})
 _READ_ONLY_HINTS = {
-    "routine_states": "job_state.update_routine_state(routine_id, state)",
-    "shared_data": "job_state.update_shared_data(key, value)",
-    "shared_log": "job_state.append_to_shared_log(entry)",
     "output_log": "job_state.send_output(routine_id, output_type, data)",
-    "execution_history": "job_state.record_execution(routine_id, event_name, data)",
     "pause_points": "flow.pause(job_state, ...)",
     "open_tasks": "the engine's task hooks",
 }
@@ -88,6 +95,11 @@ class JobEvent(NamedTuple):
     def timestamp(self) -> _dt.datetime:
         """``ts`` as the naive local datetime users see elsewhere."""
         return ts_to_datetime(self.ts)
+
+    @property
+    def time(self) -> _dt.datetime:
+        """``ts`` as an aware UTC datetime (microsecond precision; ``ts`` keeps the nanoseconds)."""
+        return ts_to_utc(self.ts)
 
 
 def _check_str(name: str, value: Any) -> None:
@@ -133,7 +145,8 @@ class JobState(Serializable):
         self._create(flow_id, None)
 
     # -- construction helpers ---------------------------------------------------------
-    def _setup(self, log: EventLog, projection: JobProjection, lock: threading.RLock, *, readonly: bool) -> None:
+    def _setup(self, log: EventLog, projection: JobProjection, lock: threading.RLock, *, readonly: bool,
+               why: str = "") -> None:
         set_ = object.__setattr__
         set_(self, "_lock", lock)
         set_(self, "_p", projection)
@@ -141,6 +154,10 @@ class JobState(Serializable):
         set_(self, "_writer", writer)
         set_(self, "_write", writer.emit)  # the mutators' one call (bound once)
         set_(self, "output_handler", None)
+        # In-place edits of the values read from this job are recorded by its editor;
+        # a read-only JobState has none, and its values say why they refuse changes.
+        projection.editor = None if readonly else JobEditor(writer)
+        projection.readonly_reason = why or f"a read-only view of job {projection.job_id!r}"
         # The history lists are read from the log on access; the execution history asks
         # for that before every read, so a reference kept by user code stays live. A weak
         # reference: the list must not keep its JobState alive.
@@ -154,9 +171,10 @@ class JobState(Serializable):
         projection.execution_history.sync = sync
 
     @classmethod
-    def _view(cls, log: EventLog, projection: JobProjection, lock: threading.RLock, *, readonly: bool) -> JobState:
+    def _view(cls, log: EventLog, projection: JobProjection, lock: threading.RLock, *, readonly: bool,
+              why: str = "") -> JobState:
         obj = cls.__new__(cls)
-        obj._setup(log, projection, lock, readonly=readonly)
+        obj._setup(log, projection, lock, readonly=readonly, why=why)
         return obj
 
     def _create(self, flow_id: str, job_id: str | None) -> None:
@@ -168,13 +186,29 @@ class JobState(Serializable):
         if name in _ASSIGNABLE or name.startswith("_"):
             object.__setattr__(self, name, value)
             return
+        if name in _REPLACEABLE:
+            self._replace_field(name, value)
+            return
         hint = _READ_ONLY_HINTS.get(name)
         if hint is not None:
             msg = f"JobState.{name} cannot be assigned (every change is recorded as an event); use {hint}"
         else:
-            msg = (f"JobState.{name} cannot be assigned; only status, current_routine_id, pending_tasks, "
-                   "deferred_events and output_handler are assignable")
+            msg = (f"JobState.{name} cannot be assigned; the assignable attributes are "
+                   f"{', '.join(sorted(_ASSIGNABLE | _REPLACEABLE))}")
         raise AttributeError(msg)
+
+    def _replace_field(self, name: str, value: Any) -> None:
+        """``job.shared_data = {...}`` (and the other editable fields): one ``replace`` edit.
+
+        Assigning the field's own value back (what ``job.shared_log += [...]`` does after
+        its in-place extend) records nothing.
+        """
+        if self.readonly:
+            self._writer.refuse_readonly()
+        view = getattr(self, name)
+        if value is view:
+            return
+        view._edit(REPLACE, value)
 
     @property
     def snapshot_every(self) -> int:
@@ -190,27 +224,50 @@ class JobState(Serializable):
 
     @property
     def flow_id(self) -> str:
-        """The flow identifier."""
+        """The flow identifier; assigning records a ``flow_id_set`` event."""
         return self._p.flow_id
+
+    @flow_id.setter
+    def flow_id(self, value: str) -> None:
+        _check_str("flow_id", value)
+        self._write(ev.FLOW_ID_SET, {"flow_id": value})
 
     @property
     def job_id(self) -> str:
-        """The job identifier (a uuid4 string unless restored by ``deserialize``)."""
+        """The job identifier (a uuid4 string unless set); assigning records a ``job_id_set`` event.
+
+        A durable job keeps its location (a JobStore lists it under the id it was created
+        with); the new id is what the job reports.
+        """
         return self._p.job_id
+
+    @job_id.setter
+    def job_id(self, value: str) -> None:
+        _check_str("job_id", value)
+        self._write(ev.JOB_ID_SET, {"job_id": value})
 
     @property
     def status(self) -> str:
         """The job status; assigning records a ``status_set`` event.
 
+        One of ``pending``, ``running``, ``paused``, ``completed``, ``failed``,
+        ``cancelled``, or (as routilux 0.10 allows) a custom non-empty string; the engine
+        and ``wait_for_completion`` treat a custom status like none of the six.
+
         Raises:
-            ValueError: (on assignment) not one of the six statuses.
+            ValueError: (on assignment) not a non-empty str.
         """
         return self._p.status
 
     @status.setter
     def status(self, value: str) -> None:
-        if type(value) is not str or value not in _STATUSES:
-            msg = f"invalid job status {value!r}; allowed: {', '.join(ev.JOB_STATUSES)}"
+        if type(value) is not str:
+            if not isinstance(value, str):
+                msg = f"invalid job status {value!r}: a status is a str (e.g. {', '.join(ev.JOB_STATUSES)})"
+                raise ValueError(msg)
+            value = str.__str__(value)  # a str enum member: its value
+        if not value:
+            msg = f"invalid job status {value!r}: a status is a non-empty str (e.g. {', '.join(ev.JOB_STATUSES)})"
             raise ValueError(msg)
         self._write(ev.STATUS_SET, {"status": value})
 
@@ -227,12 +284,12 @@ class JobState(Serializable):
 
     @property
     def routine_states(self) -> FrozenDict:
-        """routine id -> state dict (read-only)."""
+        """routine id -> state dict; in-place changes (``routine_states[r]["count"] += 1``) are recorded."""
         return self._p.routine_states
 
     @property
     def shared_data(self) -> FrozenDict:
-        """Data shared by the routines of this job (read-only; see :meth:`update_shared_data`)."""
+        """Data shared by the routines of this job; in-place changes (``shared_data[k] = v``) are recorded."""
         return self._p.shared_data
 
     @property
@@ -267,10 +324,11 @@ class JobState(Serializable):
 
     @property
     def execution_history(self) -> FrozenList:
-        """Every :class:`ExecutionRecord`, in log order (read-only).
+        """Every :class:`ExecutionRecord`, in log order.
 
         The list is the job's own and stays live: it shows every record made since,
-        as the original's attribute did.
+        as the original's attribute did. ``append(record)`` records it (keeping its
+        timestamp); other list changes are recorded too; the records are immutable.
         """
         self._ensure_history()
         return self._p.execution_history
@@ -283,7 +341,7 @@ class JobState(Serializable):
 
     @property
     def shared_log(self) -> FrozenList:
-        """The shared log (read-only list of dicts)."""
+        """The shared log (a list of dicts); ``append(entry)`` is :meth:`append_to_shared_log`, other changes are recorded."""
         self._ensure_history()
         return self._p.shared_log
 
@@ -373,7 +431,7 @@ class JobState(Serializable):
         self._write(ev.ROUTINE_STATE_SET, {"routine_id": routine_id, "state": state})
 
     def get_routine_state(self, routine_id: str) -> FrozenDict | None:
-        """Return the state of a routine (read-only dict), or None."""
+        """Return the state of a routine (its in-place changes are recorded), or None."""
         state: FrozenDict | None = self._p.routine_states.get(routine_id)
         return state
 
@@ -417,7 +475,7 @@ class JobState(Serializable):
         self._write(ev.SHARED_DATA_SET, {"key": key, "value": value})
 
     def get_shared_data(self, key: str, default: Any = None) -> Any:
-        """Return ``shared_data[key]``, or ``default``."""
+        """Return ``shared_data[key]`` (a dict or list value records its in-place changes), or ``default``."""
         return self._p.shared_data.get(key, default)
 
     def append_to_shared_log(self, entry: dict[str, Any]) -> None:
@@ -465,7 +523,9 @@ class JobState(Serializable):
     # -- engine hooks -----------------------------------------------------------------
     def _set_paused(self, reason: str = "", checkpoint: dict[str, Any] | None = None) -> None:
         """Set status ``paused`` and add a pause point (used by Flow.pause)."""
-        self._write(ev.PAUSED, {"reason": reason, "checkpoint": checkpoint or {}})
+        _check_str("reason", reason)
+        self._write(ev.PAUSED, {"reason": reason, "checkpoint": {} if not checkpoint else _check_dict("checkpoint",
+                                                                                                       checkpoint)})
 
     def _set_running(self) -> None:
         """Set status ``running`` if it is ``paused`` (used by Flow.resume)."""
@@ -473,6 +533,7 @@ class JobState(Serializable):
 
     def _set_cancelled(self, reason: str = "") -> None:
         """Set status ``cancelled`` (and ``routine_states['_cancellation']`` for a reason)."""
+        _check_str("reason", reason)
         self._write(ev.CANCELLED, {"reason": reason})
 
     def _add_pause_point(self, point: dict[str, Any]) -> None:
@@ -552,16 +613,26 @@ class JobState(Serializable):
                     ensure_history(p)
 
     def events(self, kind: str | Iterable[str] | None = None, routine_id: str | None = None,
-               start: int | None = None, stop: int | None = None, since: _dt.datetime | int | None = None,
-               until: _dt.datetime | int | None = None) -> list[JobEvent]:
-        """Return this job's events up to :attr:`version`, filtered.
+               start: int | None = None, stop: int | None = None, since: TimeLike | None = None,
+               until: TimeLike | None = None) -> list[JobEvent]:
+        """Return this job's events up to :attr:`version`, filtered (a list: see :meth:`iter_events`).
 
         Args:
             kind: one kind or several.
             routine_id: only events whose payload has this ``routine_id``.
             start, stop: seq range (inclusive).
             since, until: timestamp range (inclusive, at the microsecond users see; a
-                datetime, naive local or aware, or int nanoseconds).
+                datetime, naive local or aware, int nanoseconds, or an ISO 8601 string).
+        """
+        return list(self.iter_events(kind, routine_id, start, stop, since, until))
+
+    def iter_events(self, kind: str | Iterable[str] | None = None, routine_id: str | None = None,
+                    start: int | None = None, stop: int | None = None, since: TimeLike | None = None,
+                    until: TimeLike | None = None) -> Iterator[JobEvent]:
+        """Yield this job's events up to :attr:`version` (at the call), filtered, as they are read.
+
+        The same filters as :meth:`events`; memory stays bounded whatever the length of
+        the log (events are read and decoded one at a time).
         """
         log = self.log
         head = self._p.version
@@ -572,21 +643,28 @@ class JobState(Serializable):
         if until is not None:
             hi = min(hi, log.seq_at_time(last_ns_at(until)))
         kinds = None if kind is None else ({kind} if isinstance(kind, str) else set(kind))
-        out = []
-        for rec in log.read(lo, hi) if lo <= hi else ():
+        return self._read_events(log, lo, hi, kinds, routine_id)
+
+    @staticmethod
+    def _read_events(log: EventLog, lo: int, hi: int, kinds: set[str] | None,
+                     routine_id: str | None) -> Iterator[JobEvent]:
+        if lo > hi:
+            return
+        for rec in log.read(lo, hi):
             if kinds is not None and rec.kind not in kinds:
                 continue
             if routine_id is not None and rec.data.get("routine_id") != routine_id:
                 continue
-            out.append(JobEvent(rec.seq, rec.ts, rec.kind, rec.data))
-        return out
+            yield JobEvent(rec.seq, rec.ts, rec.kind, rec.data)
 
-    def at(self, version: int | None = None, timestamp: _dt.datetime | int | None = None) -> JobState:
+    def at(self, version: int | str | None = None, timestamp: TimeLike | None = None) -> JobState:
         """Return a read-only JobState as it was at ``version`` and/or ``timestamp``.
 
-        ``timestamp`` includes every event whose user-visible timestamp is <= it. Built
-        from the newest snapshot at or before the point plus the events after it; the
-        history lists are read from the log on first access.
+        ``version`` is a seq, ``"head"`` or ``"head-N"`` (N events before the head, as the
+        CLI takes them). ``timestamp`` (a datetime, int ns or ISO 8601 string) includes
+        every event whose user-visible timestamp is <= it. Built from the newest snapshot
+        at or before the point plus the events after it; the history lists are read from
+        the log on first access.
 
         Raises:
             ValueError: the version is out of range, or nothing happened by ``timestamp``.
@@ -596,7 +674,9 @@ class JobState(Serializable):
         log = self.log
         version = resolve_version(log, version, timestamp, head, f"job {self._p.job_id!r}")
         lock = threading.RLock()
-        return JobState._view(log, rebuild(log, version, lock=lock), lock, readonly=True)
+        projection = rebuild(log, version, lock=lock)
+        why = f"the view of job {projection.job_id!r} at version {version} (from at())"
+        return JobState._view(log, projection, lock, readonly=True, why=why)
 
     @classmethod
     def from_events(cls, events: Iterable[Any] | EventLog) -> JobState:
@@ -626,7 +706,9 @@ class JobState(Serializable):
             msg = "from_events needs at least the job_created event"
             raise ReplayError(msg)
         lock = threading.RLock()
-        return cls._view(log, rebuild(log, lock=lock), lock, readonly=True)
+        projection = rebuild(log, lock=lock)
+        why = f"job {projection.job_id!r} rebuilt by from_events() (read-only)"
+        return cls._view(log, projection, lock, readonly=True, why=why)
 
     # -- durable jobs ----------------------------------------------------------------
     @classmethod
@@ -658,6 +740,8 @@ class JobState(Serializable):
             ValueError: ``flow_id`` differs from the job's, the log is not a job log, or
                 a PostgreSQL location has no ``#<job id>``.
             FileNotFoundError: ``readonly=True`` and there is no job at ``path``.
+            ValueError: ``path`` is a :class:`~routilux.job_store.JobStore` directory (it holds
+                jobs, not a log).
             eventlog.LogLockedError: another writer holds the (directory) log.
             eventlog.ConcurrencyError: (later, on a mutation) another writer appended to
                 the same PostgreSQL job; nothing was written, reopen to continue.
@@ -672,6 +756,15 @@ class JobState(Serializable):
             if readonly and not os.path.exists(where):
                 msg = f"no job log at {where!r}"
                 raise FileNotFoundError(msg)
+            jobs = store_job_dirs(where)
+            if jobs:
+                # Opening a store's root as a job would create a job there, after which the
+                # store no longer lists (issue 17).
+                shown = ", ".join(jobs[:3]) + (", ..." if len(jobs) > 3 else "")
+                count = f"{len(jobs)} job" + ("s" if len(jobs) != 1 else "")
+                msg = (f"{where!r} is a JobStore directory holding {count} ({shown}), not a job log: open one "
+                       f"with JobStore({where!r}).open(job_id) or JobState.open(os.path.join(path, job_id))")
+                raise ValueError(msg)
             # snapshot_gap: the log's retention keeps old snapshots at most this far
             # apart, so at(version=k) for any k replays at most ~JOB_SNAPSHOT_GAP events.
             log = eventlog.open_log(where, readonly=readonly, durability=durability, key=key,
@@ -691,7 +784,8 @@ class JobState(Serializable):
             if flow_id and flow_id != projection.flow_id:
                 msg = f"job log {where!r} belongs to flow {projection.flow_id!r}, not {flow_id!r}"
                 raise ValueError(msg)
-            state = cls._view(log, projection, lock, readonly=readonly)
+            why = f"job {projection.job_id!r} opened read-only at {where!r}"
+            state = cls._view(log, projection, lock, readonly=readonly, why=why)
             # Count events since the newest snapshot so the policy continues from there.
             seqs = log.snapshot_seqs()
             state._writer.counters.snapshot_at = seqs[-1] if seqs else 0
@@ -776,22 +870,32 @@ class JobState(Serializable):
             eventlog.write_bundle(filepath, log, state=state, schema_version=ev.SCHEMA_VERSION)
 
     @classmethod
-    def load(cls, filepath: str | os.PathLike[str], version: int | None = None,
-             timestamp: _dt.datetime | int | None = None, *, key: bytes | None = None) -> JobState:
-        """Load a job saved with :meth:`save` (its latest state, or an earlier point).
+    def load(cls, filepath: str | os.PathLike[str], version: int | str | None = None,
+             timestamp: TimeLike | None = None, *, key: bytes | None = None) -> JobState:
+        """Load a job saved with :meth:`save` (its latest state, or an earlier point), or a routilux 0.10 save.
 
         At the latest version the result is an in-memory job that can keep going and be
-        saved again; an earlier point gives a read-only JobState. The history lists are
-        read from the file's events when first asked for.
+        saved again; an earlier point (``version``: a seq, ``"head"`` or ``"head-N"``;
+        ``timestamp``: a datetime, int ns or ISO string) gives a read-only JobState. The
+        history lists are read from the file's events when first asked for.
+
+        A routilux 0.10 JSON save (what the original's ``JobState.save`` writes) is
+        imported (:mod:`routilux.legacy_save`): the result is a new in-memory job whose
+        log starts with a ``job_created`` event naming the file and the SHA-256 of its
+        bytes, followed by the saved state as events (the execution records keep their
+        original timestamps); ``save()`` it to keep it in this format.
 
         Raises:
             FileNotFoundError: no file at ``filepath``.
-            ValueError: the file is not a job file, or is damaged (the message says what).
+            ValueError: the file is not a job file (nor a 0.10 save), or is damaged (the
+                message says what).
         """
         filepath = os.fspath(filepath)
         if not os.path.exists(filepath):
             msg = f"no job file at {filepath!r}"
             raise FileNotFoundError(msg)
+        if is_json_save(filepath):
+            return cls._import_010(filepath, version, timestamp)
         with gc_paused(GC_PAUSE_THRESHOLD):
             try:
                 # read_bundle stores the bundle's snapshot in the log it returns, where
@@ -817,7 +921,22 @@ class JobState(Serializable):
             except (ReplayError, EventLogError) as exc:
                 msg = f"{filepath!r} is damaged or not a routilux job file: {exc}"
                 raise ValueError(msg) from exc
-        return cls._view(log, projection, lock, readonly=version != head)
+        why = f"job {projection.job_id!r} loaded from {filepath!r} at version {version} (an earlier point)"
+        return cls._view(log, projection, lock, readonly=version != head, why=why)
+
+    @classmethod
+    def _import_010(cls, filepath: str, version: int | str | None, timestamp: TimeLike | None) -> JobState:
+        """A new in-memory job from a routilux 0.10 JSON save: its events in one atomic batch."""
+        events = read_010_save(filepath)
+        lock = threading.RLock()
+        log = InMemoryEventLog(keep_snapshots=MEMORY_SNAPSHOTS_KEPT, lock=lock)
+        job = cls._view(log, JobProjection(lock, log), lock, readonly=False)
+        with job._transaction():
+            for kind, payload in events:
+                job._write(kind, payload)
+        if version is None and timestamp is None:
+            return job
+        return job.at(version, timestamp)
 
     # -- waiting ---------------------------------------------------------------------
     @staticmethod
@@ -853,6 +972,32 @@ class JobState(Serializable):
 
 def _record_time(record: ExecutionRecord) -> _dt.datetime:
     return record.timestamp
+
+
+def store_job_dirs(path: str | os.PathLike[str]) -> list[str]:
+    """The job directories directly inside ``path`` when ``path`` looks like a JobStore, sorted.
+
+    A directory that holds log segments itself is a job log (empty list); so is a
+    missing or empty one (a new job). Otherwise the subdirectories that hold log
+    segments are the jobs of a store. ``JobState.open`` refuses such a directory, and
+    ``routilux-replay`` names the jobs.
+    """
+    where = os.fspath(path)
+    try:
+        names = os.listdir(where)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    if any(parse_seg_name(name) is not None for name in names):
+        return []
+    jobs = []
+    for name in names:
+        sub = os.path.join(where, name)
+        try:
+            if os.path.isdir(sub) and any(parse_seg_name(n) is not None for n in os.listdir(sub)):
+                jobs.append(name)
+        except OSError:
+            continue  # an unreadable entry is not a job we can name
+    return sorted(jobs)
 
 
 def _open_pg(location: str, *, key: bytes | None, readonly: bool) -> tuple[EventLog, str]:

@@ -53,6 +53,7 @@ _SNAPSHOT_WAIT = 10.0
 _SYNC_STATUSES = ev.TERMINAL_STATUSES | {"paused"}
 #: No checkpoint is due (Counters.checkpoint_due without a policy).
 _NEVER = 2**63
+_SHAPE_CHECKS = ev.SHAPE_CHECKS
 #: An event field at the start of an encoding error's path: ``data['value']``.
 _EVENT_FIELD = re.compile(r"data\['([A-Za-z_][A-Za-z0-9_]*)'\]")
 
@@ -205,11 +206,18 @@ class JobWriter:
                "mutate the live JobState instead")
         raise ReadOnlyJobStateError(msg)
 
-    def emit(self, kind: str, data: dict[str, Any]) -> tuple[int, int] | None:
+    def emit(self, kind: str, data: dict[str, Any], exact: bool = False) -> tuple[int, int] | None:
         """Record one event and apply it; return its ``(seq, ts)`` (None inside a transaction).
+
+        ``exact``: the caller vouches that ``data`` is what decoding the event gives, types
+        included (it holds only exact str/int/float/bool/None values and lists of them), so
+        apply may use it instead of decoding the bytes again (the in-place append of a
+        scalar, benchmarks/bench_job_state.py).
 
         Raises:
             EventEncodingError: a value cannot be stored (its path starts at the argument).
+            PayloadShapeError: ``data`` does not have the declared shape of ``kind``
+                (routilux.job_events); nothing is written.
             ReadOnlyJobStateError: the JobState is read-only.
             eventlog.ConcurrencyError: another writer appended to the same log first.
         """
@@ -218,6 +226,10 @@ class JobWriter:
         # Personal values (eventlog.Personal) in data are sealed into this list, for the
         # log's vault: the event itself stores only their commitments.
         sealed: list[SealedValue] = []
+        # The declared shape is checked before anything is encoded: replay checks it
+        # again, and an event the log holds must always replay.
+        if not _SHAPE_CHECKS[kind](data):
+            ev.check_payload(kind, data)
         try:
             event_bytes = encode_event(kind, data, self.lenient, sealed)
         except EventEncodingError as err:
@@ -235,7 +247,8 @@ class JobWriter:
             # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
             # with ConcurrencyError, nothing written, if someone else appended.
             seq, ts = self.log.append_encoded(event_bytes, expected_seq=p.version, personal=sealed or None)
-            apply_event(p, seq, ts, event_bytes, None, kind)
+            # checked: the payload's shape was checked above (it keeps it through the codec).
+            apply_event(p, seq, ts, event_bytes, data if exact else None, kind, True)
             c = self.counters
             # changed() only when it has something to do (most events: nothing).
             if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status \
@@ -270,7 +283,7 @@ class JobWriter:
                 p = self.projection
                 first, ts = self.log.append_batch_encoded(pending, expected_seq=p.version, personal=sealed or None)
                 for i, event_bytes in enumerate(pending):
-                    apply_event(p, first + i, ts, event_bytes)
+                    apply_event(p, first + i, ts, event_bytes, None, None, True)
                 self.changed()
 
     def changed(self) -> None:

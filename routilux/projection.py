@@ -24,18 +24,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from eventlog.encoding import EventSplitter, decode, decode_event, encode, encode_event, event_kind
 
+from . import edit_ops
 from . import job_events as ev
-from .errors import ReplayError, SchemaVersionError, UnknownEventKindError
+from .errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from .execution_record import HINT_HISTORY, ExecutionRecord
-from .frozen import FrozenDict, FrozenList, SyncedFrozenDict, SyncedFrozenList, freeze
+from .frozen import (
+    FrozenDict,
+    FrozenList,
+    LiveDict,
+    LiveList,
+    SyncedFrozenDict,
+    SyncedFrozenList,
+    freeze,
+    freeze_live,
+    thaw,
+)
 from .timestamps import iso_to_datetime, stamp_to_datetime, ts_to_datetime, ts_to_iso
 
 __all__ = [
     "ExecutionRecord",
+    "FieldAnchor",
     "HistorySource",
     "JobProjection",
     "LoggedEvent",
@@ -57,6 +69,8 @@ __all__ = [
 HINT_ROUTINE_STATES = "job_state.update_routine_state(routine_id, state)"
 HINT_SHARED_DATA = "job_state.update_shared_data(key, value)"
 HINT_SHARED_LOG = "job_state.append_to_shared_log(entry)"
+#: The fields whose values accept in-place edits (each recorded as an event).
+EDITABLE_FIELDS = ("routine_states", "shared_data", "shared_log", "execution_history")
 HINT_OUTPUT_LOG = "job_state.send_output(routine_id, output_type, data)"
 HINT_DEFERRED = "job_state.add_deferred_event(routine_id, event_name, data), or assign job_state.deferred_events"
 HINT_PENDING = "an assignment: job_state.pending_tasks = [...]"
@@ -88,29 +102,60 @@ class HistorySource(Protocol):
         ...  # pragma: no cover
 
 
-class PackedMap:
-    """A map whose values are kept encoded (the truth), with a read-only view decoded lazily.
+class FieldAnchor:
+    """Where the live containers of one field of a projection send their in-place edits.
 
-    ``packed`` maps each key to the encoded bytes of its value. ``view`` (a
-    :class:`~routilux.frozen.SyncedFrozenDict`) holds the decoded, frozen values; keys set
-    since the last read wait in ``stale`` and are decoded by the view's next read, under
-    ``lock``. Writers (apply) are serialised by the projection's owner.
+    The projection's ``editor`` (set by a writable JobState) records the edit as an event;
+    a projection without one (a view from ``at()``, a replay) refuses with its
+    ``readonly_reason``.
     """
 
-    __slots__ = ("hint", "lock", "packed", "stale", "view")
+    __slots__ = ("field", "projection")
 
-    def __init__(self, hint: str, lock: Any) -> None:
+    def __init__(self, field: str, projection: JobProjection) -> None:
+        self.field = field
+        self.projection = projection
+
+    def edit(self, container: Any, method: str, args: tuple[Any, ...]) -> Any:
+        """Record ``container.<method>(*args)`` through the projection's editor."""
+        p = self.projection
+        editor = p.editor
+        if editor is None:
+            reason = p.readonly_reason or f"a replay of job {p.job_id!r} at version {p.version}"
+            msg = f"this value is read-only: it belongs to {reason}; change the live JobState instead"
+            raise ReadOnlyJobStateError(msg)
+        return editor(self.field, container, method, args)
+
+
+class PackedMap:
+    """A map whose values are kept encoded (the truth), with a live view decoded lazily.
+
+    ``packed`` maps each key to the encoded bytes of its value, or to ``None`` once the
+    value was edited in place (the decoded value in the view is then the truth, and is
+    encoded again only when a snapshot needs it: :meth:`encoded`). ``view`` (a
+    :class:`~routilux.frozen.SyncedFrozenDict`) holds the decoded values as live
+    containers; keys set since the last read wait in ``stale`` and are decoded by the
+    view's next read, under ``lock``. Writers (apply) are serialised by the projection's owner.
+    """
+
+    __slots__ = ("anchor", "dirty", "hint", "lock", "packed", "stale", "view")
+
+    def __init__(self, hint: str, lock: Any, anchor: FieldAnchor) -> None:
         self.hint = hint
         self.lock = lock
-        self.packed: dict[Any, bytes] = {}
+        self.anchor = anchor
+        self.packed: dict[Any, bytes | None] = {}
         self.stale: dict[Any, bytes] = {}
-        self.view = SyncedFrozenDict(hint=hint)
+        self.dirty: set[Any] = set()  # the keys whose ``packed`` entry is None (edited in place)
+        self.view = SyncedFrozenDict(hint=hint, anchor=anchor)
         self.view.sync = self.sync
 
     def set(self, key: Any, value_bytes: bytes) -> None:
         """Set ``key`` to the value encoded as ``value_bytes``."""
         self.packed[key] = value_bytes
         self.stale[key] = value_bytes
+        if self.dirty:
+            self.dirty.discard(key)
 
     def replace(self, items: dict[Any, bytes]) -> None:
         """Replace every entry."""
@@ -118,6 +163,33 @@ class PackedMap:
             dict.clear(self.view)
             self.packed = dict(items)
             self.stale = dict(items)
+            self.dirty = set()
+
+    def delete(self, key: Any) -> None:
+        """Remove ``key`` (KeyError if absent)."""
+        del self.packed[key]
+        self.stale.pop(key, None)
+        self.dirty.discard(key)
+        dict.pop(self.view, key, None)
+
+    def value(self, key: Any) -> Any:
+        """The live value at ``key`` (decoded now if needed), or KeyError."""
+        if self.stale:
+            self.sync()
+        return dict.__getitem__(self.view, key)
+
+    def touch(self, key: Any) -> None:
+        """The value at ``key`` was edited in place: its bytes are stale."""
+        self.packed[key] = None
+        self.dirty.add(key)
+
+    def encoded(self) -> dict[Any, bytes]:
+        """Every entry as encoded bytes (values edited in place are encoded again, once)."""
+        packed = self.packed
+        for key in self.dirty:
+            packed[key] = encode(thaw(dict.__getitem__(self.view, key)), path="state")
+        self.dirty.clear()
+        return cast("dict[Any, bytes]", dict(packed))  # (no None left: every dirty key was encoded above)
 
     def sync(self) -> None:
         """Decode the values set since the last read into the view."""
@@ -126,17 +198,20 @@ class PackedMap:
                 stale = self.stale
                 view = self.view
                 hint = self.hint
+                anchor = self.anchor
                 for key, value_bytes in stale.items():
-                    dict.__setitem__(view, key, freeze(decode(value_bytes, where="<state>"), hint))
+                    dict.__setitem__(view, key, freeze_live(decode(value_bytes, where="<state>"), hint, anchor, (key,)))
                 stale.clear()
 
 
 class JobProjection:
     """The state of one job after folding events ``1..version``.
 
-    Plain attributes; the containers are the read-only types of :mod:`routilux.frozen`
-    (only :func:`apply_event` changes them). ``created``/``updated`` are the event ts (int
-    ns) that set them, or an ISO string restored by ``deserialize``.
+    Plain attributes; the containers are the types of :mod:`routilux.frozen` (only
+    :func:`apply_event` changes them: the live ones of the editable fields hand a
+    mutation to the projection's ``editor``, which records it as an event that apply
+    then folds). ``created``/``updated`` are the event ts (int ns) that set them, or an
+    ISO string restored by ``deserialize``.
 
     The history lists hold the items of events ``history_from+1 .. history_upto``.
     Without a ``history_source`` the projection builds them as events are applied
@@ -149,10 +224,10 @@ class JobProjection:
     """
 
     __slots__ = (
-        "_routine_states", "_shared_data", "created", "current_routine_id", "deferred_events", "execution_history",
-        "flow_id", "history_from", "history_routine", "history_source", "history_upto", "job_id", "kind_counts",
-        "last_ts", "lock", "open_tasks", "output_log", "pause_points", "pending_tasks", "schema", "shared_log",
-        "status", "updated", "version",
+        "_routine_states", "_shared_data", "anchors", "created", "current_routine_id", "deferred_events", "editor",
+        "execution_history", "flow_id", "history_from", "history_routine", "history_source", "history_upto",
+        "job_id", "kind_counts", "last_ts", "lock", "open_tasks", "output_log", "pause_points", "pending_tasks",
+        "readonly_reason", "schema", "shared_log", "status", "updated", "version",
     )
 
     def __init__(self, lock: Any = None, history_source: HistorySource | None = None) -> None:
@@ -162,8 +237,13 @@ class JobProjection:
         self.schema = ev.SCHEMA_VERSION
         self.status = "pending"
         self.current_routine_id: str | None = None
-        self._routine_states = PackedMap(HINT_ROUTINE_STATES, self.lock)
-        self._shared_data = PackedMap(HINT_SHARED_DATA, self.lock)
+        # In-place edits of the editable fields go to ``editor`` (a writable JobState sets
+        # it); without one they are refused, naming ``readonly_reason``.
+        self.editor: Any = None
+        self.readonly_reason = ""
+        self.anchors = {name: FieldAnchor(name, self) for name in EDITABLE_FIELDS}
+        self._routine_states = PackedMap(HINT_ROUTINE_STATES, self.lock, self.anchors["routine_states"])
+        self._shared_data = PackedMap(HINT_SHARED_DATA, self.lock, self.anchors["shared_data"])
         self.deferred_events = FrozenList(hint=HINT_DEFERRED)
         self.pending_tasks = FrozenList(hint=HINT_PENDING)
         self.open_tasks = FrozenDict(hint=HINT_OPEN_TASKS)
@@ -171,8 +251,8 @@ class JobProjection:
         self.updated: int | str | None = None
         self.version = 0
         self.last_ts = 0
-        self.execution_history = SyncedFrozenList(hint=HINT_HISTORY)
-        self.shared_log = FrozenList(hint=HINT_SHARED_LOG)
+        self.execution_history = SyncedFrozenList(hint=HINT_HISTORY, anchor=self.anchors["execution_history"])
+        self.shared_log = LiveList(hint=HINT_SHARED_LOG, anchor=self.anchors["shared_log"])
         self.output_log = FrozenList(hint=HINT_OUTPUT_LOG)
         self.pause_points = FrozenList(hint=HINT_PAUSE)
         self.history_from = 0
@@ -217,31 +297,50 @@ def _replace_list(target: FrozenList, items: Iterable[Any]) -> None:
     list.__setitem__(target, slice(None), list(items))
 
 
-def _data(event_bytes: bytes, data: dict[str, Any] | None) -> dict[str, Any]:
-    return data if data is not None else decode_event(event_bytes)[1]
-
-
 # The events whose last value stays encoded: routine states, shared data, execution records.
 _ROUTINE_STATE = EventSplitter("routine_id", "state")
 _SHARED_VALUE = EventSplitter("key", "value")
 _EXECUTION = EventSplitter("routine_id", "event_name", "data")
+_EXECUTION_AT = EventSplitter("routine_id", "event_name", "timestamp", "data")  # a record with its own time
+# First bytes of an encoded map (fixmap, map16, map32): a routine state or a record's data
+# kept encoded is checked to be a dict by its first byte, without decoding it.
+_MAP_HEADS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+_SHAPE_CHECKS = ev.SHAPE_CHECKS
 
 
-def _keyed(event_bytes: bytes, data: dict[str, Any] | None, splitter: EventSplitter, first: str,
+def _shape_error(kind: str, data: Any, seq: int | None = None) -> ReplayError:
+    """The ReplayError for a payload without its kind's declared shape (naming the field)."""
+    found = ev.payload_problem(kind, data)
+    field, problem = found if found is not None else (None, "does not have the declared shape")
+    where = f"field {field!r}" if field is not None else "payload"
+    return ReplayError(f"malformed {kind!r} event: {where} {problem}", seq, field)
+
+
+def _decoded(kind: str, event_bytes: bytes) -> dict[str, Any]:
+    """The payload of an event, decoded and checked against its kind's shape."""
+    data = decode_event(event_bytes)[1]
+    if not _SHAPE_CHECKS[kind](data):
+        raise _shape_error(kind, data)
+    return data
+
+
+def _keyed(event_bytes: bytes, data: dict[str, Any] | None, kind: str, splitter: EventSplitter, first: str,
            last: str) -> tuple[Any, ...]:
-    """The key and the encoded value of a ``{first: key, last: value}`` event, value not decoded."""
+    """The key and the encoded value of a ``{first: key, last: value}`` event, value not decoded.
+
+    The splitter reads the writer's layout and checks that the key is a str; any other
+    layout is decoded, checked against the kind's shape and its value encoded again.
+    """
     parts = splitter.split(event_bytes)
     if parts is not None:
         return parts
-    d = _data(event_bytes, data)  # another layout (or damage): decode, and re-encode canonically
+    d = _decoded(kind, event_bytes)
     return d[first], encode(d[last], path="state")
 
 
-
-def _job_created(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    d = _data(b, data)
+def _job_created(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     schema = d.get("schema", 1)
-    if type(schema) is not int or schema > ev.SCHEMA_VERSION:
+    if schema > ev.SCHEMA_VERSION:
         msg = (f"the job was written with event schema version {schema!r}, newer than the "
                f"{ev.SCHEMA_VERSION} this routilux reads; upgrade routilux")
         raise SchemaVersionError(msg)
@@ -251,83 +350,95 @@ def _job_created(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | Non
     p.created = ts
 
 
-def _status_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    status = _data(b, data)["status"]
-    if status not in ev.JOB_STATUSES:
-        msg = f"status {status!r} is not one of {', '.join(ev.JOB_STATUSES)}"
-        raise ReplayError(msg)
+def _check_status(status: Any) -> None:
+    # 0.10 lets a job have a custom status; an empty one is never meaningful.
+    if type(status) is not str or not status:
+        msg = f"status must be a non-empty str, got {status!r}"
+        raise ReplayError(msg, field="status")
+
+
+def _status_set(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    status = d["status"]
+    _check_status(status)
     p.status = status
 
 
-def _current_routine_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    p.current_routine_id = _data(b, data)["routine_id"]
+def _current_routine_set(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    p.current_routine_id = d["routine_id"]
+
+
+def _job_id_set(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    p.job_id = d["job_id"]
+
+
+def _flow_id_set(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    p.flow_id = d["flow_id"]
 
 
 def _routine_state_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    routine_id, state = _keyed(b, data, _ROUTINE_STATE, "routine_id", "state")
+    routine_id, state = _keyed(b, data, ev.ROUTINE_STATE_SET, _ROUTINE_STATE, "routine_id", "state")
+    if state[0] not in _MAP_HEADS:
+        msg = "malformed 'routine_state_set' event: field 'state' must be a dict"
+        raise ReplayError(msg, field="state")
     p._routine_states.set(routine_id, state)
 
 
 def _shared_data_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    key, value = _keyed(b, data, _SHARED_VALUE, "key", "value")
+    key, value = _keyed(b, data, ev.SHARED_DATA_SET, _SHARED_VALUE, "key", "value")
     p._shared_data.set(key, value)
 
 
-def _deferred_event_added(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    d = _data(b, data)
+def _deferred_event_added(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     entry = {"routine_id": d["routine_id"], "event_name": d["event_name"], "data": d["data"],
              "timestamp": ts_to_iso(ts)}
     _list_append(p.deferred_events, freeze(entry, HINT_DEFERRED))
 
 
-def _deferred_events_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    _replace_list(p.deferred_events, freeze(_data(b, data)["events"], HINT_DEFERRED))
+def _deferred_events_set(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    _replace_list(p.deferred_events, freeze(d["events"], HINT_DEFERRED))
 
 
-def _resumed(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+def _resumed(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     if p.status == "paused":
         p.status = "running"
 
 
-def _paused(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+def _paused(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     p.status = "paused"
 
 
-def _cancelled(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+def _cancelled(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     p.status = "cancelled"
-    reason = _data(b, data)["reason"]
+    reason = d["reason"]
     if reason:
         p._routine_states.set("_cancellation", encode({"reason": reason}, path="state"))
 
 
-def _pending_tasks_set(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    _replace_list(p.pending_tasks, freeze(_data(b, data)["tasks"], HINT_PENDING))
+def _pending_tasks_set(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    _replace_list(p.pending_tasks, freeze(d["tasks"], HINT_PENDING))
 
 
-def _task_queued(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    d = _data(b, data)
+def _task_queued(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     _dict_set(p.open_tasks, d["task_id"], freeze({"task": d["task"], "state": "queued"}, HINT_OPEN_TASKS))
 
 
-def _task_started(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    task_id = _data(b, data)["task_id"]
+def _task_started(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    task_id = d["task_id"]
     entry = p.open_tasks.get(task_id)
     if entry is not None:
         _dict_set(p.open_tasks, task_id, freeze({"task": entry["task"], "state": "started"}, HINT_OPEN_TASKS))
 
 
-def _task_closed(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    _dict_pop(p.open_tasks, _data(b, data)["task_id"], None)
+def _task_closed(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    _dict_pop(p.open_tasks, d["task_id"], None)
 
 
-def _deserialized(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
-    state = _data(b, data)["state"]
+def _deserialized(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    state = d["state"]
     for name in ("flow_id", "job_id", "status", "current_routine_id"):
         if name in state:
             setattr(p, name, state[name])
-    if p.status not in ev.JOB_STATUSES:
-        msg = f"status {p.status!r} is not one of {', '.join(ev.JOB_STATUSES)}"
-        raise ReplayError(msg)
+    _check_status(p.status)
     for name, packed in (("routine_states", p._routine_states), ("shared_data", p._shared_data)):
         if name in state:
             packed.replace({k: encode(v, path="state") for k, v in state[name].items()})
@@ -338,19 +449,127 @@ def _deserialized(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | No
         p.created = state["created_at"]
 
 
-def _history_only(p: JobProjection, ts: int, b: bytes, data: dict[str, Any] | None) -> None:
+# -- in-place edits of routine_states / shared_data (history lists: in the history fold)
+def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any, hint: str) -> None:
+    """Apply an edit event of a keyed field: inside the value at ``key``, or (key None) of the map itself."""
+    op, args = d["op"], d["args"]
+    if key is None:
+        _map_edit(packed, op, args, d["path"])
+        return
+    if not dict.__contains__(packed.packed, key):
+        msg = f"no value at key {key!r} to edit"
+        raise ReplayError(msg, field="key")
+    path = d["path"]
+    target = _walk(packed.value(key), path) if path else packed.value(key)
+    anchor = packed.anchor
+    base = (key, *path)
+    if path:
+        target._path = base  # the live container's path hint, exact again
+    elif not isinstance(target, (dict, list)):
+        msg = f"the value at key {key!r} is a {type(target).__name__}, not a dict or list"
+        raise ReplayError(msg, field="path")
+
+    def child(value: Any, at: Any) -> Any:
+        return freeze_live(value, hint, anchor, (*base, at))
+
+    _edit(target, op, args, child)
+    packed.touch(key)
+
+
+def _walk(root: Any, path: list[Any]) -> Any:
+    """The container at ``path`` inside ``root`` (each step a dict key, or a list/tuple index)."""
+    target = root
+    for step in path:
+        try:
+            if isinstance(target, dict):
+                target = dict.__getitem__(target, step)
+            elif isinstance(target, tuple) and type(step) is int:
+                target = target[step]
+            elif isinstance(target, list) and type(step) is int:
+                target = list.__getitem__(target, step)
+            else:
+                raise LookupError(step)
+        except (LookupError, TypeError):
+            msg = f"the edit's path {path!r} does not lead to a container (stops at {step!r})"
+            raise ReplayError(msg, field="path") from None
+    if not isinstance(target, (dict, list)):
+        msg = f"the edit's path {path!r} leads to a {type(target).__name__}, not a dict or list"
+        raise ReplayError(msg, field="path")
+    return target
+
+
+def _edit(target: Any, op: str, args: list[Any], child: Any) -> None:
+    """Check and apply one edit operation (:mod:`routilux.edit_ops`), its failure a ReplayError."""
+    try:
+        edit_ops.check(target, op, args)
+    except (TypeError, ValueError, LookupError) as exc:
+        msg = f"the edit {op!r} cannot apply ({type(exc).__name__}: {exc})"
+        raise ReplayError(msg, field="args") from None
+    edit_ops.apply(target, op, args, child)
+
+
+def _map_edit(packed: PackedMap, op: str, args: list[Any], path: list[Any]) -> None:
+    """An edit of the routine_states/shared_data map itself: values are stored encoded."""
+    if path:
+        msg = "an edit of the whole map has an empty path"
+        raise ReplayError(msg, field="path")
+    arity = edit_ops.DICT_OPS.get(op)
+    if arity is None or len(args) != arity:
+        msg = f"{op!r} with {len(args)} argument(s) is not an edit of a map"
+        raise ReplayError(msg, field="op")
+    routine_map = packed is not None and packed.hint == HINT_ROUTINE_STATES
+    if op in ("update", "replace", "setitem"):
+        items = args[0] if op != "setitem" else {args[0]: args[1]}
+        if type(items) is not dict:
+            msg = f"{op!r} needs a dict"
+            raise ReplayError(msg, field="args")
+        for key, value in items.items():
+            if type(key) is not str or (routine_map and type(value) is not dict):
+                msg = f"{op!r} of a key {key!r} (keys are str{', states dicts' if routine_map else ''})"
+                raise ReplayError(msg, field="args")
+        encoded = {key: encode(value, path="state") for key, value in items.items()}
+        with packed.lock:
+            if op == "replace":
+                packed.replace({})
+            for key, value_bytes in encoded.items():
+                packed.set(key, value_bytes)
+    elif op == "delitem":
+        if not dict.__contains__(packed.packed, args[0]):
+            msg = f"no key {args[0]!r} to delete"
+            raise ReplayError(msg, field="args")
+        with packed.lock:
+            packed.delete(args[0])
+    else:  # clear
+        packed.replace({})
+
+
+def _shared_data_edited(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    _keyed_edit(p, p._shared_data, d, d["key"], HINT_SHARED_DATA)
+
+
+def _routine_state_edited(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
+    # (A routine state is a dict and stays one: an edit changes what is inside it.)
+    _keyed_edit(p, p._routine_states, d, d["routine_id"], HINT_ROUTINE_STATES)
+
+
+def _history_only(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     """The current state does not change; the history lists are built by the history fold."""
 
 
+# Kinds whose handler takes the raw event (it keeps a value encoded; the splitter checks
+# the shape of the writer's layout, anything else is decoded and checked).
+_RAW_HANDLERS = {
+    ev.ROUTINE_STATE_SET: _routine_state_set,
+    ev.SHARED_DATA_SET: _shared_data_set,
+}
+# Kinds whose handler takes the decoded payload, already checked against its shape.
 _HANDLERS = {
     ev.JOB_CREATED: _job_created,
     ev.STATUS_SET: _status_set,
     ev.CURRENT_ROUTINE_SET: _current_routine_set,
-    ev.ROUTINE_STATE_SET: _routine_state_set,
     ev.EXECUTION_RECORDED: _history_only,
     ev.DEFERRED_EVENT_ADDED: _deferred_event_added,
     ev.DEFERRED_EVENTS_SET: _deferred_events_set,
-    ev.SHARED_DATA_SET: _shared_data_set,
     ev.SHARED_LOG_APPENDED: _history_only,
     ev.OUTPUT_SENT: _history_only,
     ev.PAUSE_POINT_ADDED: _history_only,
@@ -364,13 +583,20 @@ _HANDLERS = {
     ev.TASK_FAILED: _task_closed,
     ev.DESERIALIZED: _deserialized,
     ev.PERSONAL_ERASED: _history_only,  # the state holds commitments only: nothing changes
+    ev.JOB_ID_SET: _job_id_set,
+    ev.FLOW_ID_SET: _flow_id_set,
+    ev.SHARED_DATA_EDITED: _shared_data_edited,
+    ev.ROUTINE_STATE_EDITED: _routine_state_edited,
+    ev.SHARED_LOG_EDITED: _history_only,
+    ev.EXECUTION_HISTORY_EDITED: _history_only,
 }
-assert set(_HANDLERS) == set(ev.KINDS), "every kind in routilux.job_events needs a handler"
+assert set(_HANDLERS) | set(_RAW_HANDLERS) == set(ev.KINDS), "every kind in routilux.job_events needs a handler"
 
 # The first bytes of each known event (0x92, then the kind as a msgpack fixstr) -> its
 # kind: finding the kind is one dict lookup, no decoding (see _kind).
 _KIND_PREFIXES = {b"\x92" + encode(kind): kind for kind in ev.KINDS}
 _HISTORY_KINDS = ev.HISTORY_KINDS
+_HISTORY_ONLY_KINDS = ev.HISTORY_ONLY_KINDS
 _JOB_CREATED = ev.JOB_CREATED
 _DESERIALIZED = ev.DESERIALIZED
 _EXECUTION_RECORDED = ev.EXECUTION_RECORDED
@@ -384,16 +610,23 @@ def _kind(event_bytes: bytes) -> str | None:
 
 
 def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: dict[str, Any] | None = None,
-                kind: str | None = None) -> None:
+                kind: str | None = None, checked: bool = False) -> None:
     """Fold one encoded event (as stored in the log) into ``p``, in place. Pure.
 
     ``kind`` and ``data`` may be given when the caller has them already (they must be
     what decoding ``event_bytes`` gives: the writer that just encoded the event, a reader
-    that decoded it); values are always taken from the bytes.
+    that decoded it); values are taken from the bytes, or from ``data`` when it is exactly
+    what decoding them gives.
+
+    Every payload is checked against its kind's declared shape (:mod:`routilux.job_events`)
+    before it changes anything, except the history-only kinds of a projection that reads
+    its history lists from the log: those are checked when the lists are folded.
+    ``checked=True``: the writer checked it before encoding the event (a checked payload
+    keeps its shape through the codec), so it is not checked twice.
 
     Raises:
         ReplayError: the seq does not follow ``p.version``, the log does not start with
-            ``job_created``, or the payload is malformed.
+            ``job_created``, or the payload is malformed (its ``field`` names the field).
         UnknownEventKindError: a kind not in :data:`routilux.job_events.KINDS`.
         SchemaVersionError: the job was written with a newer schema version.
         eventlog.RecordDecodeError: the bytes are not an event.
@@ -408,8 +641,7 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
             kind = None
         if kind is None:
             kind = decode_event(event_bytes, seq=seq)[0]  # raises the precise decode error
-    handler = _HANDLERS.get(kind)
-    if handler is None:
+    if kind not in _SHAPE_CHECKS:
         msg = (f"unknown event kind {kind!r}: this routilux reads event schema version "
                f"{ev.SCHEMA_VERSION} (the log may come from a newer version)")
         raise UnknownEventKindError(msg, seq)
@@ -418,16 +650,26 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
         raise ReplayError(msg, seq)
     lazy = p.history_source is not None
     try:
-        if lazy or kind not in _HISTORY_KINDS:
-            if handler is not _history_only:  # (a history-only event changes nothing else)
-                handler(p, ts, event_bytes, data)
-        else:  # no log to read the history lists from later: build them now
-            routine = p.current_routine_id
-            handler(p, ts, event_bytes, data)
-            _fold_history(p, ((seq, ts, event_bytes),), routine)
+        if lazy and kind in _HISTORY_ONLY_KINDS:
+            pass  # changes nothing but the history lists, folded (and checked) when they are read
+        elif kind in _RAW_HANDLERS:
+            if data is not None and not checked and not _SHAPE_CHECKS[kind](data):
+                raise _shape_error(kind, data)
+            _RAW_HANDLERS[kind](p, ts, event_bytes, data)
+        else:
+            if data is None:
+                data = decode_event(event_bytes, seq=seq)[1]
+            if not checked and not _SHAPE_CHECKS[kind](data):
+                raise _shape_error(kind, data)
+            if lazy or kind not in _HISTORY_KINDS:
+                _HANDLERS[kind](p, ts, data)
+            else:  # no log to read the history lists from later: build them now
+                routine = p.current_routine_id
+                _HANDLERS[kind](p, ts, data)
+                _fold_history(p, ((seq, ts, event_bytes),), routine)
     except ReplayError as exc:
         if exc.seq is None:
-            raise type(exc)(str(exc), seq) from None
+            raise type(exc)(str(exc), seq, exc.field) from None
         raise
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
@@ -440,7 +682,7 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
     counts = p.kind_counts
     counts[kind] = counts.get(kind, 0) + 1
     if kind == _DESERIALIZED:
-        updated = _data(event_bytes, data)["state"].get("updated_at")
+        updated = (data if data is not None else decode_event(event_bytes)[1])["state"].get("updated_at")
         p.updated = ts if updated is None else updated
     else:
         p.updated = ts
@@ -480,6 +722,7 @@ def fold_raw(p: JobProjection, events: Iterable[tuple[int, int, bytes]]) -> JobP
 # Events the history fold reads: those that add to the lists, and those that change the
 # current routine (a pause point records it).
 _HISTORY_FOLD_KINDS = ev.HISTORY_KINDS | {ev.CURRENT_ROUTINE_SET}
+_HISTORY_EDITS = frozenset({ev.SHARED_LOG_EDITED, ev.EXECUTION_HISTORY_EDITED})
 _EXECUTION_PREFIX = b"\x92" + encode(ev.EXECUTION_RECORDED)
 
 
@@ -490,33 +733,45 @@ def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], ro
     records it). The one definition of the history lists: used for the lists read from
     the log when they are asked for, and (one event at a time) for a projection that
     builds them as events are applied. An execution record keeps its data encoded until
-    it is read (most never are), so a long history is built quickly.
+    it is read (most never are), so a long history is built quickly. Each payload is
+    checked against its kind's shape (the writer's layout of an execution record by its
+    splitter, without decoding the data).
     """
     history = p.execution_history
     split = _EXECUTION.split
     record = ExecutionRecord.from_event
     for seq, ts, event_bytes in events:
-        kind: str | None = _EXECUTION_RECORDED
+        kind = _EXECUTION_RECORDED
         if event_bytes.startswith(_EXECUTION_PREFIX):  # most history events: checked first
             parts = split(event_bytes)
-            if parts is not None:
+            if parts is not None and parts[2][0] in _MAP_HEADS:
                 _list_append(history, record(parts[0], parts[1], parts[2], ts))
                 continue
-        else:
-            kind = _kind(event_bytes)
-            if kind not in _HISTORY_FOLD_KINDS:
+            parts = _EXECUTION_AT.split(event_bytes)
+            if parts is not None and parts[3][0] in _MAP_HEADS:
+                _list_append(history, record(parts[0], parts[1], parts[3], ts, _record_time(parts[2], seq)))
                 continue
+        else:
+            found = _kind(event_bytes)
+            if found is None or found not in _HISTORY_FOLD_KINDS:
+                continue
+            kind = found
         try:
             d = decode_event(event_bytes, seq=seq)[1]
+            if not _SHAPE_CHECKS[kind](d):
+                raise _shape_error(kind, d, seq)
             if kind == _EXECUTION_RECORDED:
-                _list_append(history, record(d["routine_id"], d["event_name"], d["data"], ts))
+                stamp = d.get("timestamp")
+                _list_append(history, record(d["routine_id"], d["event_name"], d["data"], ts,
+                                             None if stamp is None else _record_time(stamp, seq)))
             elif kind == _CURRENT_ROUTINE_SET:
                 routine = d["routine_id"]
             elif kind == ev.SHARED_LOG_APPENDED:
                 entry = d["entry"]
                 if "timestamp" not in entry:
                     entry = {**entry, "timestamp": ts_to_iso(ts)}
-                _list_append(p.shared_log, freeze(entry, HINT_SHARED_LOG))
+                log = p.shared_log
+                _list_append(log, freeze_live(entry, HINT_SHARED_LOG, p.anchors["shared_log"], (list.__len__(log),)))
             elif kind == ev.OUTPUT_SENT:
                 entry = {"routine_id": d["routine_id"], "output_type": d["output_type"], "data": d["data"],
                          "timestamp": ts_to_iso(ts)}
@@ -527,17 +782,108 @@ def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], ro
                 point = {"timestamp": ts_to_iso(ts), "reason": d["reason"], "current_routine_id": routine,
                          "checkpoint": d["checkpoint"]}
                 _list_append(p.pause_points, freeze(point, HINT_PAUSE))
+            elif kind in _HISTORY_EDITS:
+                if p.history_from:
+                    # The lists lack the items of events 1..history_from (the projection
+                    # started from a snapshot and builds them as it goes): an edit cannot
+                    # apply to part of a list. They start after this event instead, and
+                    # complete_history folds 1..seq, this edit included.
+                    for name in HISTORY_LISTS:
+                        _replace_list(getattr(p, name), ())
+                    p.history_from = seq
+                elif kind == ev.SHARED_LOG_EDITED:
+                    _shared_log_edit(p, d)
+                else:
+                    _history_edit(p, d, ts)
             elif kind == _DESERIALIZED:
                 routine = _deserialized_history(p, ts, d["state"], routine)
+        except ReplayError as exc:
+            if exc.seq is None:
+                raise ReplayError(str(exc), seq, exc.field) from None
+            raise
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
             raise ReplayError(msg, seq) from None
     return routine
 
 
+def _record_time(stamp: str, seq: int | None = None) -> Any:
+    """An execution record's own ISO timestamp as a datetime."""
+    try:
+        return iso_to_datetime(stamp)
+    except ValueError:
+        msg = f"malformed 'execution_recorded' event: field 'timestamp' {stamp!r} is not an ISO datetime"
+        raise ReplayError(msg, seq, "timestamp") from None
+
+
+def _shared_log_edit(p: JobProjection, d: dict[str, Any]) -> None:
+    """An edit of the shared log (path []) or inside one of its entries (path [i, ...])."""
+    path = d["path"]
+    target = _walk(p.shared_log, path)
+    anchor = p.anchors["shared_log"]
+    base = tuple(path)
+    if isinstance(target, (LiveList, LiveDict)):
+        target._path = base
+
+    def child(value: Any, at: Any) -> Any:
+        if not base and type(value) is not dict:
+            msg = f"a shared log entry must be a dict, got {type(value).__name__}"
+            raise ReplayError(msg, field="args")
+        return freeze_live(value, HINT_SHARED_LOG, anchor, (*base, at))
+
+    if not base:
+        _check_entries(d["op"], d["args"], child)
+    _edit(target, d["op"], d["args"], child)
+
+
+def _new_values(op: str, args: list[Any]) -> list[Any]:
+    """The new values a list edit stores (to check them before anything changes)."""
+    if op in ("append", "insert", "setitem"):
+        return [args[-1]] if args else []
+    if op in ("extend", "replace"):
+        return list(args[0]) if args and type(args[0]) is list else []
+    if op == "setslice":
+        return list(args[3]) if len(args) == 4 and type(args[3]) is list else []
+    return []
+
+
+def _check_entries(op: str, args: list[Any], child: Any) -> None:
+    for value in _new_values(op, args):
+        child(value, 0)  # raises for a value the list cannot hold (nothing changed yet)
+
+
+def _history_edit(p: JobProjection, d: dict[str, Any], ts: int) -> None:
+    """An edit of the execution history (records are immutable: path is always [])."""
+    if d["path"]:
+        msg = "execution records are immutable: an execution history edit has an empty path"
+        raise ReplayError(msg, field="path")
+    op, args = d["op"], d["args"]
+    records = {id(value): _record_from_dict(value, ts) for value in _new_values(op, args)}
+
+    def child(value: Any, at: Any) -> Any:
+        return records[id(value)]
+
+    _edit(p.execution_history, op, args, child)
+
+
+def _record_from_dict(value: Any, ts: int) -> ExecutionRecord:
+    """An execution record stored in an edit: ``{routine_id, event_name, data, timestamp}``."""
+    if (type(value) is not dict or set(value) != {"routine_id", "event_name", "data", "timestamp"}
+            or type(value["routine_id"]) is not str or type(value["event_name"]) is not str
+            or type(value["data"]) is not dict or type(value["timestamp"]) is not str):
+        msg = f"an execution record must be {{routine_id, event_name, data, timestamp}}, got {value!r}"
+        raise ReplayError(msg, field="args")
+    return ExecutionRecord.from_event(value["routine_id"], value["event_name"], value["data"], ts,
+                                      _record_time(value["timestamp"]))
+
+
 def _deserialized_history(p: JobProjection, ts: int, state: dict[str, Any], routine: str | None) -> str | None:
     """What a ``deserialized`` event does to the history lists; returns the current routine after it."""
-    for name, hint in (("shared_log", HINT_SHARED_LOG), ("output_log", HINT_OUTPUT_LOG), ("pause_points", HINT_PAUSE)):
+    if "shared_log" in state:
+        anchor = p.anchors["shared_log"]
+        _replace_list(p.shared_log, [freeze_live(entry, HINT_SHARED_LOG, anchor, (i,))
+                                     for i, entry in enumerate(state["shared_log"])])
+    for name, hint in (("output_log", HINT_OUTPUT_LOG), ("pause_points", HINT_PAUSE)):
         if name in state:
             _replace_list(getattr(p, name), freeze(state[name], hint))
     if "execution_history" in state:
@@ -583,8 +929,12 @@ def complete_history(p: JobProjection, records: Iterable[Any]) -> None:
     if scratch.version != p.history_from:
         msg = f"history rebuild stopped at seq {scratch.version}, expected {p.history_from}"
         raise ReplayError(msg)
+    anchor = p.anchors["shared_log"]
     for name in HISTORY_LISTS:
-        list.__setitem__(getattr(p, name), slice(0, 0), getattr(scratch, name))
+        items = getattr(scratch, name)
+        if name == "shared_log":  # entries of p's own shared log, edited through p's anchor
+            items = [freeze_live(entry, HINT_SHARED_LOG, anchor, (i,)) for i, entry in enumerate(items)]
+        list.__setitem__(getattr(p, name), slice(0, 0), items)
     p.history_from = 0
 
 
@@ -594,8 +944,9 @@ def snapshot_state(p: JobProjection) -> dict[str, Any]:
 
     Routine states and shared-data values are their encoded bytes, as kept by the
     projection: assembling a snapshot encodes nothing again (its cost is a copy of the
-    bytes, whatever the values are). Every container is a copy (its items are immutable),
-    so the result can be stored by another thread while the projection moves on.
+    bytes, whatever the values are), except the values edited in place since they were
+    last encoded, each encoded once. Every container is a copy (its items are
+    immutable), so the result can be stored by another thread while the projection moves on.
     """
     return {
         "schema": p.schema,
@@ -603,8 +954,8 @@ def snapshot_state(p: JobProjection) -> dict[str, Any]:
         "flow_id": p.flow_id,
         "status": p.status,
         "current_routine_id": p.current_routine_id,
-        "routine_states": dict(p._routine_states.packed),
-        "shared_data": dict(p._shared_data.packed),
+        "routine_states": p._routine_states.encoded(),
+        "shared_data": p._shared_data.encoded(),
         "deferred_events": list(p.deferred_events),
         "pending_tasks": list(p.pending_tasks),
         "open_tasks": dict(p.open_tasks),
@@ -617,8 +968,8 @@ def snapshot_state(p: JobProjection) -> dict[str, Any]:
 
 
 def _packed_items(value: Any, name: str) -> dict[Any, bytes]:
-    if not isinstance(value, dict) or not all(type(v) is bytes for v in value.values()):
-        msg = f"snapshot field {name!r} must map keys to encoded values"
+    if not isinstance(value, dict) or not all(type(k) is str and type(v) is bytes for k, v in value.items()):
+        msg = f"snapshot field {name!r} must map str keys to encoded values"
         raise TypeError(msg)
     return value
 

@@ -10,9 +10,9 @@ so the history lists are read from the log when they are asked for.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import gc
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +21,9 @@ from eventlog import EventLog, EventLogError
 from . import job_events as ev
 from .errors import ReplayError
 from .projection import JobProjection, fold_raw, from_snapshot
-from .timestamps import last_ns_at
+from .timestamps import TimeLike, last_ns_at
 
-__all__ = ["GC_PAUSE_THRESHOLD", "gc_paused", "rebuild", "rebuild_projection", "resolve_version"]
+__all__ = ["GC_PAUSE_THRESHOLD", "gc_paused", "parse_version", "rebuild", "rebuild_projection", "resolve_version"]
 
 _log = logging.getLogger(__name__)
 
@@ -95,15 +95,43 @@ def rebuild(log: EventLog, version: int | None = None, *, where: str | None = No
     return projection
 
 
-def resolve_version(log: EventLog, version: int | None, timestamp: _dt.datetime | int | None, head: int,
+_HEAD_MINUS = re.compile(r"head\s*(?:[-~]\s*(\d+))?")
+
+
+def parse_version(version: int | str, head: int) -> int:
+    """A version given as an int, or as ``"head"`` / ``"head-N"`` / ``"head~N"`` (as the CLI takes them).
+
+    Raises:
+        ValueError: a string of another form.
+        TypeError: neither an int nor a str.
+    """
+    if type(version) is int:
+        return version
+    if isinstance(version, str):
+        text = version.strip().lower()
+        if text.isdigit():
+            return int(text)
+        found = _HEAD_MINUS.fullmatch(text)
+        if found is not None:
+            return head - int(found.group(1) or 0)
+        msg = f"version {version!r} is not a version: give an int, 'head' or 'head-N'"
+        raise ValueError(msg)
+    msg = f"version must be an int or 'head'/'head-N', got {type(version).__name__}"
+    raise TypeError(msg)
+
+
+def resolve_version(log: EventLog, version: int | str | None, timestamp: TimeLike | None, head: int,
                     what: str) -> int:
     """The version a caller asked for (``version`` and/or ``timestamp``), checked against ``head``.
 
-    ``timestamp`` includes every event whose user-visible timestamp is at or before it.
+    ``version`` may be ``"head"`` or ``"head-N"``; ``timestamp`` (a datetime, int ns or an
+    ISO string) includes every event whose user-visible timestamp is at or before it.
 
     Raises:
         ValueError: the version is out of range, or nothing happened by ``timestamp``.
     """
+    if version is not None:
+        version = parse_version(version, head)
     if timestamp is not None:
         at_time = log.seq_at_time(last_ns_at(timestamp))
         if at_time == 0:
@@ -113,7 +141,7 @@ def resolve_version(log: EventLog, version: int | None, timestamp: _dt.datetime 
     if version is None:
         return head
     if type(version) is not int or not 1 <= version <= head:
-        msg = f"version must be an int from 1 to {head} (the job's current version), got {version!r}"
+        msg = f"version must be from 1 to {head} (the job's current version), got {version!r}"
         raise ValueError(msg)
     return version
 

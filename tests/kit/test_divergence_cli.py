@@ -220,7 +220,7 @@ def test_fork_prefix_is_the_original_minus_skips_plus_edits(demo_job: str, tmp_p
     (["--at", "5", "--edit", "3=nope"], "the JSON does not parse"),
     (["--at", "5", "--edit", "3=[1]"], "give a JSON object"),
     (["--at", "5", "--edit", "x=1"], "expected SEQ=JSON"),
-    (["--at", "5", "--edit", '2={"status": "bogus"}'], "the fork cannot be replayed"),
+    (["--at", "5", "--edit", '2={"status": 5}'], "the fork cannot be replayed"),
 ])
 def test_fork_refuses_bad_specs_and_leaves_nothing(run: Any, demo_job: str, tmp_path: Path, args: list[str],
                                                    message: str) -> None:

@@ -139,7 +139,7 @@ def test_an_export_that_is_not_a_job_is_refused(run: Any, tmp_path: Path) -> Non
 
 
 def test_an_event_that_cannot_be_replayed_is_refused(run: Any, trail: Path, tmp_path: Path) -> None:
-    """A well-linked export whose event is malformed for routilux (a status that does not exist)
+    """A well-linked export whose event is malformed for routilux (a status that is not a str)
     is refused: the import folds every event before anything appears."""
     from eventlog import InMemoryEventLog
     from replay_tools.exporting import export_log
@@ -149,7 +149,7 @@ def test_an_event_that_cannot_be_replayed_is_refused(run: Any, trail: Path, tmp_
     log = InMemoryEventLog()
     for rec in recs[:5]:
         log.append(rec.kind, rec.data, ts=rec.ts)
-    log.append("status_set", {"status": "exploded"}, ts=recs[5].ts)
+    log.append("status_set", {"status": 5}, ts=recs[5].ts)
     out = tmp_path / "malformed.jsonl"
     with out.open("w") as fh:
         export_log(log, fh)

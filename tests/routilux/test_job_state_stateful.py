@@ -35,7 +35,7 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
 flat_dicts = st.dictionaries(keys, st.one_of(st.integers(-5, 5), st.text(max_size=4), st.booleans()), max_size=3)
 dicts = st.one_of(flat_dicts, st.dictionaries(keys, values, max_size=3))
 ids = st.sampled_from(["a", "b", "c"])
-statuses = st.sampled_from(["pending", "running", "paused", "completed", "failed", "cancelled"])
+statuses = st.sampled_from(["pending", "running", "paused", "completed", "failed", "cancelled", "awaiting_review"])
 # Values that a durable job cannot store: each must be refused with nothing recorded (an
 # in-memory job records a placeholder instead: tested in test_job_state.py).
 bad_values = st.sampled_from([object(), threading.Lock(), "\ud800", [1, {2, print}], {(1, 2): iter([])}])
@@ -188,7 +188,7 @@ class JobStateMachine(RuleBasedStateMachine):
         }
         self._unchanged(calls[which])
 
-    @rule(bad=st.sampled_from(["nope", "", None, 1, "Running"]))
+    @rule(bad=st.sampled_from(["", None, 1, b"running"]))
     def bad_status(self, bad: Any) -> None:
         def assign() -> None:
             self.js.status = bad  # type: ignore[union-attr]
@@ -206,7 +206,7 @@ class JobStateMachine(RuleBasedStateMachine):
         js.deserialize(data)
         self._record()
 
-    @rule(bad=st.sampled_from([{"_type": "Flow"}, {"status": "x"}, {"extra": 1}, {"execution_history": [1]},
+    @rule(bad=st.sampled_from([{"_type": "Flow"}, {"status": ""}, {"extra": 1}, {"execution_history": [1]},
                                {"updated_at": "never"}]))
     def bad_deserialize(self, bad: dict[str, Any]) -> None:
         self._unchanged(lambda: self.js.deserialize(bad))  # type: ignore[union-attr]
@@ -257,3 +257,247 @@ class JobStateMachine(RuleBasedStateMachine):
 
 
 TestJobStateMachine = JobStateMachine.TestCase
+
+
+# -- in-place edits (issue 12) ------------------------------------------------------------
+# Each edit rule draws a container inside the job (or a field itself), an operation a dict
+# or list accepts, and applies it both to the job's live value and to a plain copy (what
+# routilux 0.10's plain containers do): same result or same exception type, same contents
+# after. The invariants above then check that replay, at(), snapshots + tail, save/load
+# and a durable reopen all agree with the live job.
+from routilux.errors import DetachedValueError, ReadOnlyJobStateError  # noqa: E402
+from routilux.frozen import thaw  # noqa: E402
+from routilux.job_state import ExecutionRecord  # noqa: E402
+
+_CONTAINER_TYPES = (dict, list)
+
+
+def _container_paths(root: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of every dict and list inside ``root`` (tuples are walked through), ``root`` first."""
+    out = [path] if isinstance(root, _CONTAINER_TYPES) else []
+    if isinstance(root, dict):
+        items: Any = root.items()
+    elif isinstance(root, (list, tuple)):
+        items = enumerate(root)
+    else:
+        return out
+    for key, child in items:
+        if isinstance(child, (dict, list, tuple)):
+            out.extend(_container_paths(child, (*path, key)))
+    return out
+
+
+def _at(root: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        root = root[key]
+    return root
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        return ("ok", call())
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        return ("raised", type(exc).__name__)
+
+
+def _list_op(data: Any, n: int, value: Any) -> tuple[str, Any]:
+    index = st.integers(-n - 2, n + 1)
+    step = st.sampled_from([None, 1, 2, -1])
+    bound = st.one_of(st.none(), st.integers(-n - 1, n + 1))
+    which = data.draw(st.sampled_from(["append", "extend", "insert", "pop", "pop_at", "remove", "clear", "setitem",
+                                       "delitem", "setslice", "delslice", "sort", "sort_key", "reverse", "iadd",
+                                       "imul"]))
+    if which in ("append", "remove"):
+        return which, (data.draw(value),)
+    if which in ("extend", "iadd"):
+        return which, (data.draw(st.lists(value, max_size=3)),)
+    if which == "insert":
+        return which, (data.draw(index), data.draw(value))
+    if which in ("pop_at", "delitem"):
+        return which, (data.draw(index),)
+    if which == "setitem":
+        return which, (data.draw(index), data.draw(value))
+    if which == "setslice":
+        return which, (slice(data.draw(bound), data.draw(bound), data.draw(step)), data.draw(st.lists(value, max_size=3)))
+    if which == "delslice":
+        return which, (slice(data.draw(bound), data.draw(bound), data.draw(step)),)
+    if which == "sort":
+        return which, (data.draw(st.booleans()),)
+    if which == "imul":
+        return which, (data.draw(st.sampled_from([-1, 0, 2])),)
+    return which, ()
+
+
+def _dict_op(data: Any, keys_now: list[Any], key: Any, value: Any) -> tuple[str, Any]:
+    some_key = st.sampled_from(keys_now) | key if keys_now else key
+    which = data.draw(st.sampled_from(["setitem", "delitem", "pop", "pop_default", "popitem", "clear", "update",
+                                       "update_kwargs", "setdefault", "ior"]))
+    if which in ("setitem", "setdefault"):
+        return which, (data.draw(some_key), data.draw(value))
+    if which in ("delitem", "pop"):
+        return which, (data.draw(some_key),)
+    if which == "pop_default":
+        return which, (data.draw(some_key), "default")
+    if which in ("update", "ior"):
+        return which, (data.draw(st.dictionaries(some_key, value, max_size=2)),)
+    if which == "update_kwargs":
+        return which, (data.draw(st.dictionaries(st.sampled_from(["kw", "a"]), value, max_size=2)),)
+    return which, ()
+
+
+def _apply_op(target: Any, parent: Any, key: Any, which: str, args: tuple[Any, ...]) -> Any:
+    """Perform the drawn operation on ``target`` (``parent[key]`` when the op re-assigns, as ``+=`` does)."""
+    if which == "append":
+        return target.append(args[0])
+    if which == "extend":
+        return target.extend(args[0])
+    if which == "insert":
+        return target.insert(*args)
+    if which == "pop":
+        return target.pop(args[0]) if isinstance(target, dict) else target.pop()
+    if which == "pop_at":
+        return target.pop(args[0])
+    if which == "pop_default":
+        return target.pop(*args)
+    if which == "remove":
+        return target.remove(args[0])
+    if which == "clear":
+        return target.clear()
+    if which in ("setitem", "setslice"):
+        target[args[0]] = args[1]
+        return None
+    if which in ("delitem", "delslice"):
+        del target[args[0]]
+        return None
+    if which == "sort":
+        return target.sort(reverse=args[0])
+    if which == "sort_key":
+        return target.sort(key=repr)
+    if which == "reverse":
+        return target.reverse()
+    if which == "popitem":
+        return target.popitem()
+    if which == "update":
+        return target.update(args[0])
+    if which == "update_kwargs":
+        return target.update(**args[0])
+    if which == "setdefault":
+        return target.setdefault(*args)
+    if which in ("iadd", "imul", "ior"):
+        if parent is None:  # the field itself: `job.shared_log += [...]` re-assigns the attribute
+            return None
+        if which == "iadd":
+            parent[key] += args[0]
+        elif which == "imul":
+            parent[key] *= args[0]
+        else:
+            parent[key] |= args[0]
+        return None
+    raise AssertionError(which)
+
+
+def _entries(value: Any) -> Any:
+    return st.dictionaries(keys, value, max_size=2)
+
+
+class EditingJobStateMachine(JobStateMachine):
+    """The machine above, plus in-place edits of every editable field (nested too)."""
+
+    @precondition(lambda self: self.js is not None)
+    @rule(data=st.data(), field=st.sampled_from(["shared_data", "routine_states", "shared_log"]))
+    def edit_in_place(self, data: Any, field: str) -> None:
+        js = self.js
+        assert js is not None
+        live_root = getattr(js, field)
+        model_root = thaw(live_root)
+        path = data.draw(st.sampled_from(_container_paths(model_root)))
+        live, model = _at(live_root, path), _at(model_root, path)
+        top = not path
+        # What the fields hold: str keys at the top; routine states and log entries are dicts.
+        value: Any = values
+        if top and field in ("routine_states", "shared_log"):
+            value = _entries(values)
+        if isinstance(model, dict):
+            key = keys if top else (keys | st.integers(0, 3))
+            which, args = _dict_op(data, list(model), key, value)
+            if top and which == "update_kwargs" and field == "routine_states":
+                args = ({k: {"v": v} for k, v in args[0].items()},)
+        else:
+            which, args = _list_op(data, len(model), value)
+            if which == "sort_key" or which == "remove":
+                pass
+        parent_live = None if top else _at(live_root, path[:-1])
+        parent_model = None if top else _at(model_root, path[:-1])
+        version = js.version
+        got = _outcome(lambda: _apply_op(live, parent_live, path[-1] if path else None, which, args))
+        want = _outcome(lambda: _apply_op(model, parent_model, path[-1] if path else None, which, args))
+        if want[0] == "raised" and which == "sort":
+            model_root = thaw(live_root)  # a failed list.sort may leave the list half sorted; ours is unchanged
+        assert got == want, (which, args)
+        if got[0] == "raised":
+            assert js.version == version  # a refused edit records nothing
+        now = thaw(getattr(js, field))
+        if field == "shared_log" and top:  # an appended entry gets a timestamp, as append_to_shared_log gives
+            model_root = [dict(m, timestamp=n["timestamp"]) if "timestamp" in n and "timestamp" not in m else m
+                          for m, n in zip(model_root, now, strict=False)] + model_root[len(now):]
+        assert now == model_root, (which, args)
+        self._record()
+
+    @precondition(lambda self: self.js is not None)
+    @rule(data=st.data())
+    def edit_history(self, data: Any) -> None:
+        js = self.js
+        assert js is not None
+        model = list(js.execution_history)
+        record = st.builds(ExecutionRecord, ids, st.sampled_from(["start", "done"]), flat_dicts)
+        which, args = _list_op(data, len(model), record)
+        if which == "sort":
+            which = "sort_key"
+        if which == "imul":
+            return
+        live = js.execution_history
+        got = _outcome(lambda: _apply_op(live, None, None, which, args))
+        want = _outcome(lambda: _apply_op(model, None, None, which, args))
+        assert got[0] == want[0] and (got[0] == "ok" or got == want), (which, args)
+        assert list(js.execution_history) == model, (which, args)
+        self._record()
+
+    @precondition(lambda self: self.js is not None)
+    @rule(key=keys, replace_with=st.lists(st.integers(), max_size=2))
+    def held_value_after_replacement(self, key: str, replace_with: list[int]) -> None:
+        js = self.js
+        assert js is not None
+        js.update_shared_data(key, [{"held": 1}])
+        held, inner = js.get_shared_data(key), js.get_shared_data(key)[0]
+        js.update_shared_data(key, replace_with)
+        version = js.version
+        with pytest.raises(DetachedValueError, match="no longer part of job"):
+            held.append(2)
+        with pytest.raises(DetachedValueError):
+            inner["x"] = 1
+        assert held == [{"held": 1}] and js.version == version and js.get_shared_data(key) == replace_with
+        self._record()
+
+    @precondition(lambda self: self.js is not None)
+    @rule(job_id=keys, flow_id=keys)
+    def assign_ids(self, job_id: str, flow_id: str) -> None:
+        js = self.js
+        assert js is not None
+        js.job_id = job_id
+        js.flow_id = flow_id
+        assert (js.job_id, js.flow_id) == (job_id, flow_id)
+        self._record()
+
+    @precondition(lambda self: self.js is not None and self.js.version > 1)
+    @rule(pick=st.integers(0, 10_000))
+    def views_stay_read_only(self, pick: int) -> None:
+        js = self.js
+        assert js is not None
+        view = js.at(version=1 + pick % js.version)
+        with pytest.raises(ReadOnlyJobStateError, match=r"from at\(\)"):
+            view.shared_data["x"] = 1
+        with pytest.raises(ReadOnlyJobStateError):
+            view.shared_log.append({})
+
+
+TestEditingJobStateMachine = EditingJobStateMachine.TestCase

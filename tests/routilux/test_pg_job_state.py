@@ -281,3 +281,22 @@ def test_job_store_in_postgres(db: str) -> None:
     # A log created but without events yet (a job being created) is not listed.
     open_pg_log(db, "job-empty").close()
     assert "job-empty" in store and [r.job_id for r in store.list()] == [b.job_id]
+
+
+def test_in_place_edits_on_a_postgresql_job_reopen_equal(db: str) -> None:
+    """Issue 12: in-place edits of a PostgreSQL job are events; a reopened job (snapshots + tail) equals it."""
+    location = f"{db}#edited"
+    with JobState.open(location, flow_id="f") as job:
+        job.snapshot_every = 5
+        job.update_shared_data("items", [])
+        for i in range(12):
+            job.get_shared_data("items").append({"i": i})
+            job.get_shared_data("items")[-1]["done"] = True
+        job.update_routine_state("r", {"count": 0})
+        job.get_routine_state("r")["count"] += 1
+        want = job.serialize()
+    with JobState.open(location) as again:
+        assert again.serialize() == want
+        assert again.get_shared_data("items")[-1] == {"i": 11, "done": True}
+        again.get_shared_data("items").pop(0)  # and it keeps recording
+        assert len(again.get_shared_data("items")) == 11
