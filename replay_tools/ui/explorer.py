@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventlog import Record
+from eventlog import EventLogError, Record
 
 from ..condition import parse_condition
 from ..diff import GROUP_TITLES, GROUPS, group_differences
@@ -140,6 +140,11 @@ class Explorer:
         self.routines = RoutinePass(self.index, self._location)
         self.opened_head = job.head
         self.first_ts = job.first_ts
+        # The head's time when opened: the timeline spans the whole run before it is indexed.
+        self.opened_ts = self.first_ts
+        if self.opened_head:
+            with contextlib.suppress(EventLogError, KeyError):  # damage is reported by the index
+                self.opened_ts = job.log.get(self.opened_head).ts
         self._windows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._windows_lock = threading.Lock()
         # One long scan (blame, diff, bisect, a text filter, verify) at a time: on two
@@ -214,7 +219,7 @@ class Explorer:
             kinds, routines, indexed, scanned = list(ix.kinds), list(ix.routines), ix.head, ix.scanned
             attributed = ix.attributed
             failure = ix.failures[0] if ix.failures else None
-            last_ts = ix.ts[indexed - 1] if indexed else self.first_ts
+            last_ts = max(ix.ts[indexed - 1] if indexed else self.first_ts, self.opened_ts)
         head = self.head
         return {
             "mode": "server",
@@ -250,7 +255,9 @@ class Explorer:
             if not kind.replace("_", "").isalnum() or len(kind) > 64:
                 raise BadRequestError("kinds", f"{kind[:40]!r} is not an event kind")
         routine = _text(params, "routine") or None
-        return Filter(kinds, routine, _text(params, "text"))
+        # Control characters are dropped (the page drops them too): a match never spans two atoms.
+        text = "".join(ch for ch in _text(params, "text") if ch >= " " and ch != "\x7f").strip()
+        return Filter(kinds, routine, text)
 
     def _records(self, seqs: Sequence[int]) -> list[Record]:
         """The records of ``seqs`` (ascending), read in contiguous runs."""
