@@ -1383,6 +1383,8 @@
     if (done && !ui.indexDone) { ui.indexDone = true; refreshMeta(); }
     else if (m.scanned && !ui.scannedSeen) { ui.scannedSeen = true; refreshMeta(); }
     ui.scannedSeen = ui.scannedSeen || m.scanned;
+    // The history counts of the cursor's window are known once the index has read it.
+    if (ui.counts === null && m.indexed >= ui.cursor && !grew) setCursor(ui.cursor, { fromList: true });
     if (grew) {
       ui.head = m.head;
       $("slider").max = ui.head;
