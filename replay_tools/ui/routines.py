@@ -160,7 +160,12 @@ class RoutinePass:
         try:
             upto = ix.job.head
             if self.location is not None and upto >= self.child_min:
-                self._run_child(upto)
+                # After the first pass: on two cores the page, the browser and that pass
+                # need them first (the timeline is complete sooner; routines come after).
+                with ix.changed:
+                    ix.changed.wait_for(lambda: ix.scanned or ix.stopped)
+                if not ix.stopped:
+                    self._run_child(upto)
             reader: RoutineReader | None = None
             while not ix.stopped:
                 with ix.changed:
