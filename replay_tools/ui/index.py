@@ -426,16 +426,19 @@ class JobIndex:
     def _raw(self, start: int, stop: int) -> Iterator[tuple[int, int, bytes]]:
         return self.job.log.read_raw(start, stop)
 
-    def scan(self, progress: Callable[[int], None] | None = None, *, routines: bool = True) -> None:
-        """Index every event up to the log's current head (the first pass).
+    def scan(self, progress: Callable[[int], None] | None = None, *, routines: bool = True,
+             stop: int | None = None) -> None:
+        """Index every event up to the log's current head (the first pass), or up to ``stop``.
 
         With ``routines`` the routines are attributed here too, after the first pass (the
         ``ui`` server attributes them beside it instead: :mod:`replay_tools.ui.routines`).
         A damaged log stops the scan where the damage is: :attr:`error` says what and
-        where, and everything before it stays browsable.
+        where, and everything before it stays browsable. :attr:`scanned` is set once the
+        head the log had at the start is reached (or the damage).
         """
+        head = self.job.head
+        stop = head if stop is None else min(stop, head)
         try:
-            stop = self.job.head
             start = self.head + 1
             while start <= stop and not self._stop.is_set():
                 upto = min(stop, start + 16 * CHUNK - 1)
@@ -451,7 +454,7 @@ class JobIndex:
             self._fail(DamagedLogError(self.job.path, str(exc)))
         finally:
             with self.changed:
-                self.scanned = True
+                self.scanned = self.scanned or self.head >= head or self.error is not None or self._stop.is_set()
                 self.changed.notify_all()
         if routines:
             from .routines import RoutineReader

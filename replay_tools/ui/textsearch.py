@@ -29,6 +29,7 @@ against :func:`event_matches` on payloads built to trip it.
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
@@ -115,11 +116,11 @@ def scan_text(job: Job, needle: str, lo: int, hi: int, kind_of: Callable[[int], 
     Raises:
         DamagedLogError: the log cannot be read in this range.
     """
-    if lo > hi or not needle:
-        return list(range(lo, hi + 1)) if lo <= hi and not needle else []
     keep = None if wanted is None else set(wanted)
-    if keep is not None and not keep:
+    if lo > hi or keep is not None and not keep:
         return []
+    if not needle:  # the empty text is in every kind
+        return [s for s in range(lo, hi + 1) if keep is None or s in keep]
     if needs_numbers(needle):
         return _scan_decoded(job, needle, lo, hi, keep, progress)
     probe = needle.encode("utf-8")
@@ -175,16 +176,29 @@ def _chunk_matches(job: Job, needle: str, probe: bytes, seqs: list[int], bodies:
     return out
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
 def _scan_decoded(job: Job, needle: str, lo: int, hi: int, keep: set[int] | None,
                   progress: Callable[[int], None] | None) -> list[int]:
-    """The plain way: decode every event of the range and apply :func:`event_matches`."""
+    """A number-like needle: decode every event of the range and apply :func:`event_matches`.
+
+    A payload's JSON text (written in C) holds the text of each of its atoms: numbers as
+    the list shows them, strings with only control characters, quotes and backslashes
+    escaped, none of which a number-like needle contains. So an event whose JSON text
+    (lowered) does not hold the needle cannot match, and only the others are walked.
+    """
     out = []
     try:
         for seq, _ts, body in job.log.read_raw(lo, hi):
             if keep is not None and seq not in keep:
                 continue
             kind, data = decode_raw(job, seq, body)
-            if event_matches(needle, kind, data):
+            try:
+                maybe = needle in _JSON(data).lower() or needle in fold(kind)
+            except (TypeError, ValueError):  # bytes, datetimes, sets...: walk it
+                maybe = True
+            if maybe and event_matches(needle, kind, data):
                 out.append(seq)
             if progress is not None and not seq % SCAN_CHUNK:
                 progress(seq)
