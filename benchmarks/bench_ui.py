@@ -308,6 +308,7 @@ def main() -> None:
     parser.add_argument("--filter-runs", type=int, default=2, help="fresh settled pages per filter text")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("EVENTLOG_TEST_SEED", "20261128")))
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--cold-only", action="store_true", help="measure only the cold loads")
     parser.add_argument("--code", action="append", default=[], metavar="LABEL=DIR",
                         help="also measure the page of the source tree DIR (e.g. before=/tmp/old-checkout); "
                              "versions are measured in turn, run by run")
@@ -349,6 +350,9 @@ def main() -> None:
                 verdict = "" if target is None else f"   target <= {target} ms: {'ok' if _med(xs) <= target else 'MISSED'}"
                 print(f"  {name:24s} {label:7s} median {_med(xs):7.0f}   (runs: {runs}){verdict}")
 
+        if args.cold_only:
+            browser.close()
+            return
         rng = random.Random(args.seed)
         targets = [rng.randint(1, head) for _ in range(args.moves)]
         print("\nSettled page (index, routines and verify done)")

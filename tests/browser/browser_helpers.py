@@ -135,3 +135,15 @@ def list_rows(page: Any) -> dict[int, list[str]]:
             return rows
         page.wait_for_timeout(30)
     return rows
+
+
+def page_tasks(page: Any) -> dict[int, tuple[int, int]]:
+    """The page's task table: {task row: (state, ended version)}."""
+    rows = page.evaluate("(() => { const t = window.__replay.tasks; const out = [];"
+                         " for (let i = 0; i < t.n; i++) out.push([t.row[i], t.state[i], t.eseq[i]]); return out; })()")
+    return {r: (state, ended) for r, state, ended in rows}
+
+
+def index_tasks(index: Any) -> dict[int, tuple[int, int]]:
+    """The index's task table in the same form."""
+    return {t.row: (t.state, t.ended) for t in index.tasks_since(0)}

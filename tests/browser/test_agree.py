@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from browser_helpers import ARTIFACTS, list_rows, ready, ui_value
+from browser_helpers import ARTIFACTS, index_tasks, list_rows, page_tasks, ready, ui_value
 from click.testing import CliRunner
 
 from replay_tools import open_job
@@ -175,6 +175,7 @@ def test_timeline_and_filters_fill_in_while_the_index_reads(page: Any, serve: An
     try:
         ix.scan(routines=False)
         page.wait_for_function(f"window.__replay.tasks.n === {queued} && window.__replay.timeline.upto === {len(records)}")
+        assert page_tasks(page) == index_tasks(ix)  # every task's end and state, not only its start
         want = [r.seq for r in records if event_matches(fold("item"), r.kind, r.data)]
         page.wait_for_function(f"document.getElementById('events-count').textContent === '{len(want)} matching events'")
         page.wait_for_function("[...document.querySelectorAll('#events-rows .row .c-routine')].some(c => c.textContent === '…')")
@@ -229,3 +230,29 @@ def test_saved_page_bisect_answers_its_conditions(page: Any, demo_dir: str, tmp_
     assert "routilux-replay bisect JOB --where 'status == completed' --all" in page.inner_text("#panel")
     bad = CliRunner().invoke(cli, ["html", demo_dir, "-o", str(tmp_path / "c.html"), "--bisect", "status =="])
     assert bad.exit_code != 0 and "--bisect" in bad.output and not (tmp_path / "c.html").exists()
+
+
+def test_lanes_miss_no_change_while_the_index_grows(page: Any, serve: Any, failing_dir: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index grows while the page asks for the lanes (here: during each timeline answer, after
+    a pause that lets the tasks answer go first): every task still ends up with its end and state."""
+    import time
+
+    from replay_tools.ui import server as server_module
+
+    s = serve(failing_dir, start=False)
+    ix = s.explorer.index
+    ix.scan(stop=8)
+    original = server_module._JSON_ROUTES["timeline"]
+
+    def growing(explorer: Any, params: Any) -> Any:
+        time.sleep(0.1)
+        ix.scan(stop=ix.head + 3)  # a few more events, read while the page waits
+        return original(explorer, params)
+
+    monkeypatch.setitem(server_module._JSON_ROUTES, "timeline", growing)
+    ready(page, s.url + "#v=1")
+    page.wait_for_function(f"window.__replay.timeline && window.__replay.timeline.upto === {s.job.head}", timeout=30000)
+    assert ix.head == s.job.head
+    page.wait_for_timeout(300)
+    assert page_tasks(page) == index_tasks(ix)

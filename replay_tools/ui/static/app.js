@@ -1081,7 +1081,10 @@
 
   async function loadTimelineOnce(since) {
     try {
-      const [meta, tasks] = await Promise.all([source.timeline(since), source.tasks(since)]);
+      // The tasks are asked for after the timeline's answer: they then cover every change up
+      // to its `upto` at least (the next load starts there), while the index keeps growing.
+      const meta = await source.timeline(since);
+      const tasks = await source.tasks(since);
       if (since !== 0 && since !== (tl.upto || 0)) return; // an answer to an older request
       const unrouted = meta.marks.some((m) => m[1] < 0) || Array.from(tasks.lane.slice(0, tasks.n)).some((l) => l < 0);
       tl.lanes = unrouted || tl.lanes.includes("(no routine)") ? [...meta.routines, "(no routine)"] : [...meta.routines];
@@ -1103,6 +1106,7 @@
         + (meta.upto < ui.head ? ` · read up to version ${meta.upto.toLocaleString()}…` : "");
       $("timeline-info").title = `the axis counts from the first event, at ${showTime(ui.meta.first_time)}`;
       ui.timeline = meta;
+      if (ui.headStatus === "paused") updateNote();
       if (ui.tasks && ui.tasks.n && ui.perf.firstTimeline === null) ui.perf.firstTimeline = performance.now();
       if (meta.upto >= ui.head && ui.perf.fullTimeline === null) ui.perf.fullTimeline = performance.now();
       sizeCanvas();
@@ -1115,7 +1119,11 @@
     const c = $("timeline");
     const wrap = $("timeline-wrap");
     const h = AXIS_H + Math.max(1, tl.lanes.length) * LANE_H + 6;
-    wrap.style.height = `${Math.min(Math.max(h, 80), 320)}px`;
+    const height = `${Math.min(Math.max(h, 80), 320)}px`;
+    if (wrap.style.height !== height) {
+      wrap.style.height = height;
+      requestAnimationFrame(() => revealInList(ui.cursor)); // the list got shorter or taller
+    }
     const dpr = window.devicePixelRatio || 1;
     c.width = Math.round(c.clientWidth * dpr);
     c.height = Math.round(c.clientHeight * dpr);
@@ -1157,6 +1165,11 @@
       const a = x(m0), b = x(p1 ? m1 : tl.end);
       if (b < LABEL_W || a > W) continue;
       ctx.fillRect(Math.max(a, LABEL_W), AXIS_H, Math.max(2, b - Math.max(a, LABEL_W)), H - AXIS_H);
+      if (!p1 && a >= LABEL_W) { // still paused: mark where it began (the band may be a pixel wide)
+        ctx.fillStyle = "#b8860b";
+        ctx.fillText("⏸", a - 4, AXIS_H + 11);
+        ctx.fillStyle = "rgba(240, 180, 40, 0.28)";
+      }
     }
     // tasks: zoomed out, thousands of bars share a pixel, so touching bars of one colour in
     // one sub-row are merged into a single rectangle (a few thousand draws at most).
@@ -1187,7 +1200,7 @@
         const xq = x(q), s = t.started[i];
         const xs = s >= 0 ? x(s) : xq;
         const st = t.state[i];
-        const xe = Math.max(x(end), xs + (st === 3 ? 4 : 1.5));
+        const xe = Math.max(x(end), xs + (st === 3 ? 2 : 1.5));
         if (xs - xq >= 1) { // the time it waited in the queue, when it is visible at this zoom
           const ns = tl.nsub[lane] || 1;
           const hh = (LANE_H - 6) / ns;
@@ -1224,7 +1237,8 @@
       const px = x(v);
       if (px < LABEL_W) continue;
       ctx.fillRect(px, AXIS_H - 5, 1, 5);
-      ctx.fillText(`+${fmtMs(v)}`, px + 2, 12);
+      const label = `+${fmtMs(v)}`;
+      if (px + 2 + ctx.measureText(label).width <= W) ctx.fillText(label, px + 2, 12);
     }
     // The axis counts from the first event: its time of day (to the second, with the zone).
     const origin = timeAtMs(0);
@@ -1440,7 +1454,42 @@
       const pill = $("job-status");
       pill.textContent = s.status;
       pill.className = `pill ${s.status}`;
+      ui.headStatus = s.status;
+      updateNote();
     } catch (err) { /* shown elsewhere */ }
+  }
+
+  // One line under the tools for a job that ended badly or waits: where to look first.
+  let noteKey = "";
+  async function updateNote() {
+    const note = $("note");
+    const status = ui.headStatus;
+    let key = status;
+    let fill = null;
+    if (status === "failed") {
+      const f = await source.failure();
+      key += `:${f.version}`;
+      if (f.version) {
+        fill = (box) => box.append(`The job failed. Its first failure is at version `, jumpLink(f.version),
+          " (press f: the cursor goes there and the event opens).");
+      } else {
+        fill = (box) => box.append("The job failed." + (f.scanned ? "" : " Looking for its first failure…"));
+      }
+    } else if (status === "paused") {
+      const open = tl.pauses.filter((p) => !p[1]).pop();
+      key += `:${open ? open[0] : "?"}`;
+      if (open) {
+        let reason = "";
+        try { const ev = await source.event(open[0]); reason = ev.data && typeof ev.data.reason === "string" ? ev.data.reason : ""; } catch (err) { /* no reason shown */ }
+        fill = (box) => box.append("The job is paused since version ", jumpLink(open[0]), reason ? `: ${reason}` : "", ".");
+      } else fill = (box) => box.append("The job is paused.");
+    }
+    if (key === noteKey) return;
+    noteKey = key;
+    note.textContent = "";
+    note.className = status || "";
+    note.hidden = !fill;
+    if (fill) fill(note);
   }
 
   function showBanner(text, isError) {
@@ -1593,7 +1642,7 @@
     buildFilters();
     const v = h.v && h.v >= ui.lo && h.v <= meta.head ? h.v : meta.head;
     list.gen++;
-    loadBlock(0);
+    loadBlock(0).then(() => revealInList(ui.cursor)); // the list's height is known once rows arrive
     await setCursor(v);
     ui.ready = true;
     document.body.dataset.ready = "1";
