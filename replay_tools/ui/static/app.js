@@ -1200,7 +1200,7 @@
         const xq = x(q), s = t.started[i];
         const xs = s >= 0 ? x(s) : xq;
         const st = t.state[i];
-        const xe = Math.max(x(end), xs + (st === 3 ? 2 : 1.5));
+        const xe = Math.max(x(end), xs + 1.5);
         if (xs - xq >= 1) { // the time it waited in the queue, when it is visible at this zoom
           const ns = tl.nsub[lane] || 1;
           const hh = (LANE_H - 6) / ns;
@@ -1213,13 +1213,17 @@
       }
       for (let slot = 0; slot < slots; slot++) flush(slot);
     }
-    // marks
+    // marks: a glyph each; where they crowd (closer than a glyph's width in a lane), a thin
+    // tick instead, so that many marks read as many ticks, not as one solid band.
+    const lastGlyph = new Map();
     for (const [, laneRaw, kind, ms] of tl.marks) {
       const px = x(ms);
       if (px < LABEL_W || px > W) continue;
       const lane = laneRaw < 0 ? tl.lanes.length - 1 : laneRaw;
       const y = AXIS_H + lane * LANE_H;
       ctx.fillStyle = kind === "error" ? "#d23b3b" : kind === "retried" ? "#8a3fd1" : kind === "continued" ? "#e07b00" : "#555";
+      if (px - (lastGlyph.get(lane) ?? -Infinity) < 10) { ctx.fillRect(Math.round(px), y + 1, 1, 5); continue; }
+      lastGlyph.set(lane, px);
       ctx.fillText(kind === "error" ? "▼" : kind === "retried" ? "↻" : kind === "continued" ? "◆" : "●", px - 4, y + 10);
     }
     ctx.restore();
