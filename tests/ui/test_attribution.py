@@ -99,3 +99,32 @@ def test_big_job_routines_come_from_a_second_process(demo_job_dir: str) -> None:
                 assert attribution.child_problem is not None and "nosuch" in attribution.child_problem
             else:
                 assert attribution.child_problem is None
+
+
+def test_second_process_opens_a_postgres_job(demo_job_dir: str) -> None:
+    """The child reads the job's URL (password included) from its stdin, never its command line."""
+    import os
+    import uuid
+
+    import pytest
+
+    url = os.environ.get("EVENTLOG_PG_URL")
+    if not url:
+        pytest.skip("set EVENTLOG_PG_URL=postgresql://... to run the PostgreSQL tests; .ci/run starts a server")
+    from replay_tools import copy_job
+
+    location = f"{url}#ui2-{uuid.uuid4().hex[:12]}"
+    copy_job(demo_job_dir, location)
+    want = cli_routines(demo_job_dir)
+    with open_job(location) as job:
+        index = JobIndex(job)
+        index.scan(routines=False)
+        attribution = RoutinePass(index, location, child_min=0)
+        attribution.start(follow=False)
+        try:
+            with index.changed:
+                index.changed.wait_for(lambda: index.attributed >= job.head, timeout=60)
+        finally:
+            attribution.stop()
+        assert attribution.child_problem is None
+        assert {v: index.routine_of(v) for v in want} == want
