@@ -120,11 +120,13 @@ def ui(path: str, port: int | None, host: str, token: str | None, no_browser: bo
 @click.option("--to", "stop", type=click.IntRange(min=1), default=None, help="Last version to include (default: head).")
 @click.option("--max-events", type=click.IntRange(min=1), default=None,
               help="Most versions in the file (default 20000; the last ones unless --from is given).")
+@click.option("--bisect", "conditions", multiple=True, metavar="CONDITION",
+              help="A condition whose bisect answer the file holds (repeatable; the syntax of `bisect --where`).")
 @_key_opt
 @output_options()
 @handle_errors
 def html(path: str, output: str, start: int | None, stop: int | None, max_events: int | None,
-         key_file: str | None, printer: Printer) -> None:
+         conditions: tuple[str, ...], key_file: str | None, printer: Printer) -> None:
     """Write the debugger page and the job's data into one self-contained HTML file.
 
     The file needs no server and no network (it loads nothing, and its security policy
@@ -132,19 +134,26 @@ def html(path: str, output: str, start: int | None, stop: int | None, max_events
     versions with their full payloads, the states (scrubber, diff, blame from the
     recorded changes), the timeline and the verify result. A long job is cut to its
     last 20000 versions unless --from/--to/--max-events say otherwise; the command and
-    the page say what was left out. Bisect needs the job itself (use `ui`).
+    the page say what was left out.
+
+    Bisect in the file answers only the conditions given with --bisect when it is
+    written (its first version and every flip): conditions are evaluated in Python,
+    and the file carries no second implementation of them. For any other condition
+    the page shows the command to run.
 
     \b
     Example:
       routilux-replay html ./jobs/1234 -o run.html
       routilux-replay html ./jobs/1234 -o failure.html --from 5000 --to 9000
+      routilux-replay html ./jobs/1234 -o run.html --bisect 'status == failed'
     """
     from .export import DEFAULT_MAX_EVENTS, write_html
 
     job = open_job(path, key=read_key_file(key_file))
     try:
         result = write_html(job, output, lo=start, hi=stop,
-                            max_events=DEFAULT_MAX_EVENTS if max_events is None else max_events)
+                            max_events=DEFAULT_MAX_EVENTS if max_events is None else max_events,
+                            bisect=list(conditions))
     finally:
         job.close()
     size = result["bytes"]

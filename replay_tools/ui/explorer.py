@@ -31,20 +31,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventlog import Record
+from eventlog import EventLogError, Record
 
 from ..condition import parse_condition
 from ..diff import GROUP_TITLES, GROUPS, group_differences
 from ..errors import ReplayError
-from ..jsonform import iso_local, iso_utc_ns
+from ..jsonform import iso_utc_ns
 from ..paths import MISSING, parse_path
-from ..replay import ListSummary, bisect, blame, diff
+from ..replay import ListSummary, blame, diff, transitions
 from ..source import Job
-from ..summary import record_routine
+from ..timefmt import format_time
 from ..verify import VerifyResult, verify_job
 from .display import summary, to_display
 from .errors import BadRequestError
 from .index import COUNTED_LISTS, Filter, JobIndex
+from .routines import RoutinePass, RoutineReader
 from .windows import WINDOW, compute_window, iter_windows, window_base
 
 __all__ = ["BLAME_LIMIT", "DIFF_HISTORY_LIMIT", "DIFF_ITEMS", "ROWS_MAX", "Explorer", "Params"]
@@ -66,6 +67,9 @@ DIFF_ITEMS = 500
 TEXT_MAX = 1000
 #: Complete windows kept in memory.
 WINDOW_CACHE = 256
+#: Rows not attributed yet get their routines on demand when they span at most this many
+#: versions (a rebuild from the nearest snapshot plus this many events: tens of ms).
+ON_DEMAND_SPAN = 20_000
 
 
 def _one(params: Params, name: str, default: str | None = None) -> str | None:
@@ -133,8 +137,14 @@ class Explorer:
         self.job = job
         self._location = location if location is not None else job.path
         self.index = index if index is not None else JobIndex(job)
+        self.routines = RoutinePass(self.index, self._location)
         self.opened_head = job.head
         self.first_ts = job.first_ts
+        # The head's time when opened: the timeline spans the whole run before it is indexed.
+        self.opened_ts = self.first_ts
+        if self.opened_head:
+            with contextlib.suppress(EventLogError, KeyError):  # damage is reported by the index
+                self.opened_ts = job.log.get(self.opened_head).ts
         self._windows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._windows_lock = threading.Lock()
         # One long scan (blame, diff, bisect, a text filter, verify) at a time: on two
@@ -161,10 +171,10 @@ class Explorer:
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self, *, follow: bool = True, verify: bool = True) -> None:
-        """Start the index's first pass, then (optionally) following and verifying, in threads."""
+        """Start the index's first pass and the routines' pass, then following and verifying, in threads."""
 
         def run() -> None:
-            self.index.scan()
+            self.index.scan(routines=False)
             if verify:  # in its own thread: following a running job must not wait for it
                 checker = threading.Thread(target=self._run_verify, name="replay-ui-verify", daemon=True)
                 checker.start()
@@ -175,10 +185,12 @@ class Explorer:
         thread = threading.Thread(target=run, name="replay-ui-index", daemon=True)
         thread.start()
         self._threads.append(thread)
+        self.routines.start(follow=follow)
 
     def stop(self) -> None:
         """Stop the background threads (they finish their current chunk) and a verify child."""
         self.index.stop()
+        self.routines.stop()
         child = self._child
         if child is not None and child.poll() is None:
             with contextlib.suppress(OSError):
@@ -205,8 +217,9 @@ class Explorer:
         with ix.lock:
             error = str(ix.error) if ix.error is not None else None
             kinds, routines, indexed, scanned = list(ix.kinds), list(ix.routines), ix.head, ix.scanned
+            attributed = ix.attributed
             failure = ix.failures[0] if ix.failures else None
-            last_ts = ix.ts[indexed - 1] if indexed else self.first_ts
+            last_ts = max(ix.ts[indexed - 1] if indexed else self.first_ts, self.opened_ts)
         head = self.head
         return {
             "mode": "server",
@@ -215,11 +228,12 @@ class Explorer:
             "path": self.job.path,
             "form": self.job.form,
             "head": head,
-            "first_time": iso_local(self.first_ts),
-            "first_time_utc": iso_utc_ns(self.first_ts),
+            "first_time": format_time(self.first_ts),
+            "first_time_ns": iso_utc_ns(self.first_ts),
             "span_ms": (last_ts - self.first_ts) / 1e6,
             "indexed": indexed,
             "scanned": scanned,
+            "attributed": attributed,
             "index_error": error,
             "kinds": kinds,
             "routines": routines,
@@ -241,7 +255,9 @@ class Explorer:
             if not kind.replace("_", "").isalnum() or len(kind) > 64:
                 raise BadRequestError("kinds", f"{kind[:40]!r} is not an event kind")
         routine = _text(params, "routine") or None
-        return Filter(kinds, routine, _text(params, "text"))
+        # Control characters are dropped (the page drops them too): a match never spans two atoms.
+        text = "".join(ch for ch in _text(params, "text") if ch >= " " and ch != "\x7f").strip()
+        return Filter(kinds, routine, text)
 
     def _records(self, seqs: Sequence[int]) -> list[Record]:
         """The records of ``seqs`` (ascending), read in contiguous runs."""
@@ -255,15 +271,52 @@ class Explorer:
             i = j + 1
         return out
 
-    def _row(self, rec: Record) -> list[Any]:
-        routine = self.index.routine_of(rec.seq) if rec.seq <= self.index.head else record_routine(rec)
-        return [rec.seq, (rec.ts - self.first_ts) / 1e6, iso_local(rec.ts), rec.kind, routine,
-                summary(rec.data)]
+    def routines_of(self, seqs: Sequence[int]) -> dict[int, str | None] | None:
+        """The routine of each of ``seqs`` (ascending), by the one attribution rule.
+
+        From the index where it has attributed them; the others are attributed here, from
+        the nearest snapshot, when they span at most :data:`ON_DEMAND_SPAN` versions.
+        ``None`` when some are not attributed yet and too far apart (the page waits).
+        """
+        ix = self.index
+        with ix.lock:
+            done = ix.attributed
+            known = {s: ix.routine_of(s) for s in seqs if s <= done}
+        rest = [s for s in seqs if s > done]
+        if not rest:
+            return known
+        if rest[-1] - rest[0] >= ON_DEMAND_SPAN:
+            return None
+        routines = RoutineReader(self.job, rest[0]).read(rest[-1])
+        known.update((s, routines[s - rest[0]]) for s in rest)
+        return known
+
+    def _rows(self, records: Sequence[Record]) -> tuple[list[list[Any]], int | None]:
+        """List rows ``[seq, ms since the first event, time, kind, routine, data]`` for ``records``,
+        and the version after which routines are not known yet (``None``: all are known)."""
+        routines = self.routines_of([rec.seq for rec in records])
+        unknown_after = None if routines is not None else self.index.attributed
+        t0 = self.first_ts
+        return [[rec.seq, (rec.ts - t0) / 1e6, format_time(rec.ts), rec.kind,
+                 routines.get(rec.seq) if routines is not None else None, summary(rec.data)]
+                for rec in records], unknown_after
+
+    def _matching(self, flt: Filter) -> tuple[Sequence[int], bool]:
+        """The seqs passing ``flt`` so far, and whether they are final for the current head."""
+        with self._heavy if flt.text else _NoLock():
+            result = self.index.matching(flt)
+        ix = self.index
+        with ix.lock:
+            final = (ix.scanned or ix.error is not None) and result.upto >= ix.head >= self.opened_head
+            return result.seqs, final
 
     def rows(self, params: Params) -> dict[str, Any]:
         """A page of the (filtered) event list: ``from`` (position), ``count``, filter params.
 
-        Each row is ``[seq, ms since the first event, local time, kind, routine, data]``.
+        Each row is ``[seq, ms since the first event, time (UTC), kind, routine, data]``.
+        A filtered list covers the events indexed so far (and, with a routine, attributed
+        so far): ``complete`` is false while it may still grow, ``upto`` the last version
+        it covers. ``routines_after``: rows past this version have no routine known yet.
         """
         flt = self._filter(params)
         start = _int(params, "from", lo=0, default=0)
@@ -271,15 +324,15 @@ class Explorer:
         if flt.empty:
             total = self.head
             seqs: Sequence[int] = range(start + 1, min(total, start + count) + 1)
+            upto, complete = total, True
         else:
-            if not self.index.scanned and self.index.error is None:
-                return {"total": None, "from": start, "rows": [], "pending": True}
-            with self._heavy if flt.text else _NoLock():
-                matched = self.index.matching(flt)
+            matched, complete = self._matching(flt)
             total = len(matched)
             seqs = matched[start : start + count]
-        return {"total": total, "from": start, "rows": [self._row(r) for r in self._records(seqs)],
-                "pending": False}
+            upto = self.index.reach(flt)
+        rows, unknown_after = self._rows(self._records(seqs))
+        return {"total": total, "from": start, "rows": rows, "complete": complete, "upto": upto,
+                "routines_after": unknown_after}
 
     def position(self, params: Params) -> dict[str, Any]:
         """Where version ``v`` is in the (filtered) list: the first row at or after it."""
@@ -289,17 +342,16 @@ class Explorer:
             return {"position": version - 1}
         from bisect import bisect_left
 
-        with self._heavy if flt.text else _NoLock():
-            matched = self.index.matching(flt)
+        matched, _complete = self._matching(flt)
         return {"position": bisect_left(matched, version)}
 
     def event(self, params: Params) -> dict[str, Any]:
         """One event in full: ``v``."""
         version = self._version(params, "v")
         rec = self.job.log.get(version)
-        return {"seq": rec.seq, "time": iso_local(rec.ts), "time_utc": iso_utc_ns(rec.ts), "kind": rec.kind,
-                "routine": self.index.routine_of(rec.seq) if rec.seq <= self.index.head else record_routine(rec),
-                "data": to_display(rec.data)}
+        routines = self.routines_of([version])
+        return {"seq": rec.seq, "time": format_time(rec.ts), "time_ns": iso_utc_ns(rec.ts), "kind": rec.kind,
+                "routine": routines[version] if routines is not None else None, "data": to_display(rec.data)}
 
     # -- states ----------------------------------------------------------------------------------
     def window(self, params: Params) -> dict[str, Any]:
@@ -339,7 +391,7 @@ class Explorer:
         win["counts"] = None if any(c is None for c in counts) else [[c[n] for n in COUNTED_LISTS]
                                                                       for c in counts if c is not None]
         stamps = self._timestamps(base, win["last"])
-        win["times"] = [iso_local(ts) for ts in stamps]
+        win["times"] = [format_time(ts) for ts in stamps]
         win["ms"] = [(ts - self.first_ts) / 1e6 for ts in stamps]
         return win
 
@@ -397,7 +449,7 @@ class Explorer:
         return {
             "field": str(path),
             "path": list(path),
-            "changes": [{"version": e.version, "time": iso_local(e.ts), "kind": e.kind, "routine": e.routine_id,
+            "changes": [{"version": e.version, "time": format_time(e.ts), "kind": e.kind, "routine": e.routine_id,
                          "old": _blame_value(e.old), "new": _blame_value(e.new),
                          "old_exists": e.old is not MISSING, "new_exists": e.new is not MISSING}
                         for e in entries],
@@ -406,18 +458,21 @@ class Explorer:
         }
 
     def bisect(self, params: Params) -> dict[str, Any]:
-        """The first version where condition ``where`` holds (``exhaustive=1``: every version)."""
+        """Where condition ``where`` first holds, and every later flip (``routilux-replay bisect --all``).
+
+        ``exhaustive`` is accepted for older pages (every answer is exact now).
+        """
         text = _text(params, "where", required=True)
-        exhaustive = _flag(params, "exhaustive")
+        _flag(params, "exhaustive")
         try:
             cond = parse_condition(text)
         except ReplayError as exc:  # the message names the bad token and its column
             raise BadRequestError("where", str(exc)) from None
         with self._heavy:
-            result = bisect(self.job, cond, hi=self.head, exhaustive=exhaustive)
-        return {"condition": text, "version": result.version, "kind": result.kind,
-                "time": iso_local(result.ts) if result.ts is not None else None,
-                "probes": result.probes, "exhaustive": result.exhaustive}
+            try:
+                return bisect_answer(self.job, cond, text, self.head)
+            except ReplayError as exc:  # a type mismatch or an unknown field, named with its token
+                raise BadRequestError("where", str(exc)) from None
 
     def failure(self, params: Params | None = None) -> dict[str, Any]:
         """The first version that records a failure (``None`` if none, or not indexed yet)."""
@@ -509,6 +564,26 @@ class Explorer:
         """Tasks changed after ``since``, packed for the timeline (see :func:`pack_tasks`)."""
         since = _int(params, "since", lo=0, default=0)
         return pack_tasks(self.index, since)
+
+
+#: Most transitions one bisect answer lists (the rest are counted).
+TRANSITIONS_MAX = 1000
+
+
+def bisect_answer(job: Job, cond: Any, text: str, head: int) -> dict[str, Any]:
+    """The page's bisect answer for ``cond`` over versions ``1..head``: the first version where
+    it holds and every flip after it (one exact scan: :func:`replay_tools.replay.transitions`)."""
+    flips: list[dict[str, Any]] = []
+    count = 0
+    for t in transitions(job, cond, hi=head):
+        count += 1
+        if len(flips) < TRANSITIONS_MAX:
+            flips.append({"version": t.version, "holds": t.holds, "kind": t.kind, "time": format_time(t.ts)})
+    first = next((f for f in flips if f["holds"]), None)
+    return {"condition": text, "version": first["version"] if first else None,
+            "kind": first["kind"] if first else None, "time": first["time"] if first else None,
+            "transitions": flips, "transitions_total": count, "upto": head,
+            "holds_at_end": bool(flips) and flips[-1]["holds"]}
 
 
 class _NoLock:

@@ -10,27 +10,37 @@ script with the hash written next to it may run.
 
 A long job is cut to a range of versions (the last :data:`DEFAULT_MAX_EVENTS` by default,
 or ``--from``/``--to``); the page and the command both say what was left out. Diff and
-blame work from the embedded patches; bisect needs the job itself (the page says so).
+blame work from the embedded patches.
+
+Bisect takes any condition in the CLI's language, and that language is parsed and
+evaluated in Python only (a second implementation in JavaScript would be a second truth
+to keep in step). So a file cannot answer an arbitrary condition; it holds the answers
+(first version and every flip) of the conditions named with ``--bisect`` when it was
+written, and for any other condition the page says so and gives the command to run.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import BadPointError
-from ..jsonform import iso_local
+from ..condition import parse_condition
+from ..errors import BadPointError, ReplayError
 from ..source import Job
+from ..timefmt import format_time
 from ..verify import verify_job
 from .display import summary, to_display
-from .explorer import Explorer, pack_tasks
+from .errors import BadRequestError
+from .explorer import Explorer, bisect_answer, pack_tasks
 from .index import JobIndex
+from .routines import RoutineReader
 from .server import static_bytes
+from .textsearch import atoms, fold
 
 __all__ = ["DEFAULT_MAX_EVENTS", "ExportResult", "build_html", "write_html"]
 
@@ -71,21 +81,54 @@ def choose_range(head: int, lo: int | None, hi: int | None, max_events: int) -> 
     return lo, hi
 
 
+def search_text(kind: str, data: Any) -> str:
+    """What the file's text filter looks in: the kind and the payload's atoms, folded, NUL-separated.
+
+    The same atoms as the server's filter (:mod:`replay_tools.ui.textsearch`), so a text
+    matches the same events in the file and in ``routilux-replay ui`` (the page strips
+    control characters from the text, so a match never spans two atoms).
+    """
+    return "\0".join([fold(kind), *(fold(a) for a in atoms(data))])
+
+
+def bisect_answers(job: Job, conditions: list[str], hi: int) -> dict[str, Any]:
+    """The bisect answers the file holds: for each condition, as ``routilux-replay ui`` gives them.
+
+    The answers cover versions ``1..hi`` (a condition's first match may lie before the
+    file's range; the page says so).
+
+    Raises:
+        BadRequestError: a condition that does not parse or type-check (names it).
+    """
+    out: dict[str, Any] = {}
+    for text in conditions:
+        try:
+            out[" ".join(text.split())] = bisect_answer(job, parse_condition(text), text, hi)
+        except ReplayError as exc:
+            raise BadRequestError("--bisect", f"{text!r}: {exc}") from None
+    return out
+
+
 def build_data(job: Job, *, lo: int | None = None, hi: int | None = None,
-               max_events: int = DEFAULT_MAX_EVENTS, progress: Progress | None = None) -> dict[str, Any]:
+               max_events: int = DEFAULT_MAX_EVENTS, progress: Progress | None = None,
+               bisect: list[str] | None = None) -> dict[str, Any]:
     """Compute everything the page shows for versions ``lo..hi`` of ``job``.
+
+    ``bisect``: conditions whose answers the file holds (see the module doc).
 
     Raises:
         DamagedLogError: the log cannot be read to its head (nothing is exported).
         BadPointError: a bad range.
+        BadRequestError: a bad ``bisect`` condition.
     """
     index = JobIndex(job)
-    index.scan(progress=(lambda n: progress("indexing", n, job.head)) if progress else None)
+    index.scan(progress=(lambda n: progress("indexing", n, job.head)) if progress else None, routines=False)
     if index.error is not None:
         raise index.error
     explorer = Explorer(job, index)
     head = index.head
     lo, hi = choose_range(head, lo, hi, max_events)
+    answers = bisect_answers(job, bisect or [], hi)  # first: a bad condition fails before the long part
     left_out = None
     if lo > 1 or hi < head:
         parts = []
@@ -105,19 +148,23 @@ def build_data(job: Job, *, lo: int | None = None, hi: int | None = None,
         if progress is not None:
             progress("states", win["last"] - lo + 1, hi - lo + 1)
     t0 = job.first_ts
-    events = [[rec.seq, (rec.ts - t0) / 1e6, iso_local(rec.ts), rec.kind, index.routine_of(rec.seq),
-               summary(rec.data), to_display(rec.data)] for rec in job.read(lo, hi)]
+    routines = RoutineReader(job, lo).read(hi)  # the one attribution rule, from a snapshot before lo
+    events = [[rec.seq, (rec.ts - t0) / 1e6, format_time(rec.ts), rec.kind, routines[rec.seq - lo],
+               summary(rec.data), to_display(rec.data), search_text(rec.kind, rec.data)]
+              for rec in job.read(lo, hi)]
+    meta["routines"] += sorted({r for r in routines if r is not None} - set(meta["routines"]))
     timeline = explorer.timeline({})
     timeline["marks"] = [m for m in timeline["marks"] if lo <= m[0] <= hi]
     timeline["pauses"] = [p for p in timeline["pauses"] if p[0] <= hi and (p[1] == 0 or p[1] >= lo)]
     tasks = pack_tasks(index, 0, keep=lambda q, s, e: q <= hi and (e == 0 or e >= lo))
     result = verify_job(job)
+    written = format_time(time.time_ns())
     verify = {"state": "done", **result.to_json(),
-              "verified_at": f"checked by routilux-replay html when this file was written "
-                             f"({_dt.datetime.now().isoformat(timespec='seconds')}); check the job again with "
-                             f"`routilux-replay verify JOB --expect-head {result.head_hash}`"}
+              "verified_at": f"checked by routilux-replay html when this file was written ({written}); check the "
+                             f"job again with `routilux-replay verify JOB --expect-head {result.head_hash}`"}
     return {"meta": meta, "events": events, "windows": windows, "window_bases": [w["base"] for w in windows],
-            "timeline": timeline, "tasks": base64.b64encode(tasks).decode("ascii"), "verify": verify}
+            "timeline": timeline, "tasks": base64.b64encode(tasks).decode("ascii"), "verify": verify,
+            "bisect": answers}
 
 
 def build_html(data: dict[str, Any]) -> str:
@@ -140,9 +187,10 @@ def build_html(data: dict[str, Any]) -> str:
 
 
 def write_html(job: Job, output: str, *, lo: int | None = None, hi: int | None = None,
-               max_events: int = DEFAULT_MAX_EVENTS, progress: Progress | None = None) -> ExportResult:
+               max_events: int = DEFAULT_MAX_EVENTS, progress: Progress | None = None,
+               bisect: list[str] | None = None) -> ExportResult:
     """Write the self-contained page for ``job`` to ``output`` (atomically)."""
-    data = build_data(job, lo=lo, hi=hi, max_events=max_events, progress=progress)
+    data = build_data(job, lo=lo, hi=hi, max_events=max_events, progress=progress, bisect=bisect)
     text = build_html(data).encode("utf-8")
     tmp = output + ".tmp"
     try:

@@ -1,20 +1,31 @@
-"""One forward scan of a job's log into compact columns the page can browse quickly.
+"""Compact columns over a job's events, so the page can browse a big log quickly.
 
 The page needs, for every event, its time, kind and routine (the event list, its filters
 and the timeline), and a handful of facts the fold does not keep: when each task was
 queued, started and ended, where the job paused, where it failed, and how many entries
-each history list had at any version. :class:`JobIndex` reads the log once (in a
-background thread for ``routilux-replay ui``), in chunks, and keeps:
+each history list had at any version. :class:`JobIndex` keeps:
 
-* per event: ``ts`` (ns), a kind id and a routine id, in arrays (about 17 bytes an event);
+* per event: ``ts`` (ns) and a kind id, in arrays (9 bytes an event);
 * tasks: one row per ``task_id`` with the routine (its lane), the seqs that queued,
   started and ended it, and how it ended;
 * marks on the lanes: handler errors, errors continued past, retried runs, restarts;
 * pauses (``paused`` to the next ``resumed`` or status change) and failures;
-* the seqs that appended to each history list, so ``counts(v)`` is a few bisections.
+* the seqs that appended to each history list, so ``counts(v)`` is a few bisections;
+* per event, the routine it belongs to (4 bytes an event), by the one attribution rule
+  (:mod:`replay_tools.attribution`, the rule ``routilux-replay events`` and ``blame``
+  use), filled in by :mod:`replay_tools.ui.routines`.
 
-It never changes the state a user reads: the state itself always comes from the one
-fold (``routilux.projection.apply``) through :mod:`replay_tools.replay`. The history
+The first pass (:meth:`JobIndex.scan`) reads the log raw and takes the few fields it
+needs from the stored bytes (:mod:`replay_tools.ui.peek`), decoding only the events
+whose bytes are not in the writer's shape: the timeline is complete long before every
+event could be decoded. It publishes each chunk as it goes, so the page shows the
+timeline growing. The routines come from a second pass: attribution folds task events
+(see :mod:`replay_tools.attribution`), which costs several times the first pass on a
+task-heavy log, so it runs beside it (in a second process for a big job) and the page
+asks for the routines of a few rows on demand until it is done.
+
+The index never changes the state a user reads: the state itself always comes from the
+one fold (``routilux.projection.apply``) through :mod:`replay_tools.replay`. The history
 counts mirror what ``apply`` appends to each list; ``tests/ui/test_index.py`` checks them
 against the lists of real projections, including ``deserialize``.
 
@@ -29,22 +40,22 @@ import threading
 import time
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from eventlog import CorruptionError, EventLogError, Record
-from routilux import events as ev
-from routilux.projection import LoggedEvent
+from eventlog import CorruptionError, EventLogError
+from routilux import job_events as ev
 
+from ..attribution import task_routine
 from ..errors import DamagedLogError, ReplayError
-from ..replay import fast_read, fast_tuples
+from ..replay import decode_raw
 from ..source import Job, damaged
-from ..summary import record_routine
-from .display import summary
+from . import peek
+from .textsearch import fold, scan_text
 
-__all__ = ["COUNTED_LISTS", "CHUNK", "Filter", "JobIndex", "TaskRow"]
+__all__ = ["CHUNK", "COUNTED_LISTS", "Filter", "FilterResult", "JobIndex", "TaskRow"]
 
-#: Events folded per chunk; readers wait at most one chunk for a consistent view.
+#: Events indexed per chunk; readers wait at most one chunk for a consistent view.
 CHUNK = 4096
 
 #: The lists whose lengths the state pane shows, in display order. ``errors`` counts the
@@ -60,12 +71,20 @@ _APPENDS = {
     ev.PAUSE_POINT_ADDED: ("pause_points",),
     ev.PAUSED: ("pause_points",),
 }
-_TASK_KINDS = frozenset({ev.TASK_QUEUED, ev.TASK_STARTED, ev.TASK_FINISHED, ev.TASK_FAILED})
+_TASK_KINDS = (ev.TASK_QUEUED, ev.TASK_STARTED, ev.TASK_FINISHED, ev.TASK_FAILED)
 # Kinds that end a pause (a status set to anything but paused included).
 _ENDS_PAUSE = frozenset({ev.RESUMED, ev.CANCELLED, ev.STATUS_SET})
 
 #: Task states in :attr:`TaskRow.state`.
 QUEUED, STARTED, FINISHED, FAILED = 0, 1, 2, 3
+
+#: A routine column entry: the event belongs to no routine.
+NO_ROUTINE = -1
+
+_RETRIED = peek.map_key("retried") + b"\xc3"  # "retried": true, as the writer packs it
+_TASK_KEY = peek.map_key("task")
+_ROUTINE_KEY = peek.map_key("routine_id")
+_EVENT_NAME_KEY = peek.map_key("event_name")
 
 
 class TaskRow(NamedTuple):
@@ -81,7 +100,7 @@ class TaskRow(NamedTuple):
 
 
 class Filter(NamedTuple):
-    """An event-list filter: kinds (empty: all), a routine, a case-insensitive text."""
+    """An event-list filter: kinds (empty: all), a routine, a text (see :mod:`.textsearch`)."""
 
     kinds: frozenset[str]
     routine: str | None
@@ -93,12 +112,27 @@ class Filter(NamedTuple):
         return not self.kinds and self.routine is None and not self.text
 
 
-class _FilterResult:
-    """The seqs that pass one filter, extended as the index grows."""
+class FilterResult:
+    """The seqs that pass one filter among versions ``1..upto``, extended as the index grows."""
 
     def __init__(self) -> None:
         self.seqs = array("i")
         self.upto = 0
+
+
+def _head(kind: str, size: int, key: str) -> bytes:
+    """The bytes that start an event of ``kind`` whose payload has ``size`` keys, ``key`` first."""
+    return b"\x92" + peek.map_key(kind) + bytes([0x80 | size]) + peek.map_key(key)
+
+
+_TASK_HEADS = {ev.TASK_QUEUED: _head(ev.TASK_QUEUED, 2, "task_id"), ev.TASK_STARTED: _head(ev.TASK_STARTED, 1, "task_id"),
+               ev.TASK_FINISHED: _head(ev.TASK_FINISHED, 1, "task_id"), ev.TASK_FAILED: _head(ev.TASK_FAILED, 2, "task_id")}
+_RECORDED_HEAD = _head(ev.EXECUTION_RECORDED, 3, "routine_id")
+_STATUS_HEAD = _head(ev.STATUS_SET, 1, "status")
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class JobIndex:
@@ -110,16 +144,19 @@ class JobIndex:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.lock = threading.RLock()
-        #: Notified (under :attr:`lock`) whenever :attr:`head` moves or the scan ends.
+        #: Notified (under :attr:`lock`) whenever :attr:`head` or :attr:`attributed` moves or a pass ends.
         self.changed = threading.Condition(self.lock)
         self.head = 0
         self.ts = array("q")
         self.kind_ids = bytearray()
-        self.routine_ids = array("i")
         self.kinds: list[str] = []
+        #: Routine names; a lane of the timeline is a position in this list.
         self.routines: list[str] = []
         self._kind_id: dict[str, int] = {}
+        self._kind_by_bytes: dict[bytes, int] = {}
         self._routine_id: dict[str, int] = {}
+        #: The routine (a position in :attr:`routines`, or NO_ROUTINE) of events 1..attributed.
+        self.actors = array("i")
         # tasks, column-wise
         self.task_ids: list[str] = []
         self._task_row: dict[str, int] = {}
@@ -138,17 +175,30 @@ class JobIndex:
         #: Seqs of failures: failed tasks, handler errors, a status set to failed.
         self.failures = array("i")
         self.appends: dict[str, array[int]] = {name: array("i") for name in COUNTED_LISTS}
+        self._append_to = {kind: [self.appends[name] for name in names] for kind, names in _APPENDS.items()}
         #: (seq, {list: length}) where ``deserialize`` replaced history lists.
         self.resets: list[tuple[int, dict[str, int]]] = []
         #: Set when the scan stopped on a damaged or unreadable log.
         self.error: ReplayError | None = None
         #: True once the first pass reached the head the log had when it started.
         self.scanned = False
-        self._filters: dict[Filter, _FilterResult] = {}
+        self._filters: dict[Filter, FilterResult] = {}
+        # What the first pass does with an event of each kind whose payload it reads.
+        self._handlers: dict[str, Callable[[int, str, bytes, Any], None]] = {
+            **{kind: self._on_task for kind in _TASK_KINDS},
+            ev.EXECUTION_RECORDED: self._on_recorded, ev.PAUSED: self._on_paused,
+            **{kind: self._on_pause_end for kind in _ENDS_PAUSE},
+            ev.DESERIALIZED: self._on_deserialized,
+        }
         self._stop = threading.Event()
-        #: Returns True while someone is waiting for an answer: the scan then pauses
-        #: between chunks (see :meth:`_absorb`).
+        #: Returns True while someone is waiting for an answer: long passes then pause
+        #: between chunks (see :meth:`give_way`).
         self.others_waiting: Callable[[], bool] = lambda: False
+
+    @property
+    def attributed(self) -> int:
+        """How many events (from version 1) have their routine in :attr:`actors`."""
+        return len(self.actors)
 
     # -- building -------------------------------------------------------------------------
     def _intern_kind(self, kind: str) -> int:
@@ -161,7 +211,8 @@ class JobIndex:
             self.kinds.append(kind)
         return kid
 
-    def _intern_routine(self, routine: str) -> int:
+    def intern_routine(self, routine: str) -> int:
+        """The lane of ``routine`` (added to :attr:`routines` when new). Call with :attr:`lock` held."""
         rid = self._routine_id.get(routine)
         if rid is None:
             rid = self._routine_id[routine] = len(self.routines)
@@ -178,88 +229,124 @@ class JobIndex:
         self.t_state.append(QUEUED)
         return row
 
-    def _fold_chunk(self, items: Sequence[LoggedEvent | Record]) -> None:
-        """Index one chunk of ``(seq, ts, kind, data)`` (the hot loop: locals, few calls per event).
+    def _fold_chunk(self, items: Sequence[tuple[int, int, bytes]]) -> None:
+        """Index one chunk of raw events ``(seq, ts, bytes)``. Called with :attr:`lock` held.
 
-        Called with :attr:`lock` held.
+        The hot loop of the first pass: an event of a kind whose payload is not needed
+        costs a slice and two lookups; the others go to their kind's handler, which reads
+        what it needs from the bytes where the writer put it (see :mod:`.peek`) and
+        decodes the event only when they are not in that shape.
         """
         ts_append = self.ts.append
         kind_append = self.kind_ids.append
-        routine_append = self.routine_ids.append
-        kind_id = self._kind_id
-        routine_id = self._routine_id
-        task_row = self._task_row
-        t_lane, t_queued, t_started, t_ended, t_state = (self.t_lane, self.t_queued, self.t_started,
-                                                         self.t_ended, self.t_state)
-        touch_seq, touch_row = self.touch_seq.append, self.touch_row.append
-        appends = {kind: [self.appends[name].append for name in names] for kind, names in _APPENDS.items()}
+        by_bytes = self._kind_by_bytes
+        kinds = self.kinds
+        append_to = self._append_to
+        handlers = self._handlers
         head = self.head
-        for seq, ts, kind, data, *_ in items:  # LoggedEvents (read) or Records (follow)
+        for seq, ts, body in items:
             if seq != head + 1:
                 continue  # already indexed (a follow that overlapped the first pass)
-            ts_append(ts)
-            kid = kind_id.get(kind)
-            if kid is None:
+            h = body[1] if len(body) > 1 else 0
+            kid = by_bytes.get(body[2 : 2 + (h & 0x1F)], -1) if 0xA0 <= h <= 0xBF and body[0] == 0x92 else -1
+            data: Any = None
+            if kid < 0:  # a kind not seen yet (or not a short string): decode to learn it
+                kind, data = decode_raw(self.job, seq, body)
                 kid = self._intern_kind(kind)
+                raw_kind = peek.kind_bytes(body)
+                if raw_kind is not None:
+                    by_bytes[raw_kind] = kid
+            kind = kinds[kid]
+            ts_append(ts)
             kind_append(kid)
-            routine = data.get("routine_id")
-            if kind in _TASK_KINDS:
-                if kind == ev.TASK_QUEUED:
-                    routine = record_routine(Record(seq, ts, kind, data))
-                lane = routine_id.get(routine, -1) if isinstance(routine, str) else -1
-                if lane < 0 and isinstance(routine, str):
-                    lane = self._intern_routine(routine)
-                task_id = str(data.get("task_id"))
-                row = task_row.get(task_id, -1)
-                if row < 0:
-                    row = self._new_task(task_id, seq, lane)
-                if kind == ev.TASK_QUEUED:
-                    t_queued[row] = seq
-                    if lane >= 0:
-                        t_lane[row] = lane
-                elif kind == ev.TASK_STARTED:
-                    t_started[row] = seq
-                    t_state[row] = STARTED
-                else:
-                    t_ended[row] = seq
-                    if kind == ev.TASK_FAILED:
-                        t_state[row] = FAILED
-                        self.failures.append(seq)
-                    else:
-                        t_state[row] = FINISHED
-                touch_seq(seq)
-                touch_row(row)
-                lane = t_lane[row]
-            elif isinstance(routine, str):
-                lane = routine_id.get(routine, -1)
-                if lane < 0:
-                    lane = self._intern_routine(routine)
-            else:
-                lane = -1
-            routine_append(lane)
-            adders = appends.get(kind)
-            if adders is not None:
-                for add in adders:
-                    add(seq)
-                if kind == ev.EXECUTION_RECORDED:
-                    self._execution(seq, data, lane)
-                elif kind == ev.PAUSED:
-                    self.pauses.append([seq, 0])
-            elif kind in _ENDS_PAUSE:
-                status = data.get("status") if kind == ev.STATUS_SET else None
-                if status != "paused":
-                    if self.pauses and not self.pauses[-1][1]:
-                        self.pauses[-1][1] = seq
-                    if status == "failed":
-                        self.failures.append(seq)
-            elif kind == ev.DESERIALIZED:
-                self._reset(seq, data.get("state"))
+            lists = append_to.get(kind)
+            if lists is not None:
+                for target in lists:
+                    target.append(seq)
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(seq, kind, body, data)
             head = seq
         self.head = head
 
-    def _execution(self, seq: int, data: dict[str, Any], lane: int) -> None:
-        name = data.get("event_name")
-        payload = data.get("data")
+    def _payload(self, seq: int, body: bytes, data: Any) -> dict[str, Any]:
+        """The decoded payload (``data`` if the caller decoded it already; ``{}`` if not a dict)."""
+        if data is None:
+            data = decode_raw(self.job, seq, body)[1]
+        return data if isinstance(data, dict) else {}
+
+    def _on_task(self, seq: int, kind: str, body: bytes, data: Any) -> None:
+        task_id: str | None = None
+        routine: str | None = None
+        if data is None:
+            prefix = _TASK_HEADS[kind]
+            if body.startswith(prefix):
+                at = len(prefix)
+                found = peek.string_at(body, at)
+                if found is not None:
+                    task_id = found[0]
+                    if kind == ev.TASK_QUEUED:
+                        routine = self._queued_routine(body, found[1])
+                        if routine is None:
+                            task_id = None
+        if task_id is None:
+            payload = self._payload(seq, body, data)
+            task_id = str(payload.get("task_id"))
+            routine = _str(payload.get("routine_id"))
+            if kind == ev.TASK_QUEUED and routine is None:
+                routine = task_routine(payload.get("task"))
+        lane = self.intern_routine(routine) if routine is not None else -1
+        row = self._task_row.get(task_id, -1)
+        if row < 0:
+            row = self._new_task(task_id, seq, lane)
+        if kind == ev.TASK_QUEUED:
+            self.t_queued[row] = seq
+            if lane >= 0:
+                self.t_lane[row] = lane
+        elif kind == ev.TASK_STARTED:
+            self.t_started[row] = seq
+            self.t_state[row] = STARTED
+        else:
+            self.t_ended[row] = seq
+            if kind == ev.TASK_FAILED:
+                self.t_state[row] = FAILED
+                self.failures.append(seq)
+            else:
+                self.t_state[row] = FINISHED
+        self.touch_seq.append(seq)
+        self.touch_row.append(row)
+
+    def _queued_routine(self, body: bytes, at: int) -> str | None:
+        """The routine of a queued task, from ``{"task": {"routine_id": <str>, ...}}`` at ``at`` (writer's shape)."""
+        key = _TASK_KEY
+        if not body.startswith(key, at):
+            return None
+        at += len(key)
+        # The task's first key is routine_id: task_routine's first choice.
+        if at >= len(body) or not 0x81 <= body[at] <= 0x8F or not body.startswith(_ROUTINE_KEY, at + 1):
+            return None
+        found = peek.string_at(body, at + 1 + len(_ROUTINE_KEY))
+        return None if found is None else found[0]
+
+    def _on_recorded(self, seq: int, kind: str, body: bytes, data: Any) -> None:
+        routine: str | None = None
+        name: str | None = None
+        retried = False
+        read = False
+        if data is None and body.startswith(_RECORDED_HEAD) and _RETRIED not in body:
+            # {"routine_id": <str>, "event_name": <str>, "data": ...}; "retried": true
+            # nowhere in the bytes means the data holds no such flag.
+            rid = peek.string_at(body, len(_RECORDED_HEAD))
+            if rid is not None and body.startswith(_EVENT_NAME_KEY, rid[1]):
+                found = peek.string_at(body, rid[1] + len(_EVENT_NAME_KEY))
+                if found is not None:
+                    routine, name, read = rid[0], found[0], True
+        if not read:
+            payload = self._payload(seq, body, data)
+            routine, name = _str(payload.get("routine_id")), _str(payload.get("event_name"))
+            inner = payload.get("data")
+            retried = isinstance(inner, dict) and inner.get("retried") is True
+        lane = self.intern_routine(routine) if routine is not None else -1
         if name == "error":
             self.appends["errors"].append(seq)
             self.marks.append((seq, lane, "error"))
@@ -269,8 +356,25 @@ class JobIndex:
             self.marks.append((seq, lane, "continued"))
         elif name == "resumed_after_interruption":
             self.marks.append((seq, lane, "restarted"))
-        elif isinstance(payload, dict) and payload.get("retried") is True:
+        elif retried:
             self.marks.append((seq, lane, "retried"))
+
+    def _on_paused(self, seq: int, kind: str, body: bytes, data: Any) -> None:
+        self.pauses.append([seq, 0])
+
+    def _on_pause_end(self, seq: int, kind: str, body: bytes, data: Any) -> None:
+        status: str | None = None
+        if kind == ev.STATUS_SET:
+            found = peek.string_at(body, len(_STATUS_HEAD)) if data is None and body.startswith(_STATUS_HEAD) else None
+            status = found[0] if found is not None else _str(self._payload(seq, body, data).get("status"))
+        if status != "paused":
+            if self.pauses and not self.pauses[-1][1]:
+                self.pauses[-1][1] = seq
+            if status == "failed":
+                self.failures.append(seq)
+
+    def _on_deserialized(self, seq: int, kind: str, body: bytes, data: Any) -> None:
+        self._reset(seq, self._payload(seq, body, data).get("state"))
 
     def _reset(self, seq: int, state: Any) -> None:
         if not isinstance(state, dict):
@@ -286,14 +390,14 @@ class JobIndex:
         if lengths:
             self.resets.append((seq, lengths))
 
-    def _absorb(self, items: Iterable[LoggedEvent | Record]) -> None:
+    def _absorb(self, items: Iterable[tuple[int, int, bytes]]) -> None:
         """Index ``items`` in chunks of :data:`CHUNK`, publishing the head after each.
 
         If reading fails part-way, what was read before the failure is still published.
         """
         it = iter(items)
         while not self._stop.is_set():
-            chunk: list[LoggedEvent | Record] = []
+            chunk: list[tuple[int, int, bytes]] = []
             try:
                 for item in it:
                     chunk.append(item)
@@ -306,31 +410,39 @@ class JobIndex:
                         self.changed.notify_all()
             if len(chunk) < CHUNK:
                 return
-            self._give_way()
+            self.give_way()
 
-    def _give_way(self) -> None:
-        """Let the page's requests run first: the scan and the requests share one GIL.
+    def give_way(self) -> None:
+        """Let the page's requests run first: long passes and the requests share one GIL.
 
         Without this, a request that reads the log (each read releases the GIL) waits a
         switch interval to get it back every time, and a 20 ms answer takes hundreds of
-        ms while the first pass runs (measured by benchmarks/bench_ui.py).
+        ms while a pass runs (measured by benchmarks/bench_ui.py).
         """
-        deadline = time.monotonic() + 0.25  # the scan still makes progress under a stream of requests
+        deadline = time.monotonic() + 0.25  # the pass still makes progress under a stream of requests
         while self.others_waiting() and time.monotonic() < deadline and not self._stop.is_set():
             time.sleep(0.002)
 
-    def scan(self, progress: Callable[[int], None] | None = None) -> None:
-        """Index every event up to the log's current head (the first pass).
+    def _raw(self, start: int, stop: int) -> Iterator[tuple[int, int, bytes]]:
+        return self.job.log.read_raw(start, stop)
 
+    def scan(self, progress: Callable[[int], None] | None = None, *, routines: bool = True,
+             stop: int | None = None) -> None:
+        """Index every event up to the log's current head (the first pass), or up to ``stop``.
+
+        With ``routines`` the routines are attributed here too, after the first pass (the
+        ``ui`` server attributes them beside it instead: :mod:`replay_tools.ui.routines`).
         A damaged log stops the scan where the damage is: :attr:`error` says what and
-        where, and everything before it stays browsable.
+        where, and everything before it stays browsable. :attr:`scanned` is set once the
+        head the log had at the start is reached (or the damage).
         """
+        head = self.job.head
+        stop = head if stop is None else min(stop, head)
         try:
-            stop = self.job.head
             start = self.head + 1
             while start <= stop and not self._stop.is_set():
                 upto = min(stop, start + 16 * CHUNK - 1)
-                self._absorb(fast_tuples(self.job, start, upto))
+                self._absorb(self._raw(start, upto))
                 start = self.head + 1
                 if progress is not None:
                     progress(self.head)
@@ -342,12 +454,29 @@ class JobIndex:
             self._fail(DamagedLogError(self.job.path, str(exc)))
         finally:
             with self.changed:
-                self.scanned = True
+                self.scanned = self.scanned or self.head >= head or self.error is not None or self._stop.is_set()
                 self.changed.notify_all()
+        if routines:
+            from .routines import RoutineReader
+
+            reader = RoutineReader(self.job, self.attributed + 1)
+            while self.attributed < self.head and not self._stop.is_set():
+                first = self.attributed + 1
+                self.add_routines(first, reader.read(min(self.head, first + 16 * CHUNK - 1)))
 
     def _fail(self, exc: ReplayError) -> None:
         with self.changed:
             self.error = exc
+            self.changed.notify_all()
+
+    def add_routines(self, first: int, routines: Sequence[str | None]) -> None:
+        """Record the routines of events ``first, first + 1, ...`` (``first`` must be ``attributed + 1``)."""
+        with self.changed:
+            if first != self.attributed + 1:
+                msg = f"routines for version {first} arrived while {self.attributed} were attributed"
+                raise ValueError(msg)
+            ids = array("i", [NO_ROUTINE if r is None else self.intern_routine(r) for r in routines])
+            self.actors.extend(ids)
             self.changed.notify_all()
 
     def follow(self, poll: float = 0.1, stop_check: float = 1.0) -> None:
@@ -356,9 +485,14 @@ class JobIndex:
             return  # a saved job file never grows
         while not self._stop.is_set():
             try:
-                # Returns after ``stop_check`` s without a new event, to look at the stop flag.
-                records = self.job.log.follow(self.head + 1, timeout=stop_check, poll_interval=poll)
-                self._absorb(records)
+                # The follow only says that the log grew (after ``stop_check`` s without a
+                # new event it returns, to look at the stop flag); the new events are
+                # then read raw, like the first pass.
+                for _first in self.job.log.follow(self.head + 1, timeout=stop_check, poll_interval=poll):
+                    break
+                else:
+                    continue
+                self._absorb(self._raw(self.head + 1, self.job.head))
             except CorruptionError as exc:
                 self._fail(damaged(self.job.path, exc))
                 return
@@ -379,6 +513,8 @@ class JobIndex:
     def stop(self) -> None:
         """Ask :meth:`scan` and :meth:`follow` to return."""
         self._stop.set()
+        with self.changed:
+            self.changed.notify_all()
 
     @property
     def stopped(self) -> bool:
@@ -398,8 +534,8 @@ class JobIndex:
         return self.kinds[self.kind_ids[seq - 1]]
 
     def routine_of(self, seq: int) -> str | None:
-        """The routine event ``seq`` is about (its lane), or ``None``."""
-        lane = self.routine_ids[seq - 1]
+        """The routine event ``seq`` belongs to (``seq`` must be attributed: see :attr:`attributed`)."""
+        lane = self.actors[seq - 1]
         return self.routines[lane] if lane >= 0 else None
 
     def counts(self, version: int) -> dict[str, int] | None:
@@ -440,33 +576,39 @@ class JobIndex:
             return [TaskRow(r, self.task_ids[r], self.t_lane[r], self.t_queued[r], self.t_started[r],
                             self.t_ended[r], self.t_state[r]) for r in rows]
 
-    def matching(self, flt: Filter, *, progress: Callable[[int], None] | None = None) -> array[int]:
-        """The seqs that pass ``flt`` among the indexed events (cached, extended as it grows).
+    def reach(self, flt: Filter) -> int:
+        """The last version ``flt`` can be decided for now: the indexed head, or the attributed one."""
+        with self.lock:
+            return self.head if flt.routine is None else min(self.head, self.attributed)
 
-        A text filter reads the events' payloads; it does so without holding :attr:`lock`,
-        so the page's other requests and the index's growth never wait for it.
+    def matching(self, flt: Filter, *, progress: Callable[[int], None] | None = None) -> FilterResult:
+        """The seqs that pass ``flt`` among versions ``1..reach(flt)`` (cached, extended as the index grows).
+
+        A text filter reads the events' stored bytes (:func:`~replay_tools.ui.textsearch.scan_text`);
+        it does so without holding :attr:`lock`, so the page's other requests and the
+        index's growth never wait for it.
         """
         with self.lock:
             result = self._filters.get(flt)
             if result is None:
                 if len(self._filters) > 32:
                     self._filters.clear()
-                result = self._filters[flt] = _FilterResult()
-            head = self.head
+                result = self._filters[flt] = FilterResult()
+            head = self.reach(flt)
             lo = result.upto + 1
             if lo > head:
-                return result.seqs
+                return result
             candidates = self._candidates(flt, lo, head)
             if not flt.text:
                 result.seqs.extend(range(lo, head + 1) if candidates is None else candidates)
                 result.upto = head
-                return result.seqs
-        found = self._text_matches(flt.text, candidates, lo, head, progress)
+                return result
+        found = scan_text(self.job, fold(flt.text), lo, head, self.kind_of, candidates, progress)
         with self.lock:
             if result.upto == lo - 1:  # not extended meanwhile by the same filter's other request
                 result.seqs.extend(found)
                 result.upto = head
-            return result.seqs
+            return result
 
     def _candidates(self, flt: Filter, lo: int, head: int) -> list[int] | None:
         """Seqs in ``lo..head`` of the filter's kinds and routine (``None``: every one)."""
@@ -480,26 +622,7 @@ class JobIndex:
             cls = b"[" + b"".join(re.escape(bytes([k])) for k in sorted(kids)) + b"]"
             view = memoryview(self.kind_ids)[lo - 1 : head]
             return [m.start() + lo for m in re.finditer(cls, view)]
-        rids = self.routine_ids
+        actors = self.actors
         kinds = self.kind_ids
         return [s for s in range(lo, head + 1)
-                if rids[s - 1] == lane and (not kids or kinds[s - 1] in kids)]
-
-    def _text_matches(self, text: str, candidates: list[int] | None, lo: int, hi: int,
-                      progress: Callable[[int], None] | None) -> list[int]:
-        if candidates is not None and not candidates:
-            return []
-        wanted = set(candidates) if candidates is not None else None
-        needle = text.lower()
-        out = []
-        for rec in fast_read(self.job, lo, hi):
-            seq = rec.seq
-            if wanted is not None and seq not in wanted:
-                continue
-            routine = self.routine_of(seq) or ""
-            line = f"{rec.kind} {routine} {summary(rec.data, 1 << 30)}".lower()
-            if needle in line:
-                out.append(seq)
-            if progress is not None and not seq & 0xFFFF:
-                progress(seq)
-        return out
+                if actors[s - 1] == lane and (not kids or kinds[s - 1] in kids)]

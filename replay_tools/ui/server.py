@@ -315,20 +315,20 @@ def _make_handler(server: UiServer) -> type[BaseHTTPRequestHandler]:
             if self.command == "HEAD":
                 return
             self.close_connection = True
-            sent = (-1, False)
+            sent = (-1, False, -1)
             while not server.closing:
                 with ix.changed:
                     last = sent
-                    ix.changed.wait_for(lambda: (ix.head, ix.scanned) != last or server.closing,  # noqa: B023 - runs in this iteration
+                    ix.changed.wait_for(lambda: (ix.head, ix.scanned, ix.attributed) != last or server.closing,  # noqa: B023 - runs in this iteration
                                         timeout=_HEARTBEAT)
-                    now = (ix.head, ix.scanned)
+                    now = (ix.head, ix.scanned, ix.attributed)
                     error = str(ix.error) if ix.error is not None else None
                 if server.closing:
                     return
                 if now == sent:
                     self.wfile.write(b": still here\n\n")
                 else:
-                    payload = json.dumps({"head": explorer.head, "indexed": now[0], "scanned": now[1],
+                    payload = json.dumps({"head": explorer.head, "indexed": now[0], "scanned": now[1], "attributed": now[2],
                                           "error": error})
                     self.wfile.write(f"event: head\ndata: {payload}\n\n".encode())
                     sent = now

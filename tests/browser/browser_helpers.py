@@ -31,10 +31,11 @@ def chromium_binary() -> str | None:
 class Served:
     """A job served by an in-process UiServer."""
 
-    def __init__(self, path: str, *, follow: bool = True, verify: bool = True) -> None:
+    def __init__(self, path: str, *, follow: bool = True, verify: bool = True, start: bool = True) -> None:
         self.job = open_job(path)
         self.explorer = Explorer(self.job)
-        self.explorer.start(follow=follow, verify=verify)
+        if start:  # else the test drives the index itself
+            self.explorer.start(follow=follow, verify=verify)
         self.server = UiServer(self.explorer, "127.0.0.1", 0)
         self.server.start_in_thread()
         self.url = self.server.url
@@ -110,3 +111,39 @@ def ready(page: Any, url: str) -> None:
 def ui_value(page: Any, expr: str) -> Any:
     """Evaluate an expression on ``window.__replay`` (the page's state)."""
     return page.evaluate(f"(() => {{ const ui = window.__replay; return {expr}; }})()")
+
+
+def list_rows(page: Any) -> dict[int, list[str]]:
+    """Every row of the page's event list, {version: [time, kind, routine, data]}, scrolling through it."""
+    rows: dict[int, list[str]] = {}
+    import re
+
+    count = re.match(r"[\d,]+", page.inner_text("#events-count"))
+    total = int(count.group(0).replace(",", "")) if count else 0
+    page.evaluate("document.getElementById('events').scrollTop = 0")
+    for _ in range(10_000):
+        page.wait_for_function("document.querySelectorAll('#events-rows .row.placeholder').length === 0")
+        shown = page.locator("#events-rows .row").evaluate_all(
+            "rs => rs.filter(r => r.style.display !== 'none' && r.dataset.seq).map(r => "
+            "[Number(r.dataset.seq), ...[...r.children].slice(1).map(c => c.textContent)])")
+        rows.update((r[0], r[1:]) for r in shown)
+        if len(rows) >= total:
+            return rows
+        moved = page.evaluate("(() => { const b = document.getElementById('events'); const before = b.scrollTop;"
+                              " b.scrollTop += b.clientHeight - 44; return b.scrollTop !== before; })()")
+        if not moved:
+            return rows
+        page.wait_for_timeout(30)
+    return rows
+
+
+def page_tasks(page: Any) -> dict[int, tuple[int, int]]:
+    """The page's task table: {task row: (state, ended version)}."""
+    rows = page.evaluate("(() => { const t = window.__replay.tasks; const out = [];"
+                         " for (let i = 0; i < t.n; i++) out.push([t.row[i], t.state[i], t.eseq[i]]); return out; })()")
+    return {r: (state, ended) for r, state, ended in rows}
+
+
+def index_tasks(index: Any) -> dict[int, tuple[int, int]]:
+    """The index's task table in the same form."""
+    return {t.row: (t.state, t.ended) for t in index.tasks_since(0)}

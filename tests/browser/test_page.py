@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from browser_helpers import ready, run_flow_into, ui_value
+from browser_helpers import index_tasks, page_tasks, ready, run_flow_into, ui_value
 
 from replay_tools import blame, diff, open_job
 from routilux.job_state import JobState
@@ -234,6 +234,8 @@ def test_follows_a_running_job(page: Any, serve: Any, tmp_path: Any) -> None:
     page.wait_for_function(f"window.__replay.head === {final} && window.__replay.cursor === {final}"
                            f" && window.__replay.stateVersion === {final}", timeout=30000)
     page.wait_for_function(f"window.__replay.tasks.n === {tasks}", timeout=30000)
+    page.wait_for_function(f"window.__replay.timeline.upto === {final}", timeout=30000)
+    assert page_tasks(page) == index_tasks(s.explorer.index)  # ends and states too, grown piece by piece
     want, _ = expected_state(path, final)
     page.wait_for_function(f"document.getElementById('job-status').textContent === '{want['status']}'", timeout=30000)
     state, _counts = shown_state(page)

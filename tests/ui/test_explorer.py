@@ -110,8 +110,13 @@ def test_tasks_are_packed_little_endian(explorer: Explorer) -> None:
     assert pack_tasks(explorer.index, since=10 ** 9)[:4] == b"\0\0\0\0"
 
 
-def test_rows_wait_for_the_index_when_filtered(demo_job: Any) -> None:
-    """Before the index is built, a filtered list says it is pending instead of guessing."""
+def test_rows_before_the_index_is_built(demo_job: Any) -> None:
+    """Before the index is built, a filtered list says it is not complete; rows still name their routines."""
     ex = Explorer(demo_job, JobIndex(demo_job))
-    assert ex.rows(q(kinds="paused"))["pending"] is True
-    assert ex.rows(q(count=3))["rows"][0][0] == 1
+    first = ex.rows(q(kinds="paused"))
+    assert first["complete"] is False and first["total"] == 0 and first["upto"] == 0
+    rows = ex.rows(q(count=50))
+    assert rows["complete"] is True and rows["routines_after"] is None
+    assert [row[4] for row in rows["rows"][21:24]] == ["validate"] * 3  # attributed on demand
+    ex.index.scan()
+    assert ex.rows(q(kinds="paused"))["complete"] is True

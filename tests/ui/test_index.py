@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ui_jobs import operations, random_job
 
-from replay_tools import projection_at
+from replay_tools import projection_at, timeline
 from replay_tools.summary import record_routine
-from replay_tools.ui.display import summary
 from replay_tools.ui.index import COUNTED_LISTS, Filter, JobIndex
+from replay_tools.ui.textsearch import event_matches, fold
 
 
 def lengths(job: Any, version: int) -> dict[str, int]:
@@ -40,22 +40,22 @@ def test_counts_are_the_history_lengths(ops: list[Any]) -> None:
 
 @given(st.lists(operations, min_size=1, max_size=30), st.sets(st.sampled_from(
     ["shared_data_set", "execution_recorded", "task_queued", "task_failed", "paused"]), max_size=2),
-    st.sampled_from([None, "fetch", "price"]), st.sampled_from(["", "error", "LIMIT", "$tag"]))
+    st.sampled_from([None, "fetch", "price"]), st.sampled_from(["", "error", "LIMIT", "$tag", "check", "1"]))
 @settings(max_examples=40)
 def test_filters_match_a_plain_scan(ops: list[Any], kinds: set[str], routine: str | None, text: str) -> None:
-    """matching() keeps exactly the events a plain scan of the log keeps."""
+    """matching() keeps exactly the events a plain scan keeps: the CLI's routine, the text's definition."""
     with random_job(ops) as job:
         index = JobIndex(job)
         index.scan()
         flt = Filter(frozenset(kinds), routine, text)
         want = []
-        for rec in job.read():
-            r = index.routine_of(rec.seq)
-            line = f"{rec.kind} {r or ''} {summary(rec.data, 1 << 30)}".lower()
-            if kinds and rec.kind not in kinds or routine is not None and r != routine or text.lower() not in line:
+        for row in timeline(job):  # what `routilux-replay events` lists, with its routines
+            if kinds and row.kind not in kinds or routine is not None and row.routine != routine \
+                    or not event_matches(fold(text), row.kind, row.data):
                 continue
-            want.append(rec.seq)
-        assert list(index.matching(flt)) == want
+            want.append(row.seq)
+        result = index.matching(flt)
+        assert list(result.seqs) == want and result.upto == job.head
 
 
 def test_tasks_failures_and_routines_of_the_demo(demo_job: Any) -> None:

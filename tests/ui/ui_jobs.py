@@ -35,7 +35,8 @@ operations = st.one_of(
     st.tuples(st.just("pending"), st.lists(st.dictionaries(_keys, _scalars, max_size=2), max_size=3)),
     st.tuples(st.just("pause")),
     st.tuples(st.just("resume")),
-    st.tuples(st.just("task"), st.integers(0, 3), st.sampled_from(["queued", "started", "finished", "failed"])),
+    st.tuples(st.just("task"), st.integers(0, 3), st.sampled_from(["queued", "started", "finished", "failed"]),
+              _routines),
     st.tuples(st.just("deserialize"), st.booleans()),
 )
 
@@ -70,7 +71,7 @@ def apply_operation(job: JobState, op: tuple[Any, ...]) -> None:
     elif name == "task":
         task_id, what = f"t{op[1]}", op[2]
         if what == "queued":
-            job._task_queued(task_id, {"routine_id": "fetch", "slot": "in", "data": {}})
+            job._task_queued(task_id, {"routine_id": op[3] if len(op) > 3 else "fetch", "slot": "in", "data": {}})
         elif what == "started":
             job._task_started(task_id)
         elif what == "finished":

@@ -114,6 +114,39 @@
     }
   }
 
+  // Times come from Python as UTC with microseconds and a Z (replay_tools.timefmt, as the
+  // CLI shows them); "local" shows the same instant in this browser's zone with its offset.
+  let timeZone = "utc";
+  function showTime(iso) {
+    if (!iso || timeZone !== "local") return iso || "";
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$/.exec(iso);
+    if (!m) return iso;
+    const utcMs = Date.parse(`${m[1]}Z`);
+    const offsetMin = -new Date(utcMs).getTimezoneOffset();
+    const wall = new Date(utcMs + offsetMin * 60000).toISOString().slice(0, 19);
+    const sign = offsetMin < 0 ? "-" : "+";
+    const abs = Math.abs(offsetMin);
+    const zone = `${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
+    return `${wall}${m[2] || ""}${zone}`;
+  }
+  // The time of day of a shown time (the event list's column): "07:13:04.123456Z".
+  const timeOfDay = (iso) => showTime(iso).slice(11);
+  // A time on the timeline: ms after the first event -> an absolute time, to the ms.
+  function timeAtMs(ms) {
+    const first = ui.meta && ui.meta.first_time;
+    if (!first) return "";
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$/.exec(first);
+    if (!m) return "";
+    const micros = Date.parse(`${m[1]}Z`) * 1000 + Math.round(Number(`0${m[2] || ".0"}`) * 1e6) + Math.round(ms * 1000);
+    const whole = Math.floor(micros / 1e6) * 1000;
+    const frac = String(micros - whole * 1000).padStart(6, "0");
+    return showTime(`${new Date(whole).toISOString().slice(0, 19)}.${frac}Z`);
+  }
+  // The text filter's case rule (replay_tools.ui.textsearch.fold): only A-Z are lowered.
+  const fold = (text) => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  // Control characters never reach a filter (so a match never spans two atoms of a saved page).
+  const cleanText = (text) => text.replace(/[\u0000-\u001f\u007f]/g, "").trim();
+
   function fmtMs(ms) {
     if (ms < 0) return "–";
     if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
@@ -193,19 +226,21 @@
     async meta() { return this.d.meta; }
     filtered(p) {
       const kinds = p.kinds ? new Set(p.kinds.split(",")) : null;
-      const text = (p.text || "").toLowerCase();
+      const text = fold(cleanText(p.text || ""));
       if (!kinds && !p.routine && !text) return this.events;
       const key = `${p.kinds}|${p.routine}|${text}`;
       if (this._fkey === key) return this._frows;
+      // r[7]: the kind and the payload's atoms, folded and NUL-separated by Python (export.search_text)
       const out = this.events.filter((r) => (!kinds || kinds.has(r[3])) && (!p.routine || r[4] === p.routine)
-        && (!text || `${r[3]} ${r[4] || ""} ${JSON.stringify(r[6])}`.toLowerCase().includes(text)));
+        && (!text || r[7].includes(text)));
       this._fkey = key; this._frows = out;
       return out;
     }
     async rows(p) {
       const list = this.filtered(p);
       const from = Number(p.from || 0), count = Number(p.count || BLOCK);
-      return { total: list.length, from, rows: list.slice(from, from + count).map((r) => r.slice(0, 6)), pending: false };
+      return { total: list.length, from, rows: list.slice(from, from + count).map((r) => r.slice(0, 6)), complete: true,
+        upto: this.hi, routines_after: null };
     }
     async position(p) {
       const list = this.filtered(p);
@@ -288,9 +323,18 @@
       return { field: path, path: parts, changes, more: false, scanned_to: this.hi,
         note: this.lo > 1 ? `changes before version ${this.lo} are not in this file` : null };
     }
-    async bisect() {
-      throw new Error("bisect needs the job itself: run `routilux-replay ui JOB` or "
-        + "`routilux-replay bisect JOB --where '...'` (this file holds no code that evaluates conditions)");
+    // Conditions are evaluated in Python only: the file holds the answers of the conditions
+    // named with `routilux-replay html --bisect` when it was written, and nothing else.
+    async bisect(where) {
+      const answers = this.d.bisect || {};
+      const found = answers[where.split(/\s+/).filter(Boolean).join(" ")];
+      if (found) return found;
+      const known = Object.keys(answers);
+      const quoted = `'${where.replace(/'/g, "'\\''")}'`;
+      throw new Error(`This file holds bisect answers only for the conditions it was written with`
+        + (known.length ? ` (${known.join("; ")})` : " (none)") + `. Run \`routilux-replay bisect JOB --where ${quoted} --all\``
+        + ` or open the job with \`routilux-replay ui JOB\`; to put this answer in the file, write it again with`
+        + ` \`routilux-replay html JOB -o FILE --bisect ${quoted}\`.`);
     }
     async verify() { return this.d.verify; }
     async timeline() { return this.d.timeline; }
@@ -339,7 +383,8 @@
     openPaths: new Set(["routine_states", "shared_data"].map((k) => pathKey([k]))),
     ready: false, stateVersion: 0, lastRender: null, lastDiff: null, lastBlame: null, lastBisect: null, errors: [],
     timeline: null, tasks: null,
-    perf: { firstRows: null, firstState: null },
+    perf: { firstRows: null, firstState: null, firstTimeline: null, fullTimeline: null },
+    indexed: 0, attributed: 0, indexDone: false,
   };
   window.__replay = ui; // read by the browser tests and the benchmark
 
@@ -356,7 +401,7 @@
     const h = new URLSearchParams(location.hash.slice(1));
     const num = (k) => (h.has(k) && /^\d+$/.test(h.get(k)) ? Number(h.get(k)) : null);
     return { v: num("v"), a: num("a"), b: num("b"), kinds: h.get("kinds") || "", routine: h.get("routine") || "",
-      text: h.get("text") || "", follow: h.get("follow") === "1" };
+      text: h.get("text") || "", follow: h.get("follow") === "1", tz: h.get("tz") === "local" ? "local" : "utc" };
   }
   let hashTimer = 0;
   function writeHash() {
@@ -370,6 +415,7 @@
       if (ui.filter.routine) h.set("routine", ui.filter.routine);
       if (ui.filter.text) h.set("text", ui.filter.text);
       if (ui.follow) h.set("follow", "1");
+      if (timeZone === "local") h.set("tz", "local");
       history.replaceState(null, "", `${location.pathname}${location.search}#${h}`);
     }, 120);
   }
@@ -430,10 +476,11 @@
     const info = $("cursor-info");
     info.textContent = "";
     const i = v - win.base;
-    info.append(el("span", "", `${win.times ? win.times[i] : ""}  `));
+    const when = win.times ? showTime(win.times[i]) : "";
+    info.append(el("span", "", `${when}  `));
     const kindSpan = el("span", "kind", "");
     info.append(kindSpan);
-    $("state-title").textContent = `at version ${v} of ${ui.head}`;
+    $("state-title").textContent = `at version ${v} of ${ui.head}${when ? ` · ${when}` : ""}`;
     source.event(v).then((ev) => {
       if (ui.cursor !== v) return;
       kindSpan.textContent = `${ev.kind}${ev.routine ? " · " + ev.routine : ""}`;
@@ -525,7 +572,8 @@
   // ---------------------------------------------------------------------------------------
   // Event list (virtualised: only the visible rows exist; pages of rows are fetched)
   // ---------------------------------------------------------------------------------------
-  const list = { total: 0, blocks: new Map(), loading: new Set(), gen: 0, pool: [], first: 0 };
+  // blocks: position / BLOCK -> {rows, after}: rows past version `after` have no routine known yet.
+  const list = { total: 0, blocks: new Map(), loading: new Set(), gen: 0, pool: [], first: 0, complete: true, upto: 0 };
 
   function filterParams() {
     return { kinds: ui.filter.kinds.join(","), routine: ui.filter.routine, text: ui.filter.text };
@@ -534,9 +582,24 @@
   function resetList() {
     list.gen++;
     list.blocks.clear();
+    list.shadow = null;
     list.loading.clear();
     list.total = 0;
     loadBlock(0).then(() => revealInList(ui.cursor));
+  }
+
+  // Ask again for the rows on screen, showing the old ones until the new ones arrive.
+  let refreshTimer = 0;
+  function refreshList() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = 0;
+      list.shadow = list.blocks;
+      list.blocks = new Map();
+      list.loading.clear();
+      list.gen++;
+      loadBlock(Math.floor(list.first / BLOCK)).then(() => { list.shadow = null; renderRows(); });
+    }, 250);
   }
 
   async function loadBlock(b) {
@@ -546,13 +609,10 @@
     try {
       const resp = await source.rows({ ...filterParams(), from: b * BLOCK, count: BLOCK });
       if (gen !== list.gen) return;
-      if (resp.pending) {
-        $("events-count").textContent = "filtering waits for the index…";
-        setTimeout(() => { list.loading.delete(b); if (gen === list.gen) loadBlock(b); }, 500);
-        return;
-      }
       list.total = resp.total;
-      list.blocks.set(b, resp.rows);
+      list.complete = resp.complete;
+      list.upto = resp.upto;
+      list.blocks.set(b, { rows: resp.rows, after: resp.routines_after });
       if (list.blocks.size > 400) list.blocks.delete(list.blocks.keys().next().value);
       if (ui.perf.firstRows === null) ui.perf.firstRows = performance.now();
       updateListSize();
@@ -568,7 +628,13 @@
     const full = list.total * ROW_H;
     $("events-spacer").style.height = `${Math.min(full, MAX_SCROLL_PX)}px`;
     const filtered = ui.filter.kinds.length || ui.filter.routine || ui.filter.text;
-    $("events-count").textContent = `${list.total.toLocaleString()} ${filtered ? "matching " : ""}event${list.total === 1 ? "" : "s"}`;
+    let text = `${list.total.toLocaleString()} ${filtered ? "matching " : ""}event${list.total === 1 ? "" : "s"}`;
+    if (filtered && !list.complete) {
+      text += ui.filter.routine && list.upto < ui.head
+        ? ` so far (routines known up to version ${list.upto.toLocaleString()})`
+        : ` so far (up to version ${list.upto.toLocaleString()})`;
+    }
+    $("events-count").textContent = text;
   }
 
   // The scroll position <-> first row mapping, scaled when the list is taller than browsers allow.
@@ -609,9 +675,11 @@
       r.style.display = "";
       r.style.transform = `translateY(${i * ROW_H}px)`;
       const b = Math.floor(pos / BLOCK);
-      const block = list.blocks.get(b);
-      const row = block ? block[pos - b * BLOCK] : null;
-      const key = `${list.gen}:${pos}:${row ? row[0] : "-"}`;
+      const fresh = list.blocks.get(b);
+      const block = fresh || (list.shadow && list.shadow.get(b));
+      if (!fresh && block) loadBlock(b);
+      const row = block ? block.rows[pos - b * BLOCK] : null;
+      const key = `${list.gen}:${fresh ? 1 : 0}:${pos}:${row ? row[0] : "-"}:${timeZone}`;
       if (r.dataset.pos === key) {
         if (row) r.classList.toggle("cursor", row[0] === ui.cursor);
         continue;
@@ -626,13 +694,16 @@
         continue;
       }
       const [seq, , time, kind, routine, data] = row;
+      const unknown = routine === null && block.after !== null && seq > block.after;
       r.dataset.seq = seq;
       r.className = "row" + (seq === ui.cursor ? " cursor" : "") + (kind === "task_failed" || (kind === "execution_recorded" && data.includes('"event_name": "error"')) ? " fail" : "");
       cells[0].textContent = seq;
-      cells[1].textContent = time.slice(11);
+      cells[1].textContent = timeOfDay(time);
+      cells[1].title = showTime(time);
       cells[2].textContent = kind;
-      cells[3].textContent = routine || "";
-      cells[4].textContent = data;
+      cells[3].textContent = unknown ? "…" : routine || "";
+      cells[3].title = unknown ? "the routines are still being attributed" : "";
+      cells[4].textContent = data.length > 400 ? `${data.slice(0, 399)}…` : data;
     }
     // Prefetch the next and previous blocks so a steady scroll never waits.
     const b0 = Math.floor(first / BLOCK);
@@ -699,7 +770,7 @@
   let textTimer = 0;
   $("text-filter").addEventListener("input", () => {
     clearTimeout(textTimer);
-    textTimer = setTimeout(() => setFilter({ ...ui.filter, text: $("text-filter").value.trim() }), 300);
+    textTimer = setTimeout(() => setFilter({ ...ui.filter, text: cleanText($("text-filter").value) }), 300);
   });
   $("routine-filter").addEventListener("change", () => setFilter({ ...ui.filter, routine: $("routine-filter").value }));
 
@@ -787,7 +858,9 @@
           const tr = el("tr", "blame-item");
           tr.dataset.version = c.version;
           const td = el("td"); td.append(jumpLink(c.version));
-          tr.append(td, el("td", "", (c.time || "").slice(11)), el("td", "", c.kind), el("td", "", c.routine || "–"),
+          const at = el("td", "", timeOfDay(c.time));
+          at.title = showTime(c.time);
+          tr.append(td, at, el("td", "", c.kind), el("td", "", c.routine || "–"),
             el("td", "val", `${c.old_exists ? short(c.old, 60) : "(absent)"} → ${c.new_exists ? short(c.new, 60) : "(absent)"}`));
           t.append(tr);
         }
@@ -811,13 +884,31 @@
       ui.lastBisect = r;
       openPanel("Bisect", (p) => {
         if (r.version === null) {
-          p.append(el("div", "", `The condition ${where} does not hold at the head (${r.probes} states tested).`));
+          p.append(el("div", "", `${where} holds at no version (1–${r.upto.toLocaleString()}).`));
           return;
         }
         const line = el("div");
-        line.append(`First version where ${where} holds: `, jumpLink(r.version), ` (${r.kind}, ${r.time}; ${r.probes} states tested)`);
+        line.append(`First version where ${where} holds: `, jumpLink(r.version), ` (${r.kind}, ${showTime(r.time)})`);
         p.append(line);
-        p.append(el("div", "muted", "Bisect assumes the condition stays true once it holds, like git bisect."));
+        if (source.mode === "file" && r.version < ui.lo) {
+          p.append(el("div", "muted", `That version is before the ones this file holds (${ui.lo}–${ui.head}).`));
+        }
+        const flips = r.transitions;
+        if (flips.length > 1) {
+          p.append(el("h3", "", `Every change (${r.transitions_total.toLocaleString()})`));
+          const t = el("table");
+          for (const f of flips) {
+            const tr = el("tr", "bisect-flip");
+            const td = el("td"); td.append(jumpLink(f.version));
+            const at = el("td", "", timeOfDay(f.time)); at.title = showTime(f.time);
+            tr.append(td, el("td", f.holds ? "d-added" : "d-removed", f.holds ? "becomes true" : "becomes false"), at, el("td", "", f.kind));
+            t.append(tr);
+          }
+          p.append(t);
+          if (r.transitions_total > flips.length) p.append(el("div", "muted", `… and ${r.transitions_total - flips.length} more`));
+        } else {
+          p.append(el("div", "muted", "It holds from there to the last version."));
+        }
       });
       await setCursor(r.version ?? ui.cursor);
     } catch (err) {
@@ -828,11 +919,52 @@
   }
   $("bisect-form").addEventListener("submit", (e) => { e.preventDefault(); runBisect($("bisect-input").value.trim()); });
 
+  // A saved page answers only the conditions it was written with (`html --bisect`): they
+  // are offered in the box; with none, the box is disabled and says how to get answers.
+  function setUpFileBisect() {
+    $("follow-check").disabled = true;
+    const known = Object.keys(source.d.bisect || {});
+    const input = $("bisect-input");
+    if (!known.length) {
+      input.placeholder = "bisect: not in this file (conditions run in Python; see the tooltip)";
+      input.title = "A saved page holds no code that evaluates conditions. Run `routilux-replay bisect JOB --where COND --all`, "
+        + "open the job with `routilux-replay ui JOB`, or write the page with `routilux-replay html JOB -o FILE --bisect COND` "
+        + "to keep answers in it.";
+      input.disabled = true; $("bisect-btn").disabled = true;
+      $("bisect-form").title = input.title;
+      return;
+    }
+    const list = el("datalist");
+    list.id = "bisect-known";
+    for (const cond of known) { const o = el("option"); o.value = cond; list.append(o); }
+    document.body.append(list);
+    input.setAttribute("list", "bisect-known");
+    input.placeholder = `bisect (this file answers: ${known.join("; ")})`;
+    input.title = "This saved page holds the answers of the conditions it was written with (routilux-replay html --bisect).";
+  }
+
+  // Times in UTC (as the CLI shows them) or in this browser's zone with its offset.
+  function setTimeZone(zone) {
+    timeZone = zone === "local" ? "local" : "utc";
+    const btn = $("tz-btn");
+    btn.textContent = timeZone === "local" ? "local time" : "UTC";
+    btn.title = timeZone === "local" ? "times in this browser's zone, with the offset (click for UTC)"
+      : "times in UTC, as routilux-replay prints them (click for local time)";
+    $("time-head").textContent = timeZone === "local" ? "time (local)" : "time (UTC)";
+  }
+  $("tz-btn").addEventListener("click", () => {
+    setTimeZone(timeZone === "local" ? "utc" : "local");
+    writeHash();
+    renderRows();
+    if (ui.win) renderCursorInfo(ui.win, ui.cursor);
+    drawTimeline();
+  });
+
   async function showEvent(v) {
     try {
       const ev = await source.event(v);
       openPanel(`Event ${v}`, (p) => {
-        p.append(el("div", "", `${ev.kind}${ev.routine ? " · " + ev.routine : ""} · ${ev.time}`));
+        p.append(el("div", "", `${ev.kind}${ev.routine ? " · " + ev.routine : ""} · ${showTime(ev.time)}`));
         p.append(el("pre", "", JSON.stringify(ev.data, null, 2)));
       });
     } catch (err) { showError("event", err); }
@@ -935,9 +1067,25 @@
     tl.nsub = nsub;
   }
 
+  // One load at a time; a request made meanwhile is served once the current one is in.
   async function loadTimeline(since) {
+    if (tl.loading) { tl.again = true; return; }
+    tl.loading = true;
     try {
-      const [meta, tasks] = await Promise.all([source.timeline(since), source.tasks(since)]);
+      await loadTimelineOnce(since);
+    } finally {
+      tl.loading = false;
+      if (tl.again) { tl.again = false; loadTimeline(tl.upto || 0); }
+    }
+  }
+
+  async function loadTimelineOnce(since) {
+    try {
+      // The tasks are asked for after the timeline's answer: they then cover every change up
+      // to its `upto` at least (the next load starts there), while the index keeps growing.
+      const meta = await source.timeline(since);
+      const tasks = await source.tasks(since);
+      if (since !== 0 && since !== (tl.upto || 0)) return; // an answer to an older request
       const unrouted = meta.marks.some((m) => m[1] < 0) || Array.from(tasks.lane.slice(0, tasks.n)).some((l) => l < 0);
       tl.lanes = unrouted || tl.lanes.includes("(no routine)") ? [...meta.routines, "(no routine)"] : [...meta.routines];
       if (since === 0) { tl.marks = meta.marks; tl.pauses = meta.pauses; ui.tasks = null; }
@@ -948,13 +1096,19 @@
         tl.pauses = [...byStart.values()].sort((x, y) => x[0] - y[0]);
       }
       mergeTasks(tasks);
-      tl.end = Math.max(meta.end_ms, 0.001);
+      // The run's whole span is known before every event is indexed (the head's time).
+      tl.end = Math.max(meta.end_ms, (ui.meta && ui.meta.span_ms) || 0, 0.001);
       tl.upto = meta.upto;
       layoutTasks();
       if (!tl.fitted || (ui.follow && tl.t1 >= tl.prevEnd)) { fitBounds(); tl.fitted = true; }
       tl.prevEnd = tl.end;
-      $("timeline-info").textContent = `${ui.tasks ? ui.tasks.n.toLocaleString() : 0} tasks · ${fmtMs(tl.end)}`;
+      $("timeline-info").textContent = `${ui.tasks ? ui.tasks.n.toLocaleString() : 0} tasks · ${fmtMs(tl.end)}`
+        + (meta.upto < ui.head ? ` · read up to version ${meta.upto.toLocaleString()}…` : "");
+      $("timeline-info").title = `the axis counts from the first event, at ${showTime(ui.meta.first_time)}`;
       ui.timeline = meta;
+      if (ui.headStatus === "paused") updateNote();
+      if (ui.tasks && ui.tasks.n && ui.perf.firstTimeline === null) ui.perf.firstTimeline = performance.now();
+      if (meta.upto >= ui.head && ui.perf.fullTimeline === null) ui.perf.fullTimeline = performance.now();
       sizeCanvas();
       drawTimeline();
       renderRows(); // the timeline's height changed the list's
@@ -965,7 +1119,11 @@
     const c = $("timeline");
     const wrap = $("timeline-wrap");
     const h = AXIS_H + Math.max(1, tl.lanes.length) * LANE_H + 6;
-    wrap.style.height = `${Math.min(Math.max(h, 80), 320)}px`;
+    const height = `${Math.min(Math.max(h, 80), 320)}px`;
+    if (wrap.style.height !== height) {
+      wrap.style.height = height;
+      requestAnimationFrame(() => revealInList(ui.cursor)); // the list got shorter or taller
+    }
     const dpr = window.devicePixelRatio || 1;
     c.width = Math.round(c.clientWidth * dpr);
     c.height = Math.round(c.clientHeight * dpr);
@@ -1007,6 +1165,11 @@
       const a = x(m0), b = x(p1 ? m1 : tl.end);
       if (b < LABEL_W || a > W) continue;
       ctx.fillRect(Math.max(a, LABEL_W), AXIS_H, Math.max(2, b - Math.max(a, LABEL_W)), H - AXIS_H);
+      if (!p1 && a >= LABEL_W) { // still paused: mark where it began (the band may be a pixel wide)
+        ctx.fillStyle = "#b8860b";
+        ctx.fillText("⏸", a - 4, AXIS_H + 11);
+        ctx.fillStyle = "rgba(240, 180, 40, 0.28)";
+      }
     }
     // tasks: zoomed out, thousands of bars share a pixel, so touching bars of one colour in
     // one sub-row are merged into a single rectangle (a few thousand draws at most).
@@ -1037,7 +1200,7 @@
         const xq = x(q), s = t.started[i];
         const xs = s >= 0 ? x(s) : xq;
         const st = t.state[i];
-        const xe = Math.max(x(end), xs + (st === 3 ? 4 : 1.5));
+        const xe = Math.max(x(end), xs + 1.5);
         if (xs - xq >= 1) { // the time it waited in the queue, when it is visible at this zoom
           const ns = tl.nsub[lane] || 1;
           const hh = (LANE_H - 6) / ns;
@@ -1050,13 +1213,17 @@
       }
       for (let slot = 0; slot < slots; slot++) flush(slot);
     }
-    // marks
+    // marks: a glyph each; where they crowd (closer than a glyph's width in a lane), a thin
+    // tick instead, so that many marks read as many ticks, not as one solid band.
+    const lastGlyph = new Map();
     for (const [, laneRaw, kind, ms] of tl.marks) {
       const px = x(ms);
       if (px < LABEL_W || px > W) continue;
       const lane = laneRaw < 0 ? tl.lanes.length - 1 : laneRaw;
       const y = AXIS_H + lane * LANE_H;
       ctx.fillStyle = kind === "error" ? "#d23b3b" : kind === "retried" ? "#8a3fd1" : kind === "continued" ? "#e07b00" : "#555";
+      if (px - (lastGlyph.get(lane) ?? -Infinity) < 10) { ctx.fillRect(Math.round(px), y + 1, 1, 5); continue; }
+      lastGlyph.set(lane, px);
       ctx.fillText(kind === "error" ? "▼" : kind === "retried" ? "↻" : kind === "continued" ? "◆" : "●", px - 4, y + 10);
     }
     ctx.restore();
@@ -1072,8 +1239,17 @@
     ctx.fillStyle = "#6b7483";
     for (let v = Math.ceil(tl.t0 / step) * step; v <= tl.t1; v += step) {
       const px = x(v);
+      if (px < LABEL_W) continue;
       ctx.fillRect(px, AXIS_H - 5, 1, 5);
-      ctx.fillText(`+${fmtMs(v)}`, px + 2, 12);
+      const label = `+${fmtMs(v)}`;
+      if (px + 2 + ctx.measureText(label).width <= W) ctx.fillText(label, px + 2, 12);
+    }
+    // The axis counts from the first event: its time of day (to the second, with the zone).
+    const origin = timeAtMs(0);
+    if (origin) {
+      const clock = origin.slice(11, 19) + origin.slice(26);
+      ctx.fillStyle = "#4a5260";
+      ctx.fillText(clock, 4, 12);
     }
     // cursor
     if (ui.win && ui.win.ms) {
@@ -1152,15 +1328,24 @@
       drawTimeline();
       return;
     }
-    const i = hitTask(e.clientX - r.left, e.clientY - r.top);
+    const mx = e.clientX - r.left, my = e.clientY - r.top;
+    const i = hitTask(mx, my);
     const tip = $("timeline-tip");
-    if (i < 0) { tip.hidden = true; return; }
-    const t = ui.tasks;
-    const state = ["queued", "running", "finished", "FAILED"][t.state[i]];
-    const lane = t.lane[i] < 0 ? "(no routine)" : tl.lanes[t.lane[i]];
-    const ran = t.ended[i] >= 0 ? fmtMs(t.ended[i] - (t.started[i] >= 0 ? t.started[i] : t.queued[i])) : "still open";
-    tip.textContent = `${lane} · ${state}\nqueued +${fmtMs(t.queued[i])} (version ${t.qseq[i]})\n`
-      + (t.eseq[i] ? `ended +${fmtMs(t.ended[i])} (version ${t.eseq[i]}) · ${ran}` : "not ended yet") + "\nclick: go to its end";
+    if (i < 0) {
+      if (mx <= LABEL_W) { tip.hidden = true; return; }
+      const plotW = Math.max(10, r.width - LABEL_W - 6);
+      const ms = tl.t0 + ((mx - LABEL_W) / plotW) * (tl.t1 - tl.t0);
+      if (ms < 0) { tip.hidden = true; return; }
+      tip.textContent = `+${fmtMs(ms)} · ${timeAtMs(ms)}\nclick: go to the version at this time`;
+    } else {
+      const t = ui.tasks;
+      const state = ["queued", "running", "finished", "FAILED"][t.state[i]];
+      const lane = t.lane[i] < 0 ? "(no routine)" : tl.lanes[t.lane[i]];
+      const ran = t.ended[i] >= 0 ? fmtMs(t.ended[i] - (t.started[i] >= 0 ? t.started[i] : t.queued[i])) : "still open";
+      tip.textContent = `${lane} · ${state}\nqueued +${fmtMs(t.queued[i])} · ${timeAtMs(t.queued[i])} (version ${t.qseq[i]})\n`
+        + (t.eseq[i] ? `ended +${fmtMs(t.ended[i])} · ${timeAtMs(t.ended[i])} (version ${t.eseq[i]}) · ${ran}` : "not ended yet")
+        + "\nclick: go to its end";
+    }
     tip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 220)}px`;
     tip.style.top = `${Math.max(0, e.clientY - r.top - 10)}px`;
     tip.hidden = false;
@@ -1184,42 +1369,76 @@
   // ---------------------------------------------------------------------------------------
   let liveTimer = 0;
   function startLive() {
-    if (source.mode !== "server" || !ui.meta.live) return;
+    if (source.mode !== "server") return;
+    if (!ui.meta.live) {
+      // A saved file never grows: poll the index's progress until both passes are done.
+      const poll = async () => {
+        const m = await source.meta();
+        onProgress({ head: m.head, indexed: m.indexed, scanned: m.scanned, attributed: m.attributed, error: m.index_error });
+        if (!m.scanned || m.attributed < m.indexed) setTimeout(poll, 300);
+      };
+      if (!ui.meta.scanned || ui.meta.attributed < ui.meta.indexed) setTimeout(poll, 300);
+      return;
+    }
     const es = new EventSource(`/api/live?${jobQuery.slice(1)}`);
-    es.addEventListener("head", (e) => {
-      const m = JSON.parse(e.data);
-      const grew = m.head > ui.head;
-      if (m.error && !ui.indexError) { ui.indexError = m.error; showBanner(`The log could not be read past version ${m.indexed}: ${m.error}`, true); }
-      updateIndexProgress(m.indexed, m.scanned);
-      if (!grew && !(m.scanned && !ui.scannedSeen)) return;
-      if (m.scanned && !ui.scannedSeen) { ui.scannedSeen = true; refreshMeta(); }
-      if (grew) {
-        ui.head = m.head;
-        $("slider").max = ui.head;
-        $("head-version").textContent = ui.head.toLocaleString();
-        $("live-badge").hidden = false;
-        clearTimeout(liveTimer);
-        liveTimer = setTimeout(() => { $("live-badge").hidden = true; }, 3000);
-        // drop cached windows that were cut at the old head
-        for (const [k, w] of windowCache) if (w.last >= ui.head - 1 || !w.counts) windowCache.delete(k);
-        const filtered = ui.filter.kinds.length || ui.filter.routine || ui.filter.text;
-        if (filtered) resetList(); // the server extends the filter's matches; count them again
-        else {
-          const lastBlock = Math.floor(Math.max(0, list.total - 1) / BLOCK);
-          list.total = ui.head - ui.lo + 1;
-          updateListSize();
-          for (let b = lastBlock; b <= Math.floor((list.total - 1) / BLOCK); b++) list.blocks.delete(b);
-          loadBlock(lastBlock);
-        }
-        if (ui.follow) setCursor(ui.head);
-        refreshStatus();
-        loadTimeline(tl.upto || 0);
-      }
-    });
+    es.addEventListener("head", (e) => onProgress(JSON.parse(e.data)));
   }
 
-  function updateIndexProgress(indexed, scanned) {
-    $("index-progress").textContent = scanned ? "" : `indexing ${indexed.toLocaleString()} / ${ui.head.toLocaleString()}…`;
+  // The index's progress (server-sent every 200 ms at most while anything moves).
+  function onProgress(m) {
+    const grew = m.head > ui.head;
+    if (m.error && !ui.indexError) { ui.indexError = m.error; showBanner(`The log could not be read past version ${m.indexed}: ${m.error}`, true); }
+    const indexedMore = m.indexed > ui.indexed;
+    const attributedMore = m.attributed > ui.attributed;
+    ui.indexed = m.indexed; ui.attributed = m.attributed;
+    updateIndexProgress(m);
+    if (indexedMore || grew) { // the lanes grow as the index reads the log (at most every 400 ms while it reads)
+      const now = performance.now();
+      if (m.scanned || now - (tl.lastLoad || 0) > 400) { tl.lastLoad = now; loadTimeline(tl.upto || 0); }
+      else if (!tl.pendingLoad) tl.pendingLoad = setTimeout(() => { tl.pendingLoad = 0; tl.lastLoad = performance.now(); loadTimeline(tl.upto || 0); }, 400);
+    }
+    const done = m.scanned && m.attributed >= m.indexed;
+    if (done && !ui.indexDone) { ui.indexDone = true; refreshMeta(); }
+    else if (m.scanned && !ui.scannedSeen) { ui.scannedSeen = true; refreshMeta(); }
+    ui.scannedSeen = ui.scannedSeen || m.scanned;
+    // The history counts of the cursor's window are known once the index has read it.
+    if (ui.counts === null && m.indexed >= ui.cursor && !grew) setCursor(ui.cursor, { fromList: true });
+    if (grew) {
+      ui.head = m.head;
+      $("slider").max = ui.head;
+      $("head-version").textContent = ui.head.toLocaleString();
+      $("live-badge").hidden = false;
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(() => { $("live-badge").hidden = true; }, 3000);
+      // drop cached windows that were cut at the old head
+      for (const [k, w] of windowCache) if (w.last >= ui.head - 1 || !w.counts) windowCache.delete(k);
+      if (!isFiltered()) {
+        const lastBlock = Math.floor(Math.max(0, list.total - 1) / BLOCK);
+        list.total = ui.head - ui.lo + 1;
+        updateListSize();
+        for (let b = lastBlock; b <= Math.floor((list.total - 1) / BLOCK); b++) list.blocks.delete(b);
+        loadBlock(lastBlock);
+      }
+      if (ui.follow) setCursor(ui.head);
+      refreshStatus();
+    }
+    // A filtered list that may have grown, or rows whose routines were not known yet: ask again.
+    const stale = isFiltered() && !list.complete && (indexedMore || attributedMore || grew);
+    const unknown = attributedMore && [...list.blocks.values()].some((blk) => blk.after !== null);
+    if (stale || unknown || (grew && isFiltered())) refreshList();
+  }
+
+  function isFiltered() { return Boolean(ui.filter.kinds.length || ui.filter.routine || ui.filter.text); }
+
+  function updateIndexProgress(m) {
+    const parts = [];
+    if (!m.scanned) parts.push(`indexing ${m.indexed.toLocaleString()} / ${ui.head.toLocaleString()}`);
+    if (m.attributed < m.indexed || !m.scanned) {
+      const of = Math.max(m.indexed, 1);
+      parts.push(`routines ${Math.min(100, Math.floor((100 * m.attributed) / of))}%`);
+    }
+    $("index-progress").textContent = parts.length ? `${parts.join(" · ")}…` : "";
+    $("index-progress").title = parts.length ? "the page is usable meanwhile; the timeline and filters fill in as these finish" : "";
   }
 
   async function refreshMeta() {
@@ -1227,9 +1446,8 @@
     ui.meta = m;
     buildFilters();
     if (m.index_error) showBanner(`The log is damaged: ${m.index_error}. Events before the damage are shown.`, true);
-    await loadTimeline(0);
-    resetList();
-    setCursor(ui.cursor, { fromList: false });
+    loadTimeline(tl.upto || 0);
+    if (isFiltered()) refreshList();
   }
 
   async function refreshStatus() {
@@ -1240,7 +1458,42 @@
       const pill = $("job-status");
       pill.textContent = s.status;
       pill.className = `pill ${s.status}`;
+      ui.headStatus = s.status;
+      updateNote();
     } catch (err) { /* shown elsewhere */ }
+  }
+
+  // One line under the tools for a job that ended badly or waits: where to look first.
+  let noteKey = "";
+  async function updateNote() {
+    const note = $("note");
+    const status = ui.headStatus;
+    let key = status;
+    let fill = null;
+    if (status === "failed") {
+      const f = await source.failure();
+      key += `:${f.version}`;
+      if (f.version) {
+        fill = (box) => box.append(`The job failed. Its first failure is at version `, jumpLink(f.version),
+          " (press f: the cursor goes there and the event opens).");
+      } else {
+        fill = (box) => box.append("The job failed." + (f.scanned ? "" : " Looking for its first failure…"));
+      }
+    } else if (status === "paused") {
+      const open = tl.pauses.filter((p) => !p[1]).pop();
+      key += `:${open ? open[0] : "?"}`;
+      if (open) {
+        let reason = "";
+        try { const ev = await source.event(open[0]); reason = ev.data && typeof ev.data.reason === "string" ? ev.data.reason : ""; } catch (err) { /* no reason shown */ }
+        fill = (box) => box.append("The job is paused since version ", jumpLink(open[0]), reason ? `: ${reason}` : "", ".");
+      } else fill = (box) => box.append("The job is paused.");
+    }
+    if (key === noteKey) return;
+    noteKey = key;
+    note.textContent = "";
+    note.className = status || "";
+    note.hidden = !fill;
+    if (fill) fill(note);
   }
 
   function showBanner(text, isError) {
@@ -1381,12 +1634,9 @@
     $("version-input").max = meta.head;
     if (meta.left_out) showBanner(meta.left_out, false);
     if (meta.index_error) showBanner(`The log is damaged: ${meta.index_error}. Events before the damage are shown.`, true);
-    if (source.mode === "file") {
-      $("bisect-input").placeholder = "bisect needs `routilux-replay ui` (this is a saved page)";
-      $("bisect-input").disabled = true; $("bisect-btn").disabled = true;
-      $("follow-check").disabled = true;
-    }
+    if (source.mode === "file") setUpFileBisect();
     const h = readHash();
+    setTimeZone(h.tz);
     ui.a = h.a; ui.b = h.b; ui.follow = h.follow;
     $("follow-check").checked = ui.follow;
     ui.filter = { kinds: h.kinds ? h.kinds.split(",") : [], routine: h.routine, text: h.text };
@@ -1396,25 +1646,18 @@
     buildFilters();
     const v = h.v && h.v >= ui.lo && h.v <= meta.head ? h.v : meta.head;
     list.gen++;
-    loadBlock(0);
+    loadBlock(0).then(() => revealInList(ui.cursor)); // the list's height is known once rows arrive
     await setCursor(v);
     ui.ready = true;
     document.body.dataset.ready = "1";
     refreshStatus();
-    updateIndexProgress(meta.indexed, meta.scanned);
+    ui.indexed = meta.indexed; ui.attributed = meta.attributed ?? meta.indexed;
     ui.scannedSeen = meta.scanned;
-    if (meta.scanned) loadTimeline(0);
+    ui.indexDone = meta.scanned && ui.attributed >= meta.indexed;
+    updateIndexProgress({ indexed: meta.indexed, scanned: meta.scanned, attributed: ui.attributed });
+    loadTimeline(0); // what is indexed so far; the rest arrives with the progress events
     refreshVerify(false);
     startLive();
-    if (source.mode === "server" && !meta.scanned) {
-      // Without live updates (a saved file is never served), poll until the index is done.
-      const poll = async () => {
-        const m = await source.meta();
-        updateIndexProgress(m.indexed, m.scanned);
-        if (m.scanned) { if (!ui.scannedSeen) { ui.scannedSeen = true; refreshMeta(); } } else setTimeout(poll, 500);
-      };
-      if (!meta.live) setTimeout(poll, 500);
-    }
   }
   start();
 })();
