@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from typing import Any
 
 from . import job_events as ev
@@ -38,8 +39,14 @@ MAX_SAVE_BYTES = 2 * 1024**3
 
 
 def is_json_save(path: str) -> bool:
-    """Whether the file at ``path`` starts like a JSON document (``{`` after white space)."""
+    """Whether the file at ``path`` starts like a JSON document (``{`` after white space).
+
+    Only a regular file is looked at: opening a FIFO would block and a device may never
+    end, and :func:`eventlog.read_bundle` refuses those with a clear message.
+    """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as fh:
             head = fh.read(64)
     except OSError:

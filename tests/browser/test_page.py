@@ -149,7 +149,12 @@ def test_filters_by_kind_routine_and_text(page: Any, serve: Any, demo_dir: str) 
     page.wait_for_function("location.hash.includes('kinds=shared_data_set')")
     page.uncheck('#kind-list input[value="shared_data_set"]')
     page.select_option("#routine-filter", "price")
-    page.wait_for_function("document.getElementById('events-count').textContent.includes('matching')")
+    # The count says "matching" already (from the kind filter): wait until the rows shown
+    # are the routine's, not only for the count's text.
+    page.wait_for_function(
+        "(() => { const rs = [...document.querySelectorAll('#events-rows .row')]"
+        ".filter(r => r.offsetParent !== null).map(r => r.querySelector('.c-routine').textContent);"
+        " return rs.length > 0 && rs.every(t => t === 'price'); })()")
     routines = page.locator("#events-rows .row:visible .c-routine").all_inner_texts()
     assert routines and set(routines) == {"price"}
     page.select_option("#routine-filter", "")

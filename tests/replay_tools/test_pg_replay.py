@@ -120,7 +120,8 @@ def test_info_and_verify_on_postgresql(run: Any, flow_job: str, pg_flow: str) ->
     report = json.loads(_ok(res))
     assert report["ok"] and report["head_hash"] == file_info["head_hash"]
     # "snapshots": None: the flow job has no snapshot to check.
-    assert report["checks"] == {"storage": True, "snapshots": None, "determinism": True, "head": True}
+    assert report["checks"] == {"storage": True, "snapshots": None, "determinism": True, "head": True,
+                                "audit": True}
 
 
 def test_verify_checks_postgresql_snapshots_against_the_replay(run: Any, snap_job: str, pg_snap: str,
