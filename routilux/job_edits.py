@@ -35,11 +35,15 @@ A container that is no longer part of the job (its key was set again, it was pop
 the job was deserialized...) keeps showing what it held, like 0.10's detached object,
 but refuses changes with :class:`~routilux.errors.DetachedValueError`: they would change
 nothing in the job. Values of a read-only JobState (``at()``, ``from_events()``,
-``load(version=...)``, ``open(readonly=True)``) and of a closed job refuse with
-:class:`~routilux.errors.ReadOnlyJobStateError`, saying why. A job that has finished
-(``completed``, ``failed``, ``cancelled``) still records edits: 0.10 let code change a
-finished job (results are often put in shared data after a run), and this JobState's
-mutators accept them too; only closing the job (or a read-only view) makes it read-only.
+``load(version=...)``, ``open(readonly=True)``), of a closed job and of a job that has
+ended (status ``completed``, ``failed`` or ``cancelled``) refuse with
+:class:`~routilux.errors.ReadOnlyJobStateError`, saying why. An ended job's trail is what
+auditors and the replay tools read: code that reads a result and then changes it for its
+own use (``items = job.get_shared_data("items"); items.append(x)``) must not add to that
+trail by accident. Changing an ended job on purpose stays possible with the explicit
+calls (``update_shared_data``, ``update_routine_state``, ``append_to_shared_log``, a
+whole-field assignment ``job.shared_data = {...}``), which 0.10 code uses for that, and
+every one of them is recorded; a resumed job (status ``running`` again) is editable again.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ __all__ = ["REPLACE", "JobEditor"]
 REPLACE = "__replace__"
 _MISSING: Any = object()
 _HISTORY_FIELDS = frozenset({"shared_log", "execution_history"})
+# Statuses after which values read from the job refuse in-place edits (see the module doc).
+_ENDED = ev.TERMINAL_STATUSES
 _KEYED = {"shared_data": (ev.SHARED_DATA_EDITED, "key"), "routine_states": (ev.ROUTINE_STATE_EDITED, "routine_id")}
 # Values the codec gives back exactly as they are, type included (str subclasses are not).
 _EXACT = frozenset({str, int, float, bool, type(None)})
@@ -84,7 +90,7 @@ class JobEditor:
         """Record ``container.<method>(*args)`` (``container`` part of ``field``); return what the method returns.
 
         Raises:
-            ReadOnlyJobStateError: the job is closed.
+            ReadOnlyJobStateError: the job is closed, or has ended (a terminal status).
             DetachedValueError: ``container`` is no longer part of the job.
             RuntimeError: called inside the engine's transaction.
             TypeError, ValueError, IndexError, KeyError: as the dict/list method would.
@@ -94,6 +100,11 @@ class JobEditor:
         if writer.log.closed:
             msg = (f"job {p.job_id!r} is closed: its values are read-only; reopen it (JobState.open) "
                    "to change it")
+            raise ReadOnlyJobStateError(msg)
+        if p.status in _ENDED and method != REPLACE:
+            msg = (f"job {p.job_id!r} has ended (status {p.status!r}): values read from it are read-only, so "
+                   "nothing changes its trail by accident; copy the value to change it for yourself, or record a "
+                   "change with update_shared_data / update_routine_state / append_to_shared_log")
             raise ReadOnlyJobStateError(msg)
         lock = writer.lock
         lock.acquire()

@@ -434,13 +434,29 @@ def test_read_only_values_of_files_and_closed_jobs(tmp_path: Any) -> None:
         assert again.get_shared_data("l") == [1, 2]
 
 
-def test_a_finished_job_still_records_edits_like_its_mutators() -> None:
-    """A completed job accepts edits, as 0.10's objects and this JobState's mutators do: recorded."""
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
+def test_values_of_an_ended_job_are_read_only(status: str) -> None:
+    """After the job ended, values read from it refuse edits (nothing recorded); explicit calls still record."""
     job = JobState()
-    job.update_shared_data("summary", {})
-    job.status = "completed"
-    job.get_shared_data("summary")["total"] = 3
-    assert job.events()[-1].kind == ev.SHARED_DATA_EDITED and job.get_shared_data("summary") == {"total": 3}
+    job.update_shared_data("summary", {"total": 1})
+    job.update_routine_state("r", {"count": 0})
+    job.status = status
+    version = job.version
+    with pytest.raises(ReadOnlyJobStateError, match="has ended"):
+        job.get_shared_data("summary")["total"] = 3
+    with pytest.raises(ReadOnlyJobStateError, match="has ended"):
+        job.get_routine_state("r")["count"] += 1
+    with pytest.raises(ReadOnlyJobStateError, match="has ended"):
+        job.shared_log.append({"late": True})
+    assert job.version == version and job.get_shared_data("summary") == {"total": 1}
+    job.update_shared_data("summary", {"total": 3})  # on purpose: recorded
+    job.shared_data = {"replaced": 1}  # a whole-field assignment: recorded
+    assert job.shared_data == {"replaced": 1} and job.version == version + 2
+    job.status = "running"  # resumed: editable again
+    job.get_shared_data("replaced")
+    job.shared_data["more"] = 2
+    assert job.shared_data == {"replaced": 1, "more": 2}
+    assert JobState.from_events(job.events()).serialize() == job.serialize()
 
 
 def test_edits_inside_a_transaction_are_refused() -> None:

@@ -268,6 +268,7 @@ TestJobStateMachine = JobStateMachine.TestCase
 from routilux.errors import DetachedValueError, ReadOnlyJobStateError  # noqa: E402
 from routilux.frozen import thaw  # noqa: E402
 from routilux.job_state import ExecutionRecord  # noqa: E402
+from routilux import job_events as ev  # noqa: E402
 
 _CONTAINER_TYPES = (dict, list)
 
@@ -403,11 +404,25 @@ def _entries(value: Any) -> Any:
 class EditingJobStateMachine(JobStateMachine):
     """The machine above, plus in-place edits of every editable field (nested too)."""
 
+    def _editable(self) -> JobState:
+        """The job, made editable: an ended job's values refuse edits (checked here), so it is set running."""
+        js = self.js
+        assert js is not None
+        if js.status in ev.TERMINAL_STATUSES:
+            version = js.version
+            with pytest.raises(ReadOnlyJobStateError, match="has ended"):
+                js.shared_data["x"] = 1
+            with pytest.raises(ReadOnlyJobStateError, match="has ended"):
+                js.shared_log.append({})
+            assert js.version == version
+            js.status = "running"
+            self._record()
+        return js
+
     @precondition(lambda self: self.js is not None)
     @rule(data=st.data(), field=st.sampled_from(["shared_data", "routine_states", "shared_log"]))
     def edit_in_place(self, data: Any, field: str) -> None:
-        js = self.js
-        assert js is not None
+        js = self._editable()
         live_root = getattr(js, field)
         model_root = thaw(live_root)
         path = data.draw(st.sampled_from(_container_paths(model_root)))
@@ -446,8 +461,7 @@ class EditingJobStateMachine(JobStateMachine):
     @precondition(lambda self: self.js is not None)
     @rule(data=st.data())
     def edit_history(self, data: Any) -> None:
-        js = self.js
-        assert js is not None
+        js = self._editable()
         model = list(js.execution_history)
         record = st.builds(ExecutionRecord, ids, st.sampled_from(["start", "done"]), flat_dicts)
         which, args = _list_op(data, len(model), record)
@@ -465,8 +479,7 @@ class EditingJobStateMachine(JobStateMachine):
     @precondition(lambda self: self.js is not None)
     @rule(key=keys, replace_with=st.lists(st.integers(), max_size=2))
     def held_value_after_replacement(self, key: str, replace_with: list[int]) -> None:
-        js = self.js
-        assert js is not None
+        js = self._editable()
         js.update_shared_data(key, [{"held": 1}])
         held, inner = js.get_shared_data(key), js.get_shared_data(key)[0]
         js.update_shared_data(key, replace_with)
