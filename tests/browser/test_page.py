@@ -275,10 +275,13 @@ def test_narrow_window_stacks(browser: Any, serve: Any, demo_dir: str) -> None:
     pg = context.new_page()
     try:
         ready(pg, s.url)
-        assert pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        left = pg.locator("#left").bounding_box()
-        right = pg.locator("#right").bounding_box()
-        assert right["y"] >= left["y"] + left["height"] - 1
+        # Both boxes measured in one frame, once the page has laid itself out (the lanes and
+        # the list keep growing while the index is read, which moves the panes).
+        pg.wait_for_function(
+            "(() => { const l = document.getElementById('left').getBoundingClientRect();"
+            " const r = document.getElementById('right').getBoundingClientRect();"
+            " return r.top >= l.bottom - 1 && document.documentElement.scrollWidth <= window.innerWidth + 1; })()",
+            timeout=10_000)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(ARTIFACTS / "test_narrow_window_stacks.png"), full_page=True)
     finally:
