@@ -390,8 +390,16 @@ def encode(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH, max_by
     return _encode(value, path, max_depth, max_bytes, lenient)
 
 
-def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool) -> bytes:
-    """:func:`encode` with positional arguments (it runs once per event)."""
+class _Retry(Exception):
+    """Raised by a probing :func:`_encode` instead of handling a problem (the caller takes the careful path)."""
+
+
+def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool, probe: bool = False) -> bytes:
+    """:func:`encode` with positional arguments (it runs once per event).
+
+    ``probe``: raise :class:`_Retry` on any problem (a value that cannot be stored, a
+    personal value, nesting too deep) instead of naming it or storing placeholders.
+    """
     free = _free_lenient if lenient else _free_strict
     try:
         packer = free.pop()
@@ -400,8 +408,12 @@ def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool
     try:
         payload: bytes = packer.pack(value)
     except (_Unencodable, ValueError, OverflowError, UnicodeEncodeError, TypeError) as exc:
+        if probe:
+            raise _Retry from None
         payload = _encode_with_care(value, path, max_depth, lenient, exc)
     except _NoVault:
+        if probe:
+            raise _Retry from None
         found = _find_problem(value, path, max_depth, False)
         raise EventEncodingError(*(found or (path, _PERSONAL_OUTSIDE))) from None
     finally:
@@ -413,6 +425,8 @@ def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool
             and _depth_exceeds(value, max_depth):
         # (The packer succeeded, so nesting is the only problem left; the walk that names
         # it builds a path string per value, hence the cheap check first.)
+        if probe:
+            raise _Retry
         found = _find_problem(value, path, max_depth, lenient)
         if found is not None:
             if not lenient:
@@ -861,8 +875,16 @@ def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False,
 
 def _encode_sealing(data: Mapping[str, Any], lenient: bool, sealed: list[SealedValue]) -> bytes:
     """Encode event data with its personal values sealed into ``sealed``."""
-    collector: list[SealedValue] = []
     outer = _sealing.collector
+    if outer is None:
+        # Most events hold no personal value and nothing to replace: packed strictly with
+        # no vault, they give exactly the bytes of the careful path below, which runs
+        # only when this probe meets a problem (a personal value raises it, unsealed).
+        try:
+            return _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, False, True)
+        except _Retry:
+            pass
+    collector: list[SealedValue] = []
     _sealing.collector = collector
     try:
         payload = _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, lenient)
