@@ -82,8 +82,8 @@ import pathlib
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -105,6 +105,7 @@ from .usertypes import (
 
 __all__ = [
     "MAX_DEPTH",
+    "Containers",
     "MAX_RECORD_BYTES",
     "SNAPSHOT_MAX_BYTES",
     "SNAPSHOT_MAX_DEPTH",
@@ -389,8 +390,16 @@ def encode(value: Any, *, path: str = "data", max_depth: int = MAX_DEPTH, max_by
     return _encode(value, path, max_depth, max_bytes, lenient)
 
 
-def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool) -> bytes:
-    """:func:`encode` with positional arguments (it runs once per event)."""
+class _Retry(Exception):
+    """Raised by a probing :func:`_encode` instead of handling a problem (the caller takes the careful path)."""
+
+
+def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool, probe: bool = False) -> bytes:
+    """:func:`encode` with positional arguments (it runs once per event).
+
+    ``probe``: raise :class:`_Retry` on any problem (a value that cannot be stored, a
+    personal value, nesting too deep) instead of naming it or storing placeholders.
+    """
     free = _free_lenient if lenient else _free_strict
     try:
         packer = free.pop()
@@ -399,8 +408,12 @@ def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool
     try:
         payload: bytes = packer.pack(value)
     except (_Unencodable, ValueError, OverflowError, UnicodeEncodeError, TypeError) as exc:
+        if probe:
+            raise _Retry from None
         payload = _encode_with_care(value, path, max_depth, lenient, exc)
     except _NoVault:
+        if probe:
+            raise _Retry from None
         found = _find_problem(value, path, max_depth, False)
         raise EventEncodingError(*(found or (path, _PERSONAL_OUTSIDE))) from None
     finally:
@@ -408,7 +421,12 @@ def _encode(value: Any, path: str, max_depth: int, max_bytes: int, lenient: bool
     # The count of container-opening bytes bounds the nesting depth: only when it could
     # exceed the limit is the value walked to be sure (a str holding such bytes is a
     # false alarm that costs the walk).
-    if len(payload) > max_depth and len(payload.translate(None, _NOT_CONTAINER)) > max_depth:
+    if len(payload) > max_depth and len(payload.translate(None, _NOT_CONTAINER)) > max_depth \
+            and _depth_exceeds(value, max_depth):
+        # (The packer succeeded, so nesting is the only problem left; the walk that names
+        # it builds a path string per value, hence the cheap check first.)
+        if probe:
+            raise _Retry
         found = _find_problem(value, path, max_depth, lenient)
         if found is not None:
             if not lenient:
@@ -547,15 +565,37 @@ def _pack_lenient(value: Any, max_depth: int) -> bytes:
 
 
 # -- decoding -------------------------------------------------------------------------
+class Containers(NamedTuple):
+    """What a decode builds in place of the plain ``dict``, ``list`` and ``set`` (see :func:`decode`).
+
+    Each is called with the plain container just decoded (its items decoded already) and
+    returns what takes its place: a read-only copy, typically. The layers above use this
+    to build their own container types in one pass instead of copying a decoded value.
+    """
+
+    #: Called with each decoded ``dict``.
+    make_dict: Callable[[dict[Any, Any]], Any]
+    #: Called with each decoded ``list``.
+    make_list: Callable[[list[Any]], Any]
+    #: Called with each decoded ``set`` (never a ``frozenset``, which is immutable already).
+    make_set: Callable[[set[Any]], Any]
+
+
 class _DecodeState(threading.local):
     depth = 0
+    # The containers of the running decode, for the extension types whose items are part
+    # of the value (tuples, sets); None while decoding any other extension's payload.
+    containers: Containers | None = None
 
 
 _decode_state = _DecodeState()
 
 
-def _unpack_inner(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook)
+def _unpack_inner(data: bytes, containers: Containers | None = None) -> Any:
+    if containers is None:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook)
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook,
+                           object_hook=containers.make_dict, list_hook=containers.make_list)
 
 
 def _ints(value: Any, n: int, what: str) -> list[Any]:
@@ -576,15 +616,19 @@ def _offset(us: Any) -> _dt.tzinfo | None:
 
 def _decode_ext(code: int, data: bytes) -> Any:
     if code == EXT_TUPLE:
-        items = _unpack_inner(data)
-        if type(items) is not list:
+        containers = _decode_state.containers
+        items = _unpack_inner(data, containers)
+        if not isinstance(items, list):
             raise ValueError("malformed tuple extension")
         return tuple(items)
     if code == EXT_SET or code == EXT_FROZENSET:
-        items = _unpack_inner(data)
-        if type(items) is not list:
+        containers = _decode_state.containers
+        items = _unpack_inner(data, containers)
+        if not isinstance(items, list):
             raise ValueError("malformed set extension")
-        return set(items) if code == EXT_SET else frozenset(items)
+        if code == EXT_FROZENSET:
+            return frozenset(items)
+        return set(items) if containers is None else containers.make_set(set(items))
     if code == EXT_BIGINT:
         if not data:
             raise ValueError("empty big int extension")
@@ -656,44 +700,112 @@ def _ext_hook(code: int, data: bytes) -> Any:
         msg = "extension types nested too deep"
         raise ValueError(msg)
     state.depth += 1
+    containers = state.containers
     try:
-        return _decode_ext(code, data)
+        if containers is None or code == EXT_TUPLE or code == EXT_SET or code == EXT_FROZENSET:
+            return _decode_ext(code, data)
+        # The payload of any other extension (a user object's fields, an enum's value...)
+        # is that object's own data: it is decoded with the plain containers.
+        state.containers = None
+        try:
+            return _decode_ext(code, data)
+        finally:
+            state.containers = containers
     finally:
         state.depth -= 1
 
 
+# Leaves the depth walk skips without asking _children (the common scalars).
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def _depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``max_depth`` (the top level is depth 1).
+
+    The codec's one definition of nesting is :func:`_children` (which the encoder's error
+    paths use too); this walk asks it for everything but plain dicts, lists and tuples,
+    whose children it reads directly. It runs whenever the cheap byte count of a payload
+    cannot rule the limit out -- for every large list of integers, whose bytes look like
+    containers -- so it must not build the path strings :func:`_children` yields
+    (tests/eventlog pins it to the generic walk).
+    """
+    scalars = _SCALAR_TYPES
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop = stack.pop
+    push = stack.append
     while stack:
-        item, depth = stack.pop()
-        children = _children(item)
-        if children is None:
-            continue
+        item, depth = pop()
+        cls = type(item)
+        children: Any
+        if cls is dict:
+            children = (*item.keys(), *item.values())
+        elif cls is list or cls is tuple:
+            children = item
+        else:
+            found = _children(item)
+            if found is None:
+                continue
+            children = [child for _, child in found]
         if depth > max_depth:
             return True
-        stack.extend((child, depth + 1) for _, child in children)
+        depth += 1
+        for child in children:
+            if type(child) not in scalars:
+                push((child, depth))
     return False
 
 
 def decode(payload: bytes, *, where: str = "<bytes>", offset: int | None = None, seq: int | None = None,
-           max_depth: int = MAX_DEPTH) -> Any:
+           max_depth: int = MAX_DEPTH, containers: Containers | None = None) -> Any:
     """Decode bytes made by :func:`encode`, refusing anything hostile.
 
     Lengths inside the payload are bounded by its size, unknown or malformed extension
     types are refused, and nesting deeper than ``max_depth`` is refused.
 
+    ``containers``: build every ``dict``, ``list`` and ``set`` of the value with these
+    constructors instead (at every depth, inside tuples too; not inside the fields of a
+    user object or other extension values, which keep the plain types). The result equals
+    decoding plainly and converting each container afterwards, in one pass. ``make_list``
+    must return a ``list`` (a subclass is fine); the constructors must not decode.
+
     Raises:
         RecordDecodeError: naming ``where``, ``offset`` and ``seq``.
     """
+    if containers is not None:
+        return _decode_into(payload, where, offset, seq, max_depth, containers)
     return _decode(payload, where, offset, seq, max_depth)
+
+
+def _decode_into(payload: bytes, where: str, offset: int | None, seq: int | None, max_depth: int,
+                 containers: Containers) -> Any:
+    """:func:`decode` building the containers with ``containers``."""
+    state = _decode_state
+    outer = state.containers
+    state.containers = containers
+    try:
+        value = msgpack.unpackb(payload, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook,
+                                object_hook=containers.make_dict, list_hook=containers.make_list)
+    except Exception as exc:  # every msgpack or extension failure becomes one clear error
+        raise RecordDecodeError(where, offset, seq, f"undecodable record payload ({exc})") from None
+    finally:
+        state.containers = outer
+    return _depth_checked(value, payload, where, offset, seq, max_depth)
 
 
 def _decode(payload: bytes, where: str, offset: int | None, seq: int | None, max_depth: int) -> Any:
     """:func:`decode` with positional arguments (it runs once per event read)."""
+    # (Extension payloads that hold user code's data -- an upcaster may decode -- run
+    # with no containers set: see _ext_hook.)
     try:
         value = msgpack.unpackb(payload, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook)
     except Exception as exc:  # every msgpack or extension failure becomes one clear error
         raise RecordDecodeError(where, offset, seq, f"undecodable record payload ({exc})") from None
+    return _depth_checked(value, payload, where, offset, seq, max_depth)
+
+
+def _depth_checked(value: Any, payload: bytes, where: str, offset: int | None, seq: int | None,
+                   max_depth: int) -> Any:
+    """``value`` decoded from ``payload``, or the error for nesting deeper than ``max_depth``."""
     if len(payload) > max_depth and len(payload.translate(None, _NOT_CONTAINER)) > max_depth \
             and _depth_exceeds(value, max_depth):
         raise RecordDecodeError(where, offset, seq, f"record nested deeper than {max_depth} levels")
@@ -763,8 +875,16 @@ def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False,
 
 def _encode_sealing(data: Mapping[str, Any], lenient: bool, sealed: list[SealedValue]) -> bytes:
     """Encode event data with its personal values sealed into ``sealed``."""
-    collector: list[SealedValue] = []
     outer = _sealing.collector
+    if outer is None:
+        # Most events hold no personal value and nothing to replace: packed strictly with
+        # no vault, they give exactly the bytes of the careful path below, which runs
+        # only when this probe meets a problem (a personal value raises it, unsealed).
+        try:
+            return _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, False, True)
+        except _Retry:
+            pass
+    collector: list[SealedValue] = []
     _sealing.collector = collector
     try:
         payload = _encode(data, "data", MAX_DEPTH, MAX_RECORD_BYTES, lenient)

@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 from eventlog.encoding import decode
 
-from .frozen import FrozenDict, freeze, thaw
+from .frozen import FrozenDict, freeze, frozen_containers, thaw
 from .serializable import Serializable
 from .timestamps import iso_to_datetime, ts_to_datetime
 
@@ -17,6 +17,7 @@ _new_record = object.__new__
 
 HINT_HISTORY = "job_state.record_execution(routine_id, event_name, data)"
 HINT_RECORD = "job_state.record_execution(...) (execution records are immutable)"
+_RECORD_CONTAINERS = frozen_containers(HINT_RECORD)
 
 
 def _refuse(name: str) -> NoReturn:
@@ -103,9 +104,10 @@ class ExecutionRecord(Serializable):
         """The data transmitted (read-only)."""
         data = self._data
         if type(data) is not FrozenDict:
-            if type(data) is bytes:
-                data = decode(data, where="<execution record>")
-            data = freeze(data, HINT_RECORD)
+            if type(data) is bytes:  # decoded straight into the read-only containers
+                data = decode(data, where="<execution record>", containers=_RECORD_CONTAINERS)
+            else:
+                data = freeze(data, HINT_RECORD)
             self._data = data
         return data  # type: ignore[no-any-return]
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from typing import Any, NoReturn, Protocol
 
+from eventlog.encoding import Containers
+
 __all__ = ["NO_DEFAULT", "EditAnchor", "FrozenDict", "FrozenList", "LiveDict", "LiveList", "ReadOnlySet", "SyncedFrozenDict",
-           "SyncedFrozenList", "freeze", "freeze_live", "thaw"]
+           "SyncedFrozenList", "freeze", "freeze_live", "frozen_containers", "thaw"]
 
 _DEFAULT_HINT = "the JobState's methods"
 
@@ -477,6 +479,41 @@ _DICTS = frozenset({dict, FrozenDict, LiveDict, SyncedFrozenDict})
 _LISTS = frozenset({list, FrozenList, LiveList, SyncedFrozenList})
 _new_live_dict = LiveDict.__new__
 _new_live_list = LiveList.__new__
+
+
+def frozen_containers(hint: str = _DEFAULT_HINT) -> Containers:
+    """The constructors that make a decode build :func:`freeze`'s result directly.
+
+    ``decode(value_bytes, containers=frozen_containers(hint))`` equals
+    ``freeze(decode(value_bytes), hint)`` (types included), without building the plain
+    value first: a record's data read after a load or replay costs one pass.
+    """
+    cached = _frozen_containers.get(hint)
+    if cached is not None:
+        return cached
+
+    def make_dict(value: dict[Any, Any]) -> FrozenDict:
+        frozen_dict = _new_dict(FrozenDict)
+        _dict_init(frozen_dict, value)
+        frozen_dict._hint = hint
+        return frozen_dict
+
+    def make_list(value: list[Any]) -> FrozenList:
+        frozen_list = _new_list(FrozenList)
+        _list_init(frozen_list, value)
+        frozen_list._hint = hint
+        return frozen_list
+
+    def make_set(value: set[Any]) -> ReadOnlySet:
+        return ReadOnlySet(value, hint=hint)
+
+    made = Containers(make_dict, make_list, make_set)
+    if len(_frozen_containers) < 64:  # (hints are a handful of constants)
+        _frozen_containers[hint] = made
+    return made
+
+
+_frozen_containers: dict[str, Containers] = {}
 
 
 def freeze_live(value: Any, hint: str, anchor: EditAnchor, path: tuple[Any, ...]) -> Any:

@@ -122,8 +122,13 @@ class JobEditor:
                 # in a routine's state): nothing can fail, and scalars come back from the
                 # codec as they are, so apply takes the payload without decoding it.
                 kind, key_field = _KEYED[field]
-                op, op_args = ("append", [args[0]]) if method == "append" else ("setitem", [args[0], args[1]])
-                exact = _all_exact(op_args) and _all_exact(path)
+                if method == "append":
+                    op, op_args = "append", [args[0]]
+                    exact = type(args[0]) in _EXACT
+                else:
+                    op, op_args = "setitem", [args[0], args[1]]
+                    exact = type(args[1]) in _EXACT  # (the key is exact: checked above)
+                exact = exact and type(path[0]) is str and (len(path) == 1 or _all_exact(path[1:]))
                 writer.emit(kind, {key_field: path[0], "path": list(path[1:]), "op": op, "args": op_args}, exact)
                 return None
             events, result = _plan(p, field, path, container, method, args)
@@ -217,22 +222,25 @@ def _locate(p: JobProjection, field: str, container: Any) -> tuple[Any, ...]:
     Raises:
         DetachedValueError: it is no longer part of the job.
     """
-    top = _root(p, field)
-    if container is top:
-        return ()
     hint: tuple[Any, ...] = getattr(container, "_path", ())
     if field in _KEYED:
+        packed = p._shared_data if field == "shared_data" else p._routine_states
+        if container is packed.view:
+            return ()
         if not hint:
             raise _detached(p, field, None)
         key = hint[0]
-        packed = p._shared_data if field == "shared_data" else p._routine_states
         if not dict.__contains__(packed.packed, key):
             raise _detached(p, field, key)
         root = packed.value(key)
-        if _walk(root, hint[1:]) is container:
+        # (A value's own root, the common case, is found without walking.)
+        if (root if len(hint) == 1 else _walk(root, hint[1:])) is container:
             return hint
         found = _repath(root, (key,), container)
     else:
+        top = _root(p, field)
+        if container is top:
+            return ()
         if _walk(top, hint) is container:
             return hint
         found = _repath(top, (), container) if field == "shared_log" else None

@@ -32,6 +32,7 @@ from . import edit_ops
 from . import job_events as ev
 from .errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from .execution_record import HINT_HISTORY, ExecutionRecord
+from .frozen import _CONTAINERS as _LIVE_CONTAINERS  # what freeze_live converts
 from .frozen import (
     FrozenDict,
     FrozenList,
@@ -470,6 +471,9 @@ def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any
         raise ReplayError(msg, field="path")
 
     def child(value: Any, at: Any) -> Any:
+        # (Scalars are stored as they are: no path to build for the common append.)
+        if type(value) not in _LIVE_CONTAINERS:
+            return value
         return freeze_live(value, hint, anchor, (*base, at))
 
     _edit(target, op, args, child)
