@@ -1,8 +1,7 @@
 """The README's audit-proof walk-through runs as written, and shows what it says it shows.
 
-The section is read from ``README.md`` once it is there, else from ``changes/merkle2.md`` (its
-text before the merge). Its bash blocks run line by line and its python blocks through
-``python -``, in order, in one shell with this checkout's environment first on ``PATH``; only
+The section is read from ``README.md``. Its bash blocks run line by line and its python
+blocks through ``python -``, in order, in one shell with this checkout's environment first on ``PATH``; only
 the ``pip install`` line is left out (the test environment has the ``audit`` extra already;
 ``tests/replay_tools/test_readme.py`` runs the whole README, that line included, on a clone).
 """
@@ -20,15 +19,13 @@ HEADING = "### Audit proofs an outsider can check"
 
 
 def section() -> str:
-    for source in (ROOT / "README.md", ROOT / "changes" / "merkle2.md"):
-        if source.exists():
-            text = source.read_text()
-            start = text.find(HEADING + "\n")
-            if start >= 0:
-                rest = text[start + len(HEADING) :]
-                end = re.search(r"^#{2,3} ", rest, flags=re.MULTILINE)
-                return rest[: end.start()] if end else rest
-    raise AssertionError(f"no {HEADING!r} section in README.md or changes/merkle2.md")
+    text = (ROOT / "README.md").read_text()
+    start = text.find(HEADING + "\n")
+    if start < 0:
+        raise AssertionError(f"no {HEADING!r} section in README.md")
+    rest = text[start + len(HEADING) :]
+    end = re.search(r"^#{2,3} ", rest, flags=re.MULTILINE)
+    return rest[: end.start()] if end else rest
 
 
 def script(text: str) -> str:
