@@ -37,9 +37,14 @@ __all__ = [
 ]
 
 _KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
+# An explicit alphabet (ASCII, controls, accents, CJK, an emoji): plain st.text() makes
+# Hypothesis build its Unicode table on first use, which takes over a second on a fresh
+# machine and fails the users' first run with a "too slow" health check.
+_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 _-.:/\n\t\x00\"'{}[]éßøΩжअ中文🙂",
+                max_size=12)
 _INT64 = st.integers(-(2**63), 2**63 - 1)
 _SCALARS = st.one_of(st.none(), st.booleans(), _INT64, st.floats(allow_nan=False, allow_infinity=False),
-                     st.text(max_size=12))
+                     _TEXT)
 
 
 def storable_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
@@ -118,7 +123,7 @@ def _for_annotation(annotation: Any) -> st.SearchStrategy[Any]:
     if annotation is float:
         return st.floats(allow_nan=False, allow_infinity=False)
     if annotation is str:
-        return st.text(max_size=12)
+        return _TEXT
     if origin is list:
         return st.lists(_for_annotation(args[0]) if args else storable_values(6), max_size=4)
     if origin is dict and (not args or args[0] is str):

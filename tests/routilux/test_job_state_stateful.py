@@ -265,10 +265,10 @@ TestJobStateMachine = JobStateMachine.TestCase
 # routilux 0.10's plain containers do): same result or same exception type, same contents
 # after. The invariants above then check that replay, at(), snapshots + tail, save/load
 # and a durable reopen all agree with the live job.
+from routilux import job_events as ev  # noqa: E402
 from routilux.errors import DetachedValueError, ReadOnlyJobStateError  # noqa: E402
 from routilux.frozen import thaw  # noqa: E402
 from routilux.job_state import ExecutionRecord  # noqa: E402
-from routilux import job_events as ev  # noqa: E402
 
 _CONTAINER_TYPES = (dict, list)
 
