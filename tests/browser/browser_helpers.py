@@ -122,6 +122,8 @@ def list_rows(page: Any) -> dict[int, list[str]]:
     total = int(count.group(0).replace(",", "")) if count else 0
     page.evaluate("document.getElementById('events').scrollTop = 0")
     for _ in range(10_000):
+        # The list renders its rows for a scroll position on the next frames: read them after two.
+        page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         page.wait_for_function("document.querySelectorAll('#events-rows .row.placeholder').length === 0")
         shown = page.locator("#events-rows .row").evaluate_all(
             "rs => rs.filter(r => r.style.display !== 'none' && r.dataset.seq).map(r => "
@@ -133,7 +135,6 @@ def list_rows(page: Any) -> dict[int, list[str]]:
                               " b.scrollTop += b.clientHeight - 44; return b.scrollTop !== before; })()")
         if not moved:
             return rows
-        page.wait_for_timeout(30)
     return rows
 
 
