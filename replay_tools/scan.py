@@ -147,25 +147,21 @@ class EventFilter:
 
     def raw_select(self) -> PrefixFilter | None:
         """A filter for the log's raw read that leaves out events :func:`relevant_events`
-        would pass over anyway (``None``: every event is wanted).
+        would pass over anyway on their kind alone (``None``: every event is wanted).
 
-        It leaves out the events of every known kind not wanted, and of a keyed kind the
-        events in the writer's shape whose key is not asked about (an edit of the whole
-        map stays in). Anything else, an event of an unknown kind or an unusual shape
-        included, passes and is decided by :func:`relevant_events` as before, so the
+        It looks at as many leading bytes as the shortest encoded ``[kind`` of a known
+        kind has, and leaves out the prefixes of the kinds not wanted that no wanted
+        kind shares. Everything else, events of unknown kinds and unusual shapes
+        included, passes and is decided by :func:`relevant_events` as before: the
         filter changes how fast a scan is, never what it finds.
         """
         if self.every:
             return None
         plan = self.raw_plan()
-        skip = [b"\x92" + msgpack.packb(kind) for kind in sorted(ev.KINDS) if b"\x92" + msgpack.packb(kind) not in plan]
-        keep: list[bytes] = []
-        for prefixes in plan.values():
-            if prefixes is not None:
-                base, exact, whole = prefixes
-                skip.append(base)
-                keep.extend((*exact, whole))
-        return PrefixFilter(tuple(skip), tuple(keep))
+        heads = {b"\x92" + msgpack.packb(kind) for kind in ev.KINDS}
+        width = min(len(head) for head in heads)
+        wanted = {head[:width] for head in plan}
+        return PrefixFilter(width, frozenset(head[:width] for head in heads - plan.keys()) - wanted)
 
 
 def _whole_map_edit_touches(data: dict[str, Any], keys: frozenset[str]) -> bool:
@@ -271,7 +267,7 @@ def _ranges(job: Job, flt: EventFilter, start: int, stop: int, stats: ScanStats)
 
 def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None = None,
                     stats: ScanStats | None = None,
-                    progress: Callable[[int], None] | None = None) -> Iterator[LoggedEvent]:
+                    progress: Callable[[int], None] | None = None, with_data: bool = True) -> Iterator[LoggedEvent]:
     """Yield the events (with their stored bytes, so folding them encodes nothing again) in ``start..stop`` that ``flt`` wants.
 
     Each event's kind is read from its raw bytes (``[kind, data]`` in msgpack: byte 0
@@ -279,6 +275,9 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
     as bytes too. Only an event whose bytes do not have the writer's usual shape is
     decoded to decide. Checksums are checked by the log's raw read as always.
     ``progress`` is called with the version reached every 65,536 events read.
+    ``with_data=False`` is for a caller that only folds the events: an event chosen on
+    its bytes alone is yielded with ``data`` None (folding decodes what it needs, and
+    of a ``shared_data_set`` only the key), one decoded to decide with its data.
 
     The events the plan would pass over on their kind (or key) alone are left out by
     the log's raw read itself (:meth:`EventFilter.raw_select`): on a long log most
@@ -294,6 +293,7 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
     wants = flt.wants
     get: Callable[[bytes, object], object] = plan.get
     skip = _SKIP
+    kind_of = {b"\x92" + msgpack.packb(kind): kind for kind in flt.kinds}  # the plan's heads
     from eventlog import CorruptionError
 
     # The hot loop of bisect and blame (benchmarks/bench_cli.py, 1M events): locals only,
@@ -321,6 +321,10 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
                                 if body.startswith(prefixes[0]):
                                     if not body.startswith(prefixes[1]) and not body.startswith(prefixes[2]):
                                         continue  # the writer's shape, another key
+                                    if not with_data and body.startswith(prefixes[1]):
+                                        stats.folded += 1
+                                        yield LoggedEvent(seq, ts, kind_of[body[: 2 + (head & 0x1F)]], None, body)
+                                        continue
                                     kind, data = decode_raw(job, seq, body)
                                     if body.startswith(prefixes[2]) and not wants(kind, data):
                                         continue  # an edit of the whole map that leaves the keys alone
@@ -332,6 +336,10 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
                                     continue
                                 stats.folded += 1
                                 yield LoggedEvent(seq, ts, kind, data, body)
+                                continue
+                            if not with_data:  # a wanted kind (every event of it)
+                                stats.folded += 1
+                                yield LoggedEvent(seq, ts, kind_of[body[: 2 + (head & 0x1F)]], None, body)
                                 continue
                     kind, data = decode_raw(job, seq, body)
                     if not every and not wants(kind, data):
