@@ -143,20 +143,21 @@ class FrameScanner:
         pads = _PADS
         limit = MAX_EVENT_BYTES + 4
         expected, prev_ts, link = self.expected_seq, self.prev_ts, self.link
-        last_off, done = self.last_frame_off, pos
+        last_off = self.last_frame_off
         try:
             blen = len(buf)
             while pos < end:
                 rel = pos - buf_off
-                good = False
                 if blen - rel >= FRAME_HEADER_SIZE:
                     length, count, seq, ts, bcrc, hcrc = unpack(buf, rel)
-                    total = (FRAME_HEADER_SIZE + 7 + length) & ~7
                     body = rel + FRAME_HEADER_SIZE
+                    total = (FRAME_HEADER_SIZE + 7 + length) & ~7
                     good = (count == 1 and seq == expected and ts >= prev_ts and length <= limit
                             and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
                             and crc32(payload := buf[body : body + length]) == bcrc
                             and buf.startswith(pads[total - FRAME_HEADER_SIZE - length], body + length))
+                else:
+                    good = False
                 if not good:
                     res = check_frame(buf, rel, blen, expected, prev_ts)
                     if type(res) is BadFrame:
@@ -182,12 +183,14 @@ class FrameScanner:
                     total = hdr.total
                     body = rel + FRAME_HEADER_SIZE
                     payload = buf[body : body + length]
+                # The frame is accepted: the state moves past it before anything is yielded
+                # (a consumer may stop at the yield; ``finally`` stores this state).
                 last_off = pos
                 expected = seq + count
                 prev_ts = ts
-                done = pos + total
+                pos += total
                 if not last:
-                    yield pos, seq, count, ts, buf[rel + _LINK_AT : rel + _LINK_AT + 16], payload
+                    yield last_off, seq, count, ts, buf[rel + _LINK_AT : rel + _LINK_AT + 16], payload
                 elif count == 1:
                     if seq > last:
                         return
@@ -201,7 +204,6 @@ class FrameScanner:
                             return
                         if seq + k >= first and (not skip or event_bytes[:width] not in skip):
                             yield seq + k, ts, event_bytes
-                pos = done
             if self.bad is None and pos < self.end:
                 # The file ended before ``end``: report it like any short read.
                 self.bad = BadFrame("short", f"file ends at byte {pos}, expected data up to {self.end}")
@@ -212,7 +214,7 @@ class FrameScanner:
             # attribute stores would cost a tenth of a frame's time.
             if last_off >= buf_off:
                 link = buf[last_off - buf_off + _LINK_AT : last_off - buf_off + _LINK_AT + 16]
-            self.pos, self.last_frame_off = done, last_off
+            self.pos, self.last_frame_off = pos, last_off
             self.expected_seq, self.prev_ts, self.link = expected, prev_ts, link
 
 
