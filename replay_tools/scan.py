@@ -317,16 +317,20 @@ def relevant_events(job: Job, flt: EventFilter, start: int = 1, stop: int | None
                             if found is skip:
                                 continue
                             if found is not None:
-                                prefixes = cast("tuple[bytes, tuple[bytes, ...], bytes]", found)
-                                if body.startswith(prefixes[0]):
-                                    if not body.startswith(prefixes[1]) and not body.startswith(prefixes[2]):
-                                        continue  # the writer's shape, another key
-                                    if not with_data and body.startswith(prefixes[1]):
-                                        stats.folded += 1
+                                base, exact, whole = cast("tuple[bytes, tuple[bytes, ...], bytes]", found)
+                                if body.startswith(exact):  # the writer's shape, a key asked about
+                                    stats.folded += 1
+                                    if with_data:
+                                        kind, data = decode_raw(job, seq, body)
+                                        yield LoggedEvent(seq, ts, kind, data, body)
+                                    else:
                                         yield LoggedEvent(seq, ts, kind_of[body[: 2 + (head & 0x1F)]], None, body)
-                                        continue
+                                    continue
+                                if body.startswith(base):
+                                    if not body.startswith(whole):
+                                        continue  # the writer's shape, another key
                                     kind, data = decode_raw(job, seq, body)
-                                    if body.startswith(prefixes[2]) and not wants(kind, data):
+                                    if not wants(kind, data):
                                         continue  # an edit of the whole map that leaves the keys alone
                                     stats.folded += 1
                                     yield LoggedEvent(seq, ts, kind, data, body)
