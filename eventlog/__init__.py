@@ -35,6 +35,7 @@ from .errors import (
 from .filelog import FileEventLog, open_log
 from .memory import InMemoryEventLog
 from .personal import Erased, Personal, Unavailable
+from .prefix_filter import PrefixFilter
 from .record import Record, Snapshot
 from .verify import Problem, VerifyReport, verify
 
@@ -67,6 +68,7 @@ __all__ = [
     "VerifyReport",
     "PostgresError",
     "Personal",
+    "PrefixFilter",
     "Unavailable",
     "WrongKeyError",
     "StoredObject",

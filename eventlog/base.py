@@ -39,6 +39,7 @@ from .errors import EventLogError, RecordTooLargeError, WrongKeyError
 from .merkle import event_leaf, leaf_hash
 from .merkle_tree import MerkleTree
 from .personal import Erased, Personal, SealedValue, Unavailable
+from .prefix_filter import PrefixFilter
 from .record import Record, Snapshot, new_record
 from .snapshot import pack_snapshot
 from .vault import VaultEntry
@@ -227,11 +228,13 @@ class EventLog(abc.ABC):
         """Yield records with ``start <= seq <= stop`` (``stop=None``: to the head)."""
 
     @abc.abstractmethod
-    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+    def read_raw(self, start: int = 1, stop: int | None = None,
+                 select: PrefixFilter | None = None) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(seq, ts, event_bytes)`` without decoding, for copying, hashing and fast replay.
 
         ``event_bytes`` is the canonical msgpack of ``[kind, data]`` that the hash chain
-        covers; checksums are verified as for :meth:`read`.
+        covers; checksums are verified as for :meth:`read`. With ``select``, only the
+        events it passes are yielded (the others are still read and checked).
         """
 
     @abc.abstractmethod

@@ -68,6 +68,7 @@ from .merkle_log import catch_up, event_leaves
 from .merkle_store import FileNodeStore, MemoryNodeStore, OverlayNodeStore, PreparedCommit
 from .merkle_tree import MerkleTree
 from .personal import SealedValue
+from .prefix_filter import PrefixFilter
 from .record import Record, Snapshot, new_record
 from .segment import CHUNK, FrameScanner, cut_at_a_sector, frame_end, parse_seg_name, pread_all, seg_name
 from .snapshot import (
@@ -1598,8 +1599,11 @@ class FileEventLog(EventLog):
         assert seg.index is not None
         return seg.index
 
-    def _events(self, start: int, stop: int | None, decode: bool) -> Iterator[Any]:
+    def _events(self, start: int, stop: int | None, decode: bool,
+                select: PrefixFilter | None = None) -> Iterator[Any]:
         """Yield ``(seq, ts, event_bytes)`` for ``start..stop``, or with ``decode`` the Records.
+
+        ``select`` (raw reads only) leaves out the events it does not pass.
 
         Frames come from the one frame reader (:class:`~eventlog.segment.FrameScanner`),
         started at the sparse index entry before ``start``; a bad frame is a
@@ -1634,7 +1638,7 @@ class FileEventLog(EventLog):
                             raise self._decode_error(seg, seq, err) from None
                         yield new_record(Record, (seq, ts, kind, data))
                 else:
-                    yield from scanner.events(start, end_seq)
+                    yield from scanner.events(start, end_seq, select)
                 if pos == SEG_HEADER_SIZE or scanner.pos != pos:
                     break  # started at the segment's start, or the entry's frame was read
                 # Nothing was read: the index entry the scan started from is not a frame of
@@ -1703,9 +1707,14 @@ class FileEventLog(EventLog):
         """Yield records ``start..stop``; checksums are verified, the chain is not (see verify)."""
         return self._events(start, stop, True)
 
-    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
-        """Yield ``(seq, ts, event_bytes)`` without decoding (checksums verified)."""
-        return self._events(start, stop, False)
+    def read_raw(self, start: int = 1, stop: int | None = None,
+                 select: PrefixFilter | None = None) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(seq, ts, event_bytes)`` without decoding (checksums verified).
+
+        ``select`` is applied inside the frame scanner, so the events it leaves out cost
+        no yield (their frames are read and checked all the same).
+        """
+        return self._events(start, stop, False, select)
 
     def _locate(self, seq: int) -> tuple[_Seg, int, int, int, int, bytes, bytes, bytes]:
         """Return ``(seg, off, first seq, count, ts, link, payload, prev_link)`` of the frame holding ``seq``."""

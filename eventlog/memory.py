@@ -31,6 +31,7 @@ from .errors import ConcurrencyError, CorruptionError, LogClosedError, SnapshotE
 from .merkle import event_leaf
 from .merkle_tree import MerkleTree
 from .personal import SealedValue
+from .prefix_filter import PrefixFilter
 from .record import Record, Snapshot, new_record
 from .vault import MemoryVault, VaultEntry
 
@@ -234,12 +235,14 @@ class InMemoryEventLog(EventLog):
         for seq in range(start, end + 1):
             yield self._record(seq)
 
-    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+    def read_raw(self, start: int = 1, stop: int | None = None,
+                 select: PrefixFilter | None = None) -> Iterator[tuple[int, int, bytes]]:
         start = max(start, 1)
         end = len(self._events) if stop is None else min(stop, len(self._events))
         events, tss = self._events, self._tss
         for seq in range(start, end + 1):
-            yield seq, tss[seq - 1], events[seq - 1]
+            if select is None or select.passes(events[seq - 1]):
+                yield seq, tss[seq - 1], events[seq - 1]
 
     def seq_at_time(self, ts: int) -> int:
         return bisect.bisect_right(self._tss, ts)

@@ -95,6 +95,7 @@ from .merkle import CompactRange
 from .merkle_pg import INSERT_NODES, NODES_DDL, NODES_TABLE, PgNodeStore, grow, read_frontier
 from .merkle_tree import MerkleTree
 from .personal import SealedValue
+from .prefix_filter import PrefixFilter
 from .record import Record, Snapshot
 from .snapshot import snapshot_tag
 from .vault import VaultEntry
@@ -1117,9 +1118,15 @@ class PostgresEventLog(EventLog):
             kind, data = decode_event(body, where=where, seq=seq)
             yield Record(seq, ts, kind, data)
 
-    def read_raw(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+    def read_raw(self, start: int = 1, stop: int | None = None,
+                 select: PrefixFilter | None = None) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(seq, ts, event_bytes)``, checked (CRC and chain) but not decoded."""
-        return self._rows(start, stop)
+        rows = self._rows(start, stop)
+        if select is None:
+            return rows
+        # Every row is still fetched and verified (the chain needs each one); only the
+        # yield is filtered.
+        return (row for row in rows if select.passes(row[2]))
 
     def _row_at(self, seq: int) -> tuple[int, bytes]:
         """``(ts, link)`` of ``seq``, verified against its CRC and the previous link."""

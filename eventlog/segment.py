@@ -25,6 +25,7 @@ from ._frame import (
     max_payload,
     split_events,
 )
+from .prefix_filter import PrefixFilter
 
 __all__ = ["CHUNK", "FrameScanner", "cut_at_a_sector", "frame_end", "parse_seg_name", "pread_all", "seg_name"]
 
@@ -36,6 +37,15 @@ CHUNK = 1 << 20
 _SEG_RE = re.compile(r"([0-9]{20})\.seg")
 _U32 = struct.Struct("<I")
 _unpack_frame = _FRAME_FULL.unpack_from
+# A frame header without its link: the scanner needs only the last good frame's link,
+# read from the buffer when the buffer is replaced or the scan ends (a bytes object per
+# frame, made and dropped, costs a twentieth of a frame's time).
+_unpack_no_link = struct.Struct("<IIQq16xI4x").unpack_from
+# The CRC-32 of any bytes followed by their own CRC-32 (little-endian) is this constant:
+# checking the 48 header bytes against it is checking the stored header CRC, in one call
+# and without unpacking the stored value.
+_CRC_RESIDUE = 0x2144DF1C
+_LINK_AT = 24  # offset of the link in a frame header
 
 
 def seg_name(base_seq: int) -> str:
@@ -102,20 +112,29 @@ class FrameScanner:
         self.last_frame_off = 0
 
     def __iter__(self) -> Iterator[tuple[int, int, int, int, bytes, bytes]]:
-        return self._scan(0, 0)
+        return self._scan(0, 0, 0, frozenset())
 
-    def events(self, first: int, last: int) -> Iterator[tuple[int, int, bytes]]:
+    def events(self, first: int, last: int,
+               select: PrefixFilter | None = None) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(seq, ts, event_bytes)`` for the events ``first..last`` of the scanned frames.
 
         The same scan as iterating over frames, with a batch frame split into its events;
         it stops after ``last``. ``bad`` and the other attributes are set as after a frame
         scan. (One loop for both: a reader of events would otherwise wrap the frame
-        generator in a second one, which costs a tenth of a replay's time.)
+        generator in a second one, which costs a tenth of a replay's time.) With
+        ``select``, the events it does not pass are not yielded; their frames are checked
+        like every other.
         """
-        return self._scan(first, last)
+        if select is None:
+            return self._scan(first, last, 0, frozenset())
+        return self._scan(first, last, select.width, select.skip)
 
-    def _scan(self, first: int, last: int) -> Iterator[tuple[Any, ...]]:
-        """Frames (``last == 0``), or the events ``first..last`` (see :meth:`events`)."""
+    def _scan(self, first: int, last: int, width: int, skip: frozenset[bytes]) -> Iterator[tuple[Any, ...]]:
+        """Frames (``last == 0``), or the events ``first..last`` (see :meth:`events`).
+
+        ``width``/``skip`` are a :class:`~eventlog.prefix_filter.PrefixFilter`'s, tested
+        inline on each event's bytes (no call, no yield for an event left out).
+        """
         fd, end, chunk = self.fd, self.end, self.chunk
         pos = self.pos
         buf_off = pos
@@ -124,24 +143,26 @@ class FrameScanner:
         if buf_end < end:
             end = buf_end if len(buf) < min(self.end - pos, chunk) else end  # file shorter than thought
         crc32 = zlib.crc32
-        unpack = _unpack_frame
+        unpack = _unpack_no_link
         pads = _PADS
+        residue = _CRC_RESIDUE
         limit = MAX_EVENT_BYTES + 4
         expected, prev_ts, link = self.expected_seq, self.prev_ts, self.link
-        last_off, done = self.last_frame_off, pos
+        last_off = self.last_frame_off
         try:
+            blen = len(buf)
             while pos < end:
                 rel = pos - buf_off
-                blen = len(buf)
-                good = False
                 if blen - rel >= FRAME_HEADER_SIZE:
-                    length, count, seq, ts, flink, bcrc, hcrc = unpack(buf, rel)
-                    total = (FRAME_HEADER_SIZE + 7 + length) & ~7
+                    length, count, seq, ts, bcrc = unpack(buf, rel)
                     body = rel + FRAME_HEADER_SIZE
+                    total = (FRAME_HEADER_SIZE + 7 + length) & ~7
                     good = (count == 1 and seq == expected and ts >= prev_ts and length <= limit
-                            and rel + total <= blen and crc32(buf[rel : rel + 44]) == hcrc
-                            and crc32(buf[body : body + length]) == bcrc
+                            and rel + total <= blen and crc32(buf[rel:body]) == residue
+                            and crc32(payload := buf[body : body + length]) == bcrc
                             and buf.startswith(pads[total - FRAME_HEADER_SIZE - length], body + length))
+                else:
+                    good = False
                 if not good:
                     res = check_frame(buf, rel, blen, expected, prev_ts)
                     if type(res) is BadFrame:
@@ -149,9 +170,12 @@ class FrameScanner:
                             want = FRAME_HEADER_SIZE
                             if res.kind == "past_end":
                                 want = (FRAME_HEADER_SIZE + _U32.unpack_from(buf, rel)[0] + 7) & ~7
+                            if last_off >= buf_off:  # the last good frame is in the buffer replaced
+                                link = buf[last_off - buf_off + _LINK_AT : last_off - buf_off + _LINK_AT + 16]
                             buf = pread_all(fd, min(end - pos, max(want, chunk)), pos)
                             buf_off = pos
-                            buf_end = pos + len(buf)
+                            blen = len(buf)
+                            buf_end = pos + blen
                             if buf_end < end and len(buf) < min(end - pos, max(want, chunk)):
                                 end = buf_end  # the file is shorter than expected: stop there
                             continue
@@ -160,29 +184,31 @@ class FrameScanner:
                         self.bad_head = bytes(buf[rel : rel + 8])
                         break
                     hdr: FrameHeader = res  # type: ignore[assignment]
-                    length, count, seq, ts, flink = hdr.length, hdr.count, hdr.seq, hdr.ts, hdr.link
+                    length, count, seq, ts = hdr.length, hdr.count, hdr.seq, hdr.ts
                     total = hdr.total
                     body = rel + FRAME_HEADER_SIZE
+                    payload = buf[body : body + length]
+                # The frame is accepted: the state moves past it before anything is yielded
+                # (a consumer may stop at the yield; ``finally`` stores this state).
                 last_off = pos
                 expected = seq + count
                 prev_ts = ts
-                link = flink
-                done = pos + total
+                pos += total
                 if not last:
-                    yield pos, seq, count, ts, flink, buf[body : body + length]
+                    yield last_off, seq, count, ts, buf[rel + _LINK_AT : rel + _LINK_AT + 16], payload
                 elif count == 1:
                     if seq > last:
                         return
-                    if seq >= first:
-                        yield seq, ts, buf[body : body + length]
+                    # PrefixFilter.passes, inlined.
+                    if seq >= first and (not skip or payload[:width] not in skip):
+                        yield seq, ts, payload
                 else:
                     # check_frame verified the length table of a batch frame.
-                    for k, event_bytes in enumerate(split_events(buf[body : body + length], count) or ()):
+                    for k, event_bytes in enumerate(split_events(payload, count) or ()):
                         if seq + k > last:
                             return
-                        if seq + k >= first:
+                        if seq + k >= first and (not skip or event_bytes[:width] not in skip):
                             yield seq + k, ts, event_bytes
-                pos = done
             if self.bad is None and pos < self.end:
                 # The file ended before ``end``: report it like any short read.
                 self.bad = BadFrame("short", f"file ends at byte {pos}, expected data up to {self.end}")
@@ -191,7 +217,9 @@ class FrameScanner:
             # The state after the last frame yielded, also when the consumer stopped early
             # (a reader that reached its last seq): kept in locals until then, as the
             # attribute stores would cost a tenth of a frame's time.
-            self.pos, self.last_frame_off = done, last_off
+            if last_off >= buf_off:
+                link = buf[last_off - buf_off + _LINK_AT : last_off - buf_off + _LINK_AT + 16]
+            self.pos, self.last_frame_off = pos, last_off
             self.expected_seq, self.prev_ts, self.link = expected, prev_ts, link
 
 

@@ -393,7 +393,8 @@ def bisect(job: Job, predicate: Callable[[Any], bool], *, lo: int = 1, hi: int |
     found: int | None = None
     with no_gc():
         pending_lo = True
-        for item in relevant_events(job, flt, lo, hi, stats, progress=progress):
+        # Only folded (the answer's record is read again): no need to decode each event.
+        for item in relevant_events(job, flt, lo, hi, stats, progress=progress, with_data=False):
             seq = item[0]
             if pending_lo and seq > lo and watch(p, lo):
                 found = lo
