@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -34,6 +36,27 @@ def seed() -> int:
 def rng(seed: int) -> random.Random:
     """A ``random.Random`` seeded from ``EVENTLOG_TEST_SEED``."""
     return random.Random(seed)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL (``EVENTLOG_PG_URL``) whose search_path is a new, empty schema, dropped afterwards.
+
+    Skips the test when ``EVENTLOG_PG_URL`` is not set (``.ci/run`` starts a throw-away server).
+    """
+    url = os.environ.get("EVENTLOG_PG_URL", "")
+    if not url:
+        pytest.skip("set EVENTLOG_PG_URL=postgresql://... to run the PostgreSQL tests; .ci/run starts a "
+                    "throw-away server")
+    import psycopg
+
+    name = f"evtest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 @pytest.hookimpl(hookwrapper=True)

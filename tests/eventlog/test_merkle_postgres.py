@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,17 +19,9 @@ T0 = 1_765_000_000_000_000_000
 
 
 @pytest.fixture
-def schema_url() -> Iterator[str]:
-    """A URL whose search_path is a new, empty PostgreSQL schema (dropped afterwards)."""
-    import psycopg
-
-    name = f"evtree_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {name} CASCADE")
+def schema_url(pg_schema_url: str) -> str:
+    """A URL whose search_path is a new, empty PostgreSQL schema (tests/conftest.py)."""
+    return pg_schema_url
 
 
 def oracle_root(log: Any) -> bytes:

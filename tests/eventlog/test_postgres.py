@@ -107,17 +107,9 @@ def pg() -> Iterator[PgLogs]:
 
 
 @pytest.fixture
-def private_schema() -> Iterator[str]:
-    """A URL whose search_path is a new, empty PostgreSQL schema (dropped afterwards)."""
-    import psycopg
-
-    name = f"evtest_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {name} CASCADE")
+def private_schema(pg_schema_url: str) -> str:
+    """A URL whose search_path is a new, empty PostgreSQL schema (tests/conftest.py)."""
+    return pg_schema_url
 
 
 def fill(log: eventlog.EventLog, n: int, *, step: int = 10) -> list[eventlog.Record]:

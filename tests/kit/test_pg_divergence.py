@@ -7,8 +7,6 @@ without it. Each test works in a fresh schema, dropped afterwards.
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +21,9 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="set EVENTLOG_PG_URL=postgres
 
 
 @pytest.fixture
-def db() -> Iterator[str]:
-    """A database URL whose search_path is a new, empty schema."""
-    import psycopg
-
-    name = f"rlkit_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {name} CASCADE")
+def db(pg_schema_url: str) -> str:
+    """A URL whose search_path is a new, empty PostgreSQL schema (tests/conftest.py)."""
+    return pg_schema_url
 
 
 def test_rerun_and_fork_a_job_stored_in_postgresql(run: Any, db: str, tmp_path: Path) -> None:

@@ -11,9 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,17 +30,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def db() -> Iterator[str]:
-    """A database URL whose search_path is a new, empty schema (dropped afterwards)."""
-    import psycopg
-
-    name = f"rltest_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {name} CASCADE")
+def db(pg_schema_url: str) -> str:
+    """A URL whose search_path is a new, empty PostgreSQL schema (tests/conftest.py)."""
+    return pg_schema_url
 
 
 def chain_head(job: JobState) -> bytes:
