@@ -19,6 +19,7 @@ import flow_workloads  # noqa: E402
 import peer  # noqa: E402
 import report  # noqa: E402
 import workloads  # noqa: E402
+import workloads_floor  # noqa: E402
 import workloads_ours  # noqa: E402
 
 
@@ -60,6 +61,12 @@ def test_inplace_workloads_measure_or_say_unsupported(workload):
         assert result["unsupported"].startswith("raises ")
     else:
         _positive(result, next(iter(result)))
+
+
+@pytest.mark.parametrize("op", ["shared_data", "routine_state", "list_append", "state_edit"])
+def test_event_floor_records_one_event_per_call(op):
+    """bench_floor's floor loop: one event per call, timed (it raises if the count is off)."""
+    _positive(workloads_floor.event_floor({"op": op, "n": 40, "shape": "nested"}), "us_per_call", "ms")
 
 
 def test_durable_replay_and_time_travel_workloads(tmp_path):
