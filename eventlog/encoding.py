@@ -949,9 +949,18 @@ class EventSplitter:
     then decodes it whole). Only the field names and the strs are looked at, and the names
     are packed once, here: a reader that keeps large values encoded (decoding them only
     when they are read) calls this for every such event.
+
+    The leading fields of a job's events repeat (a few routine ids, a few event names), so
+    the bytes from the map header to the last name, once checked by the full parse, are
+    remembered with the strs they hold (at most :attr:`KNOWN_LIMIT` of them): the next
+    event that starts with the same bytes is split by a dict lookup. Those bytes are found
+    by walking the fixstr lengths alone; the lookup is what checks them, byte for byte.
     """
 
-    __slots__ = ("_heads", "_last")
+    __slots__ = ("_head_lens", "_heads", "_known", "_last")
+
+    #: Most leading-field byte strings remembered; the memory is emptied when it is full.
+    KNOWN_LIMIT = 4096
 
     def __init__(self, *names: str) -> None:
         if not 2 <= len(names) <= 15:
@@ -960,7 +969,9 @@ class EventSplitter:
         packed = [_pack_plain(name) for name in names]
         # The map header (fixmap of len(names)) goes with the first name.
         self._heads = (bytes((0x80 | len(names),)) + packed[0], *packed[1:-1])
+        self._head_lens = tuple(len(head) for head in self._heads)
         self._last = packed[-1]
+        self._known: dict[bytes, tuple[str, ...]] = {}
 
     def split(self, event_bytes: bytes) -> tuple[Any, ...] | None:
         """The leading str values and the encoded last value, or None (see the class)."""
@@ -968,7 +979,32 @@ class EventSplitter:
             kind_head = event_bytes[1]
             if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
                 return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
-            pos = kind_head - 0x9E  # 2 + the kind's length
+            start = pos = kind_head - 0x9E  # 2 + the kind's length
+            # Where the last name ends if every leading value is a fixstr (the common case).
+            for size in self._head_lens:
+                h = event_bytes[pos + size]
+                if not 0xA0 <= h <= 0xBF:
+                    key = None
+                    break
+                pos += size + 1 + (h & 0x1F)
+            else:
+                end = pos + len(self._last)
+                key = event_bytes[start:end]
+                known = self._known.get(key)
+                if known is not None:
+                    return known + (event_bytes[end:],) if end < len(event_bytes) else None
+        except IndexError:
+            return None  # cut short: the caller's decode reports it
+        parts = self._parse(event_bytes, start)
+        if parts is not None and key is not None:
+            if len(self._known) >= self.KNOWN_LIMIT:
+                self._known.clear()
+            self._known[key] = parts[:-1]
+        return parts
+
+    def _parse(self, event_bytes: bytes, pos: int) -> tuple[Any, ...] | None:
+        """:meth:`split` the long way, every name and str checked (``pos``: the map header)."""
+        try:
             out: list[Any] = []
             for head in self._heads:
                 if not event_bytes.startswith(head, pos):
