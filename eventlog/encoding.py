@@ -951,10 +951,12 @@ class EventSplitter:
     when they are read) calls this for every such event.
 
     The leading fields of a job's events repeat (a few routine ids, a few event names), so
-    the bytes from the map header to the last name, once checked by the full parse, are
-    remembered with the strs they hold (at most :attr:`KNOWN_LIMIT` of them): the next
-    event that starts with the same bytes is split by a dict lookup. Those bytes are found
-    by walking the fixstr lengths alone; the lookup is what checks them, byte for byte.
+    an event's bytes up to the last name, once checked by the full parse, are remembered
+    with the strs they hold (at most :attr:`KNOWN_LIMIT` of them): the next event that
+    starts with the same bytes is split by a dict lookup. Where those bytes end is computed
+    as if every leading value were a fixstr, without checking anything: an end computed
+    from bytes of another shape gives bytes that were never remembered, and the full parse
+    runs. A lookup that succeeds is the check, byte for byte.
     """
 
     __slots__ = ("_head_lens", "_heads", "_known", "_last")
@@ -976,35 +978,32 @@ class EventSplitter:
     def split(self, event_bytes: bytes) -> tuple[Any, ...] | None:
         """The leading str values and the encoded last value, or None (see the class)."""
         try:
+            # Past 0x92 and a fixstr kind; then, per leading field, its name and a fixstr
+            # (its head byte minus 0x9F is the fixstr's whole size).
+            end = event_bytes[1] - 0x9E
+            for size in self._head_lens:
+                end += size + event_bytes[end + size] - 0x9F
+            end += len(self._last)
+        except IndexError:
+            end = -1  # not that shape, or cut short: the full parse decides
+        else:
+            known = self._known.get(event_bytes[:end])
+            if known is not None:
+                return known + (event_bytes[end:],) if end < len(event_bytes) else None
+        parts = self._parse(event_bytes)
+        if parts is not None and 0 < end == len(event_bytes) - len(parts[-1]):
+            if len(self._known) >= self.KNOWN_LIMIT:
+                self._known.clear()
+            self._known[event_bytes[:end]] = parts[:-1]
+        return parts
+
+    def _parse(self, event_bytes: bytes) -> tuple[Any, ...] | None:
+        """:meth:`split` the long way, every byte of the kind, names and strs checked."""
+        try:
             kind_head = event_bytes[1]
             if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
                 return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
-            start = pos = kind_head - 0x9E  # 2 + the kind's length
-            # Where the last name ends if every leading value is a fixstr (the common case).
-            for size in self._head_lens:
-                h = event_bytes[pos + size]
-                if not 0xA0 <= h <= 0xBF:
-                    key = None
-                    break
-                pos += size + 1 + (h & 0x1F)
-            else:
-                end = pos + len(self._last)
-                key = event_bytes[start:end]
-                known = self._known.get(key)
-                if known is not None:
-                    return known + (event_bytes[end:],) if end < len(event_bytes) else None
-        except IndexError:
-            return None  # cut short: the caller's decode reports it
-        parts = self._parse(event_bytes, start)
-        if parts is not None and key is not None:
-            if len(self._known) >= self.KNOWN_LIMIT:
-                self._known.clear()
-            self._known[key] = parts[:-1]
-        return parts
-
-    def _parse(self, event_bytes: bytes, pos: int) -> tuple[Any, ...] | None:
-        """:meth:`split` the long way, every name and str checked (``pos``: the map header)."""
-        try:
+            pos = kind_head - 0x9E  # 2 + the kind's length
             out: list[Any] = []
             for head in self._heads:
                 if not event_bytes.startswith(head, pos):
