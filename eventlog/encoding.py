@@ -949,9 +949,20 @@ class EventSplitter:
     then decodes it whole). Only the field names and the strs are looked at, and the names
     are packed once, here: a reader that keeps large values encoded (decoding them only
     when they are read) calls this for every such event.
+
+    The leading fields of a job's events repeat (a few routine ids, a few event names), so
+    an event's bytes up to the last name, once checked by the full parse, are remembered
+    with the strs they hold (at most :attr:`KNOWN_LIMIT` of them): the next event that
+    starts with the same bytes is split by a dict lookup. Where those bytes end is computed
+    as if every leading value were a fixstr, without checking anything: an end computed
+    from bytes of another shape gives bytes that were never remembered, and the full parse
+    runs. A lookup that succeeds is the check, byte for byte.
     """
 
-    __slots__ = ("_heads", "_last")
+    __slots__ = ("_head_lens", "_heads", "_known", "_last")
+
+    #: Most leading-field byte strings remembered; the memory is emptied when it is full.
+    KNOWN_LIMIT = 4096
 
     def __init__(self, *names: str) -> None:
         if not 2 <= len(names) <= 15:
@@ -960,10 +971,34 @@ class EventSplitter:
         packed = [_pack_plain(name) for name in names]
         # The map header (fixmap of len(names)) goes with the first name.
         self._heads = (bytes((0x80 | len(names),)) + packed[0], *packed[1:-1])
+        self._head_lens = tuple(len(head) for head in self._heads)
         self._last = packed[-1]
+        self._known: dict[bytes, tuple[str, ...]] = {}
 
     def split(self, event_bytes: bytes) -> tuple[Any, ...] | None:
         """The leading str values and the encoded last value, or None (see the class)."""
+        try:
+            # Past 0x92 and a fixstr kind; then, per leading field, its name and a fixstr
+            # (its head byte minus 0x9F is the fixstr's whole size).
+            end = event_bytes[1] - 0x9E
+            for size in self._head_lens:
+                end += size + event_bytes[end + size] - 0x9F
+            end += len(self._last)
+        except IndexError:
+            end = -1  # not that shape, or cut short: the full parse decides
+        else:
+            known = self._known.get(event_bytes[:end])
+            if known is not None:
+                return known + (event_bytes[end:],) if end < len(event_bytes) else None
+        parts = self._parse(event_bytes)
+        if parts is not None and 0 < end == len(event_bytes) - len(parts[-1]):
+            if len(self._known) >= self.KNOWN_LIMIT:
+                self._known.clear()
+            self._known[event_bytes[:end]] = parts[:-1]
+        return parts
+
+    def _parse(self, event_bytes: bytes) -> tuple[Any, ...] | None:
+        """:meth:`split` the long way, every byte of the kind, names and strs checked."""
         try:
             kind_head = event_bytes[1]
             if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:

@@ -44,6 +44,7 @@ from .frozen import (
     freeze_live,
     thaw,
 )
+from .gc_pause import gc_paused
 from .timestamps import iso_to_datetime, stamp_to_datetime, ts_to_datetime, ts_to_iso
 
 __all__ = [
@@ -913,15 +914,20 @@ def ensure_history(p: JobProjection) -> None:
     if source is None or p.history_complete:
         return
     version = p.version
+    # Paused for the events read (the whole log when the projection started from a
+    # snapshot), not for those since the snapshot: they are what the fold builds objects for.
     if p.history_from:
         # Nothing before the snapshot the projection started from has been folded: fold
         # the whole history in one pass (the lists are still empty).
         for name in HISTORY_LISTS:
             _replace_list(getattr(p, name), ())
         p.history_from = 0
-        p.history_routine = _fold_history(p, source.read_raw(1, version), None)
+        with gc_paused(version):
+            p.history_routine = _fold_history(p, source.read_raw(1, version), None)
     else:
-        p.history_routine = _fold_history(p, source.read_raw(p.history_upto + 1, version), p.history_routine)
+        with gc_paused(version - p.history_upto):
+            p.history_routine = _fold_history(p, source.read_raw(p.history_upto + 1, version),
+                                              p.history_routine)
     p.history_upto = version
 
 

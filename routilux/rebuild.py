@@ -9,49 +9,21 @@ so the history lists are read from the log when they are asked for.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from eventlog import EventLog, EventLogError
 
 from . import job_events as ev
 from .errors import ReplayError
+from .gc_pause import GC_PAUSE_THRESHOLD, gc_paused
 from .projection import JobProjection, fold_raw, from_snapshot
 from .timestamps import TimeLike, last_ns_at
 
 __all__ = ["GC_PAUSE_THRESHOLD", "gc_paused", "parse_version", "rebuild", "rebuild_projection", "resolve_version"]
 
 _log = logging.getLogger(__name__)
-
-#: Fold this many events or more with the garbage collector paused (DESIGN.md: gc is the
-#: largest lever in replay; a full collection over 1M live objects costs ~0.9 s).
-GC_PAUSE_THRESHOLD = 2048
-
-
-@contextlib.contextmanager
-def gc_paused(count: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector while folding ``count`` events (nothing here makes cycles)."""
-    if count < GC_PAUSE_THRESHOLD or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if not gc.get_freeze_count():
-            # Every object built while paused is young: re-enabled as is, the collector
-            # would traverse them all at its next (generation 0) pass, right away.
-            # freeze() + unfreeze() moves every tracked object straight to the oldest
-            # generation in O(1), so they are looked at only by the next full collection,
-            # like any long-lived data. Skipped when the application has frozen objects
-            # itself (pre-fork servers): unfreeze() would release theirs too.
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def rebuild(log: EventLog, version: int | None = None, *, where: str | None = None, lock: Any = None,

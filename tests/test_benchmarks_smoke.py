@@ -80,6 +80,7 @@ def test_durable_replay_and_time_travel_workloads(tmp_path):
     assert ours["events"] == sqlite["events"] == 300
     _positive(ours, "events_per_s")
     _positive(sqlite, "events_per_s")
+    _positive(sqlite, "events_per_s_kept")
     result = workloads_ours.at_versions({**paths, "samples": 3})
     assert result["worst_ms"] >= result["median_ms"] > 0
 

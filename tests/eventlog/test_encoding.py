@@ -367,3 +367,25 @@ def test_event_splitter_gives_the_strs_and_the_encoded_last_value(first: str, se
     assert EventSplitter("routine_id", "data").split(event) is None  # another shape
     other = encode_event("execution_recorded", {"routine_id": 3, "event_name": second, "data": value})
     assert EventSplitter("routine_id", "event_name", "data").split(other) is None  # not a str
+
+
+@given(first=st.text(max_size=40), second=st.text(max_size=40), value=values,
+       flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)), max_size=3),
+       cut=st.integers(min_value=0, max_value=80))
+def test_event_splitter_remembered_fields_give_what_the_full_parse_gives(
+        first: str, second: str, value: Any, flips: list[tuple[int, int]], cut: int) -> None:
+    """A splitter that has seen an event's leading fields splits the next ones with them exactly
+    as a fresh splitter does (which parses every byte), whatever the bytes: same event, a
+    damaged copy, a cut-short copy, the same fields with another value."""
+    from eventlog.encoding import EventSplitter
+
+    names = ("routine_id", "event_name", "data")
+    event = encode_event("execution_recorded", {"routine_id": first, "event_name": second, "data": value})
+    damaged = bytearray(event)
+    for at, byte in flips:
+        damaged[at % len(damaged)] = byte
+    other = encode_event("execution_recorded", {"routine_id": first, "event_name": second, "data": [value]})
+    seasoned = EventSplitter(*names)
+    assert seasoned.split(event) == (first, second, encode(value))
+    for candidate in (event, bytes(damaged), event[: len(event) - cut], other):
+        assert seasoned.split(candidate) == EventSplitter(*names).split(candidate)

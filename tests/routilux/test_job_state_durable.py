@@ -277,3 +277,32 @@ def test_a_busy_appender_does_not_lose_policy_snapshots(tmp_path: Path) -> None:
     gaps = [b - a for a, b in zip([0, *seqs], seqs, strict=False)]
     assert max(gaps) <= JOB_SNAPSHOT_GAP, f"snapshots {seqs} leave a gap of {max(gaps)} events"
     assert head - seqs[-1] < 2 * DEFAULT_SNAPSHOT_EVERY
+
+
+def test_history_read_past_a_snapshot_is_folded_with_the_collector_paused(tmp_path: Path) -> None:
+    """Reading a reopened job's history folds every event from the log (the snapshot holds no
+    history) with the cyclic collector paused, and leaves it enabled as it was."""
+    import gc
+
+    path = tmp_path / "job"
+    with JobState.open(path, flow_id="f", durability="none") as js:
+        js.snapshot_every = 64
+        for i in range(3000):
+            js.record_execution("r", "e", {"i": i})
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    with JobState.open(path, readonly=True) as again:
+        assert again.version - 3000 < 64  # opened from a snapshot near the head
+        gc.collect()
+        gc.callbacks.append(seen)
+        try:
+            assert len(again.execution_history) == 3000
+        finally:
+            gc.callbacks.remove(seen)
+        assert gc.isenabled()
+        assert collections == []
+        assert [r.data["i"] for r in again.execution_history[-3:]] == [2997, 2998, 2999]
