@@ -300,7 +300,11 @@ class FileNodeStore(NodeStore):
         self._readonly = readonly
         self._fds: dict[int, int] = {}
         self._disk: list[int] = []  # nodes of each level in its file
-        self._pending: list[bytearray] = []  # nodes of each level not written yet
+        # Nodes of each level not written yet, as the joined chunks add() was given (a list
+        # of chunks, not one growing bytearray: growing it cost ~0.1 us per leaf, measured),
+        # and how many nodes they hold.
+        self._pending: list[list[bytes]] = []
+        self._queued: list[int] = []
         self._pending_bytes = 0
         self._dirty: set[int] = set()  # levels written since the last commit
         self._head: StoreHead | None = None
@@ -427,8 +431,7 @@ class FileNodeStore(NodeStore):
     def size(self) -> int:
         """Leaves stored (committed, written or buffered)."""
         disk = self._disk[0] if self._disk else 0
-        pending = len(self._pending[0]) // HASH_SIZE if self._pending else 0
-        return disk + pending
+        return disk + (self._queued[0] if self._queued else 0)
 
     @property
     def head(self) -> StoreHead | None:
@@ -437,16 +440,17 @@ class FileNodeStore(NodeStore):
 
     def _length(self, level: int) -> int:
         disk = self._disk[level] if level < len(self._disk) else 0
-        pending = len(self._pending[level]) // HASH_SIZE if level < len(self._pending) else 0
-        return disk + pending
+        return disk + (self._queued[level] if level < len(self._queued) else 0)
 
     def add(self, level: int, first: int, nodes: list[bytes]) -> None:
         """Buffer nodes for a level (see :meth:`NodeStore.add`); written in batches."""
         self._check_writable()
         data = self._joined(level, first, nodes, self._length(level))
         while len(self._pending) <= level:
-            self._pending.append(bytearray())
-        self._pending[level] += data
+            self._pending.append([])
+            self._queued.append(0)
+        self._pending[level].append(data)
+        self._queued[level] += len(nodes)
         self._pending_bytes += len(data)
         if self._pending_bytes >= FLUSH_BYTES:
             self.flush()
@@ -485,11 +489,11 @@ class FileNodeStore(NodeStore):
         """
         if self._pending_bytes:
             self._check_writable()
-        for level, buf in enumerate(self._pending):
-            if not buf:
+        for level, chunks in enumerate(self._pending):
+            if not chunks:
                 continue
             try:
-                _fs.write_all(self._fd(level), bytes(buf))
+                _fs.write_all(self._fd(level), b"".join(chunks))
             except OSError as err:
                 # Part of the buffer may be in the file now: later nodes would land at the
                 # wrong offsets, so the store refuses every write until it is reopened
@@ -498,9 +502,10 @@ class FileNodeStore(NodeStore):
                 raise LogWriteError(err, f"writing {_level_name(level)} in {self._dir}") from err
             while len(self._disk) <= level:
                 self._disk.append(0)
-            self._disk[level] += len(buf) // HASH_SIZE
+            self._disk[level] += self._queued[level]
             self._dirty.add(level)
-            buf.clear()
+            chunks.clear()
+            self._queued[level] = 0
         self._pending_bytes = 0
 
     def read(self, level: int, start: int, count: int) -> bytes:
@@ -518,9 +523,11 @@ class FileNodeStore(NodeStore):
                 msg = f"{_level_name(level)} in {self._dir} is shorter than its {disk} nodes"
                 raise NodeStoreError(msg)
         if start + count > disk:
-            buf = self._pending[level]
+            chunks = self._pending[level]
+            if len(chunks) > 1:
+                chunks[:] = [b"".join(chunks)]
             lo = max(start - disk, 0) * HASH_SIZE
-            out += bytes(buf[lo : (start + count - disk) * HASH_SIZE])
+            out += chunks[0][lo : (start + count - disk) * HASH_SIZE]
         return out
 
     def truncate(self, size: int) -> None:
