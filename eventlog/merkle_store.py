@@ -24,6 +24,7 @@ import abc
 import logging
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 
@@ -219,6 +220,11 @@ _CRC = struct.Struct("<I")
 HEAD_NAME = "HEAD"
 #: Pending node bytes (all levels) buffered before they are written to the level files.
 FLUSH_BYTES = 1 << 16
+#: Threads (the committing one included) that fdatasync a commit's level files at once.
+#: One commit touches every level (18 files at 200k leaves): one after the other that took
+#: 4-13 ms on this project's machines (80 ms when 12 MB were unsynced), at once 1-2.5 ms,
+#: since the file system then commits their metadata in one journal transaction.
+SYNC_THREADS = 4
 
 
 def _level_name(level: int) -> str:
@@ -567,16 +573,47 @@ class FileNodeStore(NodeStore):
         """
         if self._failed:
             self._check_writable()
-        for level in sorted(prepared.levels):
-            try:
-                _fs.fdatasync(self._fds[level])
-            except OSError as err:
-                self._failed = True  # fsyncgate: the unsynced pages may be gone
-                raise LogWriteError(err, f"syncing {_level_name(level)} in {self._dir}") from err
+        failed = self._sync_levels(sorted(prepared.levels))
+        if failed is not None:
+            self._failed = True  # fsyncgate: the unsynced pages may be gone
+            level, err = failed
+            raise LogWriteError(err, f"syncing {_level_name(level)} in {self._dir}") from err
         write_atomically(self._path(HEAD_NAME), encode_head(prepared.head), tmp=self._path(HEAD_NAME + ".tmp"),
                          what="the node store's HEAD")
         self._head = prepared.head
         return prepared.head
+
+    def _sync_levels(self, levels: list[int]) -> tuple[int, OSError] | None:
+        """fdatasync the files of ``levels``, up to :data:`SYNC_THREADS` at once; the first failure, if any.
+
+        Every file is synced (or has failed) when this returns: the caller writes ``HEAD``
+        only after all of them are durable. Without a thread to spare it syncs them itself.
+        """
+        fds = [(level, self._fds[level]) for level in levels]
+        failures: list[tuple[int, OSError]] = []
+
+        def sync(part: list[tuple[int, int]]) -> None:
+            for level, fd in part:
+                try:
+                    _fs.fdatasync(fd)
+                except OSError as err:
+                    failures.append((level, err))  # list.append is atomic: no lock needed
+
+        parts = [fds[i :: SYNC_THREADS] for i in range(min(SYNC_THREADS, len(fds)))]
+        helpers: list[threading.Thread] = []
+        for part in parts[1:]:
+            helper = threading.Thread(target=sync, args=(part,), name="eventlog-merkle-sync", daemon=True)
+            try:
+                helper.start()
+            except RuntimeError:  # no thread to be had: do its part here
+                sync(part)
+            else:
+                helpers.append(helper)
+        if parts:
+            sync(parts[0])
+        for helper in helpers:
+            helper.join()
+        return min(failures, key=lambda failure: failure[0]) if failures else None
 
     def close(self) -> None:
         """Write buffered nodes (not committed: see :meth:`commit`) and close the files."""
