@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 
 from .errors import ProofError
@@ -91,8 +91,11 @@ def leaf_input_hashes(inputs: Iterable[bytes]) -> list[bytes]:
     return [sha256(x).digest() for x in inputs]
 
 
-def _parents(pairs: Iterable[bytes]) -> list[bytes]:
-    """``node_hash`` of consecutive items of an iterator: (0, 1), (2, 3), ...; an odd last item is left unread."""
+def _parents(pairs: Iterator[bytes]) -> list[bytes]:
+    """``node_hash`` of consecutive items of an iterator: (0, 1), (2, 3), ...; an odd last item is left unread.
+
+    ``pairs`` must be an iterator (not a list): ``zip`` draws left and right from it in turn.
+    """
     sha256 = _sha256
     # zip(it, it) pairs the iterator's items without slicing the row; each input is built by
     # one join of (0x01, left, right): one allocation per node.
