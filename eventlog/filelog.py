@@ -127,7 +127,7 @@ CHECKPOINT_DIR = "checkpoints"
 TREE_COMMIT_SECONDS = 1.0
 TREE_COMMIT_EVENTS = 1 << 16
 #: Leaves the append path queues before it hashes them (in one batch, inline).
-_TREE_BATCH = 256
+_TREE_BATCH = 1024
 _map_write = _fs.map_write
 
 

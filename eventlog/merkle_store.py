@@ -24,6 +24,7 @@ import abc
 import logging
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 
@@ -219,6 +220,11 @@ _CRC = struct.Struct("<I")
 HEAD_NAME = "HEAD"
 #: Pending node bytes (all levels) buffered before they are written to the level files.
 FLUSH_BYTES = 1 << 16
+#: Threads (the committing one included) that fdatasync a commit's level files at once.
+#: One commit touches every level (18 files at 200k leaves): one after the other that took
+#: 4-13 ms on this project's machines (80 ms when 12 MB were unsynced), at once 1-2.5 ms,
+#: since the file system then commits their metadata in one journal transaction.
+SYNC_THREADS = 4
 
 
 def _level_name(level: int) -> str:
@@ -300,7 +306,11 @@ class FileNodeStore(NodeStore):
         self._readonly = readonly
         self._fds: dict[int, int] = {}
         self._disk: list[int] = []  # nodes of each level in its file
-        self._pending: list[bytearray] = []  # nodes of each level not written yet
+        # Nodes of each level not written yet, as the joined chunks add() was given (a list
+        # of chunks, not one growing bytearray: growing it cost ~0.1 us per leaf, measured),
+        # and how many nodes they hold.
+        self._pending: list[list[bytes]] = []
+        self._queued: list[int] = []
         self._pending_bytes = 0
         self._dirty: set[int] = set()  # levels written since the last commit
         self._head: StoreHead | None = None
@@ -427,8 +437,7 @@ class FileNodeStore(NodeStore):
     def size(self) -> int:
         """Leaves stored (committed, written or buffered)."""
         disk = self._disk[0] if self._disk else 0
-        pending = len(self._pending[0]) // HASH_SIZE if self._pending else 0
-        return disk + pending
+        return disk + (self._queued[0] if self._queued else 0)
 
     @property
     def head(self) -> StoreHead | None:
@@ -437,16 +446,17 @@ class FileNodeStore(NodeStore):
 
     def _length(self, level: int) -> int:
         disk = self._disk[level] if level < len(self._disk) else 0
-        pending = len(self._pending[level]) // HASH_SIZE if level < len(self._pending) else 0
-        return disk + pending
+        return disk + (self._queued[level] if level < len(self._queued) else 0)
 
     def add(self, level: int, first: int, nodes: list[bytes]) -> None:
         """Buffer nodes for a level (see :meth:`NodeStore.add`); written in batches."""
         self._check_writable()
         data = self._joined(level, first, nodes, self._length(level))
         while len(self._pending) <= level:
-            self._pending.append(bytearray())
-        self._pending[level] += data
+            self._pending.append([])
+            self._queued.append(0)
+        self._pending[level].append(data)
+        self._queued[level] += len(nodes)
         self._pending_bytes += len(data)
         if self._pending_bytes >= FLUSH_BYTES:
             self.flush()
@@ -485,11 +495,11 @@ class FileNodeStore(NodeStore):
         """
         if self._pending_bytes:
             self._check_writable()
-        for level, buf in enumerate(self._pending):
-            if not buf:
+        for level, chunks in enumerate(self._pending):
+            if not chunks:
                 continue
             try:
-                _fs.write_all(self._fd(level), bytes(buf))
+                _fs.write_all(self._fd(level), b"".join(chunks))
             except OSError as err:
                 # Part of the buffer may be in the file now: later nodes would land at the
                 # wrong offsets, so the store refuses every write until it is reopened
@@ -498,9 +508,10 @@ class FileNodeStore(NodeStore):
                 raise LogWriteError(err, f"writing {_level_name(level)} in {self._dir}") from err
             while len(self._disk) <= level:
                 self._disk.append(0)
-            self._disk[level] += len(buf) // HASH_SIZE
+            self._disk[level] += self._queued[level]
             self._dirty.add(level)
-            buf.clear()
+            chunks.clear()
+            self._queued[level] = 0
         self._pending_bytes = 0
 
     def read(self, level: int, start: int, count: int) -> bytes:
@@ -518,9 +529,11 @@ class FileNodeStore(NodeStore):
                 msg = f"{_level_name(level)} in {self._dir} is shorter than its {disk} nodes"
                 raise NodeStoreError(msg)
         if start + count > disk:
-            buf = self._pending[level]
+            chunks = self._pending[level]
+            if len(chunks) > 1:
+                chunks[:] = [b"".join(chunks)]
             lo = max(start - disk, 0) * HASH_SIZE
-            out += bytes(buf[lo : (start + count - disk) * HASH_SIZE])
+            out += chunks[0][lo : (start + count - disk) * HASH_SIZE]
         return out
 
     def truncate(self, size: int) -> None:
@@ -560,16 +573,47 @@ class FileNodeStore(NodeStore):
         """
         if self._failed:
             self._check_writable()
-        for level in sorted(prepared.levels):
-            try:
-                _fs.fdatasync(self._fds[level])
-            except OSError as err:
-                self._failed = True  # fsyncgate: the unsynced pages may be gone
-                raise LogWriteError(err, f"syncing {_level_name(level)} in {self._dir}") from err
+        failed = self._sync_levels(sorted(prepared.levels))
+        if failed is not None:
+            self._failed = True  # fsyncgate: the unsynced pages may be gone
+            level, err = failed
+            raise LogWriteError(err, f"syncing {_level_name(level)} in {self._dir}") from err
         write_atomically(self._path(HEAD_NAME), encode_head(prepared.head), tmp=self._path(HEAD_NAME + ".tmp"),
                          what="the node store's HEAD")
         self._head = prepared.head
         return prepared.head
+
+    def _sync_levels(self, levels: list[int]) -> tuple[int, OSError] | None:
+        """fdatasync the files of ``levels``, up to :data:`SYNC_THREADS` at once; the first failure, if any.
+
+        Every file is synced (or has failed) when this returns: the caller writes ``HEAD``
+        only after all of them are durable. Without a thread to spare it syncs them itself.
+        """
+        fds = [(level, self._fds[level]) for level in levels]
+        failures: list[tuple[int, OSError]] = []
+
+        def sync(part: list[tuple[int, int]]) -> None:
+            for level, fd in part:
+                try:
+                    _fs.fdatasync(fd)
+                except OSError as err:
+                    failures.append((level, err))  # list.append is atomic: no lock needed
+
+        parts = [fds[i :: SYNC_THREADS] for i in range(min(SYNC_THREADS, len(fds)))]
+        helpers: list[threading.Thread] = []
+        for part in parts[1:]:
+            helper = threading.Thread(target=sync, args=(part,), name="eventlog-merkle-sync", daemon=True)
+            try:
+                helper.start()
+            except RuntimeError:  # no thread to be had: do its part here
+                sync(part)
+            else:
+                helpers.append(helper)
+        if parts:
+            sync(parts[0])
+        for helper in helpers:
+            helper.join()
+        return min(failures, key=lambda failure: failure[0]) if failures else None
 
     def close(self) -> None:
         """Write buffered nodes (not committed: see :meth:`commit`) and close the files."""

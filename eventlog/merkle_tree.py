@@ -35,7 +35,7 @@ from .merkle_store import MemoryNodeStore, NodeStore, PreparedCommit, StoreHead
 __all__ = ["MerkleTree"]
 
 #: Leaves queued before they are hashed in one batch.
-DEFAULT_BATCH = 256
+DEFAULT_BATCH = 1024
 #: Nodes read at a time by :meth:`MerkleTree.check`.
 _CHECK_CHUNK = 1 << 14
 

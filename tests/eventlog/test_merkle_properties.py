@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from eventlog.errors import ProofError
-from eventlog.merkle import CompactRange, leaf_hash, node_hash, root_of, verify_consistency, verify_inclusion
+from eventlog.merkle import (
+    CompactRange,
+    leaf_hash,
+    leaf_hashes,
+    node_hash,
+    node_hashes,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+)
 from eventlog.merkle_tree import MerkleTree
 
 
@@ -235,3 +245,15 @@ def test_a_wrong_index_or_size_fails(leaves: list[bytes], data: st.DataObject) -
             raise AssertionError(f"a proof from size {m} verified from size {m2}")
         except ProofError:
             pass
+
+
+@given(st.lists(st.binary(max_size=40), max_size=40))
+def test_batched_hashes_equal_one_at_a_time(datas: list[bytes]) -> None:
+    """The batch helpers the append path uses give exactly leaf_hash / node_hash of each."""
+    leaves = leaf_hashes(datas)
+    assert leaves == [leaf_hash(d) for d in datas]
+    even = leaves[: len(leaves) & ~1]
+    assert node_hashes(even) == [node_hash(even[i], even[i + 1]) for i in range(0, len(even), 2)]
+    if len(leaves) & 1:
+        with pytest.raises(ValueError, match="even number"):
+            node_hashes(leaves)

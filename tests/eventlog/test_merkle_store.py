@@ -324,3 +324,62 @@ def test_memory_store_refuses_out_of_order_nodes() -> None:
         store.get(0, 1)
     with pytest.raises(NodeStoreError, match="not all 32 bytes"):
         store.add(0, 1, [b"short"])
+
+
+def test_a_failed_level_sync_writes_no_head_and_reopen_recovers(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The level files of a commit are synced by several threads at once: one that fails
+    # must still keep HEAD from vouching for the new nodes, whichever thread it was in.
+    path = str(tmp_path / "s")
+    leaves = [bytes([i]) for i in range(100)]
+    tree = MerkleTree(FileNodeStore(path), batch=8)
+    tree.extend(leaves[:30])
+    tree.commit()
+    tree.extend(leaves[30:])
+    store = tree.store
+    synced: list[str] = []
+    real = _fs.fdatasync
+
+    def sync(fd: int) -> None:
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        if name == "level-03.hashes":
+            raise OSError(errno.EIO, "Input/output error")
+        synced.append(name)
+        real(fd)
+
+    monkeypatch.setattr(_fs, "fdatasync", sync)
+    with pytest.raises(LogWriteError, match="level-03.hashes"):
+        tree.commit()
+    assert len(synced) == 100 .bit_length() - 1, "every other level file was synced too"
+    monkeypatch.undo()
+    assert store.head is not None and store.head.size == 30
+    with pytest.raises(NodeStoreError, match="reopen"):
+        tree.commit()
+    tree.close()
+    reopened = FileNodeStore(path)
+    assert reopened.size == 30 and reopened.recovery is not None
+    tree = MerkleTree(reopened)
+    tree.extend(leaves[30:])
+    tree.commit()
+    assert tree.root() == reference(leaves).root()
+    tree.close()
+
+
+def test_a_commit_syncs_every_level_file_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "s")
+    tree = MerkleTree(FileNodeStore(path), batch=16)
+    tree.extend(i.to_bytes(2, "big") for i in range(200))
+    tree.commit()
+    tree.extend(i.to_bytes(2, "big") for i in range(200, 300))
+    synced: list[str] = []
+    real = _fs.fdatasync
+
+    def sync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(_fs, "fdatasync", sync)
+    tree.commit()
+    # Leaves 200..299 added nodes to every level 0..8: each file is synced, once.
+    assert sorted(synced) == [f"level-{level:02d}.hashes" for level in range(300 .bit_length())]
+    tree.close()
