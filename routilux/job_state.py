@@ -788,7 +788,7 @@ class JobState(Serializable):
             state = cls._view(log, projection, lock, readonly=readonly, why=why)
             # Count events since the newest snapshot so the policy continues from there.
             seqs = log.snapshot_seqs()
-            state._writer.counters.snapshot_at = seqs[-1] if seqs else 0
+            state._writer.snapshot_taken_at(seqs[-1] if seqs else 0)
             if not readonly:
                 state._writer.set_checkpoints(checkpoints)
             return state
