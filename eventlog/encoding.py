@@ -861,8 +861,9 @@ def encode_event(kind: str, data: Mapping[str, Any], lenient: bool = False,
             value cannot be stored; the message names the path (``data['items'][3]: ...``).
         RecordTooLargeError: the event exceeds :data:`MAX_RECORD_BYTES`.
     """
-    prefix = _packed_kinds.get(kind) if type(kind) is str else None
-    if prefix is None:
+    try:
+        prefix = _packed_kinds[kind] if type(kind) is str else _kind_prefix(kind)
+    except KeyError:
         prefix = _kind_prefix(kind)
     if type(data) is not dict and not isinstance(data, dict):
         raise EventEncodingError("data", f"event data must be a dict, got {type(data).__name__}")
