@@ -355,13 +355,18 @@ def _compile_check(spec: EventKind) -> Callable[[Any], bool]:
     """
     required = [f for f in spec.shape if f.required]
     optional = [f for f in spec.shape if not f.required]
-    size = str(len(required)) + "".join(f" + ({f.name!r} in d)" for f in optional)
-    terms = ["type(d) is dict", f"len(d) == {size}"]
+    terms = ["type(d) is dict"]
     for f in required:
         terms.append(f"{f.name!r} in d" if f.type == _A else _TYPE_TESTS[f.type].format(v=f"d[{f.name!r}]"))
-    for f in optional:
-        if f.type != _A:
-            terms.append(f"({f.name!r} not in d or {_TYPE_TESTS[f.type].format(v=f'd[{f.name!r}]')})")
+    # Every required field is there: exactly that many keys means no other one (the
+    # common case, tested first); more must all be optional fields of the right types.
+    size = f"len(d) == {len(required)}"
+    if optional:
+        extra = [f"len(d) == {len(required)}" + "".join(f" + ({f.name!r} in d)" for f in optional)]
+        extra += [f"({f.name!r} not in d or {_TYPE_TESTS[f.type].format(v=f'd[{f.name!r}]')})"
+                  for f in optional if f.type != _A]
+        size = f"({size} or ({' and '.join(extra)}))"
+    terms.append(size)
     source = f"def check(d):\n try:\n  return {' and '.join(terms)}\n except KeyError:\n  return False\n"
     namespace: dict[str, Any] = {}
     exec(source, namespace)  # noqa: S102 - built from the declaration above

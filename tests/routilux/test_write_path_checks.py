@@ -26,6 +26,10 @@ _FIELD_NAMES = sorted({f.name for spec in ev.KINDS.values() for f in spec.shape}
 _FIELD_VALUES = st.one_of(st.none(), st.text(max_size=3), st.integers(-2, 2), st.booleans(),
                           st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
                           st.lists(st.integers(), max_size=2))
+#: A value of each declared field type (routilux.job_events: str, str or None, int, dict, list, any).
+_OF_TYPE = {"str": st.text(max_size=3), "str?": st.one_of(st.none(), st.text(max_size=3)), "int": st.integers(-2, 2),
+            "dict": st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+            "list": st.lists(st.integers(), max_size=2), "any": _FIELD_VALUES}
 
 
 @st.composite
@@ -36,8 +40,9 @@ def _payloads(draw: st.DrawFn) -> tuple[str, Any]:
     data: dict[str, Any] = {}
     for f in spec.shape:
         if f.required or draw(st.booleans()):
-            data[f.name] = draw(_FIELD_VALUES)
-    for name in draw(st.lists(st.sampled_from(_FIELD_NAMES), max_size=2)):
+            right = draw(st.integers(0, 9)) > 0  # mostly of the declared type
+            data[f.name] = draw(_OF_TYPE[f.type] if right else _FIELD_VALUES)
+    for name in draw(st.lists(st.sampled_from(_FIELD_NAMES), max_size=1)):
         if draw(st.booleans()):
             data.pop(name, None)
         else:
