@@ -350,25 +350,28 @@ def _compile_check(spec: EventKind) -> Callable[[Any], bool]:
     """A fast boolean check of a payload's shape, generated from the kind's declaration.
 
     It runs for every event written and every event replayed that is decoded, so it is
-    one generated expression (no loop, no call per field); :func:`payload_problem`
-    explains a failure.
+    one generated expression (no loop, no call per field; a missing field raises the
+    KeyError that makes it False); :func:`payload_problem` explains a failure.
     """
     required = [f for f in spec.shape if f.required]
     optional = [f for f in spec.shape if not f.required]
-    size = str(len(required)) + "".join(f" + ({f.name!r} in d)" for f in optional)
-    terms = ["type(d) is dict", f"len(d) == {size}"]
+    terms = ["type(d) is dict"]
     for f in required:
-        # A missing field reads as the sentinel M, which fails every type test.
-        terms.append(f"{f.name!r} in d" if f.type == _A else _TYPE_TESTS[f.type].format(v=f"d.get({f.name!r}, M)"))
-    for f in optional:
-        if f.type != _A:
-            terms.append(f"({f.name!r} not in d or {_TYPE_TESTS[f.type].format(v=f'd[{f.name!r}]')})")
-    source = f"lambda d: {' and '.join(terms)}"
-    check: Callable[[Any], bool] = eval(source, {"M": _MISSING})  # noqa: S307 - built from the declaration above
+        terms.append(f"{f.name!r} in d" if f.type == _A else _TYPE_TESTS[f.type].format(v=f"d[{f.name!r}]"))
+    # Every required field is there: exactly that many keys means no other one (the
+    # common case, tested first); more must all be optional fields of the right types.
+    size = f"len(d) == {len(required)}"
+    if optional:
+        extra = [f"len(d) == {len(required)}" + "".join(f" + ({f.name!r} in d)" for f in optional)]
+        extra += [f"({f.name!r} not in d or {_TYPE_TESTS[f.type].format(v=f'd[{f.name!r}]')})"
+                  for f in optional if f.type != _A]
+        size = f"({size} or ({' and '.join(extra)}))"
+    terms.append(size)
+    source = f"def check(d):\n try:\n  return {' and '.join(terms)}\n except KeyError:\n  return False\n"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # noqa: S102 - built from the declaration above
+    check: Callable[[Any], bool] = namespace["check"]
     return check
-
-
-_MISSING = object()
 #: kind -> a fast boolean check of a payload's shape.
 SHAPE_CHECKS: dict[str, Callable[[Any], bool]] = {k.name: _compile_check(k) for k in _KIND_LIST}
 

@@ -46,7 +46,7 @@ from eventlog.signing import Signer
 
 from . import job_events as ev
 from . import job_waiting
-from .errors import ReplayError
+from .errors import PayloadShapeError, ReplayError
 from .execution_record import ExecutionRecord
 from .frozen import FrozenDict, FrozenList
 from .job_audit import CheckpointPolicy
@@ -65,6 +65,7 @@ __all__ = ["DEFAULT_SNAPSHOT_EVERY", "JOB_SNAPSHOT_GAP", "ExecutionRecord", "Job
 #: Policy snapshots a new in-memory job keeps (its memory stays bounded by state + log).
 MEMORY_SNAPSHOTS_KEPT = 2
 
+_EXECUTION_RECORDED = ev.EXECUTION_RECORDED
 _ASSIGNABLE = frozenset({"status", "current_routine_id", "pending_tasks", "deferred_events", "output_handler",
                          "snapshot_every", "job_id", "flow_id"})
 #: Fields whose whole value may be assigned (recorded as one ``replace`` edit).
@@ -442,12 +443,16 @@ class JobState(Serializable):
             TypeError: ``routine_id``/``event_name`` not str, ``data`` not a dict, or a
                 value cannot be stored.
         """
-        if type(routine_id) is not str or type(event_name) is not str:
-            _check_str("routine_id", routine_id)
-            _check_str("event_name", event_name)
         if type(data) is not dict:
             data = {} if data is None else _check_dict("data", data)
-        self._write(ev.EXECUTION_RECORDED, {"routine_id": routine_id, "event_name": event_name, "data": data})
+        try:
+            self._write(_EXECUTION_RECORDED, {"routine_id": routine_id, "event_name": event_name, "data": data})
+        except PayloadShapeError:
+            # The event's shape check (run before anything is written) found a non-str id:
+            # name the argument, as the other mutators do.
+            _check_str("routine_id", routine_id)
+            _check_str("event_name", event_name)
+            raise
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """Return a new list of records (optionally of one routine), sorted by timestamp."""
@@ -788,7 +793,7 @@ class JobState(Serializable):
             state = cls._view(log, projection, lock, readonly=readonly, why=why)
             # Count events since the newest snapshot so the policy continues from there.
             seqs = log.snapshot_seqs()
-            state._writer.counters.snapshot_at = seqs[-1] if seqs else 0
+            state._writer.snapshot_taken_at(seqs[-1] if seqs else 0)
             if not readonly:
                 state._writer.set_checkpoints(checkpoints)
             return state

@@ -75,10 +75,13 @@ def by_argument(err: EventEncodingError) -> EventEncodingError:
 class Counters:
     """Mutable counters of a JobState (slots: cheap to bump on the hot path)."""
 
-    __slots__ = ("checkpoint_due", "notified", "quiet_waiters", "snapshot_at", "status", "waiters")
+    __slots__ = ("checkpoint_due", "due", "notified", "quiet_waiters", "snapshot_at", "status", "waiters")
 
     def __init__(self, status: str, snapshot_at: int) -> None:
         self.checkpoint_due = _NEVER  # the version at which the checkpoint policy signs next
+        # The version at which the next policy snapshot or checkpoint is due (the earlier
+        # of the two): the one number an append compares with (see rearm).
+        self.due = _NEVER
         self.status = status  # the status last seen by changed() (a change to a terminal one syncs)
         self.notified = 0  # bumped by notify_waiters(); with the version, tells a waiter "changed"
         self.snapshot_at = snapshot_at  # version of the last snapshot (the policy counts from it)
@@ -87,6 +90,10 @@ class Counters:
         # change or notify_waiters() (the engine calls it when the job's work runs out), so
         # a durable run's worker threads are not interrupted on every append.
         self.quiet_waiters = 0
+
+    def rearm(self, snapshot_every: int) -> None:
+        """Recompute :attr:`due` after ``snapshot_at``, ``checkpoint_due`` or the snapshot interval changed."""
+        self.due = min(self.snapshot_at + snapshot_every, self.checkpoint_due)
 
 
 class CountingCondition(threading.Condition):
@@ -174,11 +181,12 @@ class JobWriter:
     """
 
     # Slots: every attribute is read on each event.
-    __slots__ = ("_snapshots", "checkpoints", "condition", "counters", "lenient", "lock", "log", "projection",
-                 "readonly", "snapshot_every", "tx", "tx_sealed")
+    __slots__ = ("_snapshot_every", "_snapshots", "append", "checkpoints", "condition", "counters", "lenient",
+                 "lock", "log", "projection", "readonly", "tx", "tx_sealed")
 
     def __init__(self, log: EventLog, projection: JobProjection, lock: Any, *, readonly: bool) -> None:
         self.log = log
+        self.append = log.append_encoded  # bound once: called for every event
         self.projection = projection
         self.lock = lock
         self.readonly = readonly
@@ -186,17 +194,35 @@ class JobWriter:
         self.lenient = not log.persistent
         self.counters = Counters(projection.status, projection.version)
         self.condition = CountingCondition(lock, self.counters)
-        self.snapshot_every = DEFAULT_SNAPSHOT_EVERY
+        self._snapshot_every = DEFAULT_SNAPSHOT_EVERY
+        self.counters.rearm(DEFAULT_SNAPSHOT_EVERY)
         self.tx: list[bytes] | None = None
         self.tx_sealed: list[SealedValue] = []  # personal values of the events buffered in tx
         self._snapshots: SnapshotWriter | None = None
         self.checkpoints: CheckpointPolicy | None = None
 
+    @property
+    def snapshot_every(self) -> int:
+        """A policy snapshot is taken every this many events."""
+        return self._snapshot_every
+
+    @snapshot_every.setter
+    def snapshot_every(self, value: int) -> None:
+        self._snapshot_every = value
+        self.counters.rearm(value)
+
+    def snapshot_taken_at(self, version: int) -> None:
+        """Count the snapshot policy's events from ``version`` (a snapshot of it exists)."""
+        self.counters.snapshot_at = version
+        self.counters.rearm(self._snapshot_every)
+
     def set_checkpoints(self, policy: CheckpointPolicy | None) -> None:
         """Sign checkpoints by ``policy`` from now on (``None``: stop)."""
         self.checkpoints = policy
         every = policy.every if policy is not None else None
-        self.counters.checkpoint_due = _NEVER if every is None else self.projection.version + every
+        c = self.counters
+        c.checkpoint_due = _NEVER if every is None else self.projection.version + every
+        c.rearm(self._snapshot_every)
 
     # -- the write path ---------------------------------------------------------------
     def refuse_readonly(self) -> None:
@@ -246,13 +272,12 @@ class JobWriter:
             p = self.projection
             # expected_seq: a log shared with other writers (PostgreSQL) refuses the event
             # with ConcurrencyError, nothing written, if someone else appended.
-            seq, ts = self.log.append_encoded(event_bytes, expected_seq=p.version, personal=sealed or None)
+            seq, ts = self.append(event_bytes, expected_seq=p.version, personal=sealed)
             # checked: the payload's shape was checked above (it keeps it through the codec).
             apply_event(p, seq, ts, event_bytes, data if exact else None, kind, True)
             c = self.counters
             # changed() only when it has something to do (most events: nothing).
-            if c.waiters or seq - c.snapshot_at >= self.snapshot_every or p.status != c.status \
-                    or seq >= c.checkpoint_due:
+            if seq >= c.due or c.waiters or p.status != c.status:
                 self.changed()
             return seq, ts
         finally:
@@ -292,7 +317,7 @@ class JobWriter:
         p = self.projection
         if c.waiters:
             self.condition.notify_all()
-        if p.version - c.snapshot_at >= self.snapshot_every:
+        if p.version - c.snapshot_at >= self._snapshot_every:
             self.take_snapshot()
         status = p.status
         policy = self.checkpoints
@@ -317,6 +342,7 @@ class JobWriter:
         p = self.projection
         if policy.every is not None:
             self.counters.checkpoint_due = p.version + policy.every
+            self.counters.rearm(self._snapshot_every)
         return take_checkpoint(self.log, policy, p.job_id)
 
     def notify_waiters(self) -> None:
@@ -340,7 +366,7 @@ class JobWriter:
         """
         p = self.projection
         version = p.version
-        self.counters.snapshot_at = version
+        self.snapshot_taken_at(version)
         state = snapshot_state(p)
         if self.lenient:
             try:
