@@ -156,7 +156,11 @@ class LiveDict(FrozenDict):
         return anchor.edit(self, method, args)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._edit("__setitem__", key, value)
+        # (Straight to the anchor, not through _edit: the hot path of `state["count"] += 1`.)
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()
+        anchor.edit(self, "__setitem__", (key, value))
 
     def __delitem__(self, key: Any) -> None:
         self._edit("__delitem__", key)
@@ -214,7 +218,11 @@ class LiveList(FrozenList):
 
     def append(self, value: Any) -> None:
         """Append ``value`` (recorded)."""
-        self._edit("append", value)
+        # (Straight to the anchor, not through _edit: the hot path of a list grown item by item.)
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()
+        anchor.edit(self, "append", (value,))
 
     def extend(self, values: Any) -> None:
         """Append every item of ``values`` (recorded)."""

@@ -32,7 +32,6 @@ from . import edit_ops
 from . import job_events as ev
 from .errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from .execution_record import HINT_HISTORY, ExecutionRecord
-from .frozen import _CONTAINERS as _LIVE_CONTAINERS  # what freeze_live converts
 from .frozen import (
     FrozenDict,
     FrozenList,
@@ -454,31 +453,34 @@ def _deserialized(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
 # -- in-place edits of routine_states / shared_data (history lists: in the history fold)
 def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any, hint: str) -> None:
     """Apply an edit event of a keyed field: inside the value at ``key``, or (key None) of the map itself."""
-    op, args = d["op"], d["args"]
+    op, args, path = d["op"], d["args"], d["path"]
     if key is None:
-        _map_edit(packed, op, args, d["path"])
+        _map_edit(packed, op, args, path)
         return
-    if not dict.__contains__(packed.packed, key):
+    stored = packed.packed
+    if not dict.__contains__(stored, key):
         msg = f"no value at key {key!r} to edit"
         raise ReplayError(msg, field="key")
-    path = d["path"]
-    target = _walk(packed.value(key), path) if path else packed.value(key)
-    anchor = packed.anchor
-    base = (key, *path)
+    if packed.stale:
+        packed.sync()
+    root = dict.__getitem__(packed.view, key)
     if path:
+        target = _walk(root, path)
+        base: tuple[Any, ...] = (key, *path)
         target._path = base  # the live container's path hint, exact again
-    elif not isinstance(target, (dict, list)):
-        msg = f"the value at key {key!r} is a {type(target).__name__}, not a dict or list"
+    elif isinstance(root, (dict, list)):
+        target, base = root, (key,)
+    else:
+        msg = f"the value at key {key!r} is a {type(root).__name__}, not a dict or list"
         raise ReplayError(msg, field="path")
+    anchor = packed.anchor
 
     def child(value: Any, at: Any) -> Any:
-        # (Scalars are stored as they are: no path to build for the common append.)
-        if type(value) not in _LIVE_CONTAINERS:
-            return value
         return freeze_live(value, hint, anchor, (*base, at))
 
     _edit(target, op, args, child)
-    packed.touch(key)
+    if dict.__getitem__(stored, key) is not None:
+        packed.touch(key)  # (once: later edits of the same value find its bytes stale already)
 
 
 def _walk(root: Any, path: list[Any]) -> Any:
