@@ -155,6 +155,13 @@ class LiveDict(FrozenDict):
             self._refuse()
         return anchor.edit(self, method, args)
 
+    def _live_child(self, value: Any, at: Any) -> Any:
+        """``value`` as stored at ``at`` (a key or index) in this container: live, with its path."""
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()  # (a container without an anchor takes no edits)
+        return freeze_live(value, self._hint, anchor, (*self._path, at))
+
     def __setitem__(self, key: Any, value: Any) -> None:
         # (Straight to the anchor, not through _edit: the hot path of `state["count"] += 1`.)
         anchor = self._anchor
@@ -215,6 +222,13 @@ class LiveList(FrozenList):
         if anchor is None:
             self._refuse()
         return anchor.edit(self, method, args)
+
+    def _live_child(self, value: Any, at: Any) -> Any:
+        """``value`` as stored at ``at`` (a key or index) in this container: live, with its path."""
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()  # (a container without an anchor takes no edits)
+        return freeze_live(value, self._hint, anchor, (*self._path, at))
 
     def append(self, value: Any) -> None:
         """Append ``value`` (recorded)."""

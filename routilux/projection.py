@@ -451,7 +451,7 @@ def _deserialized(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
 
 
 # -- in-place edits of routine_states / shared_data (history lists: in the history fold)
-def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any, hint: str) -> None:
+def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any) -> None:
     """Apply an edit event of a keyed field: inside the value at ``key``, or (key None) of the map itself."""
     op, args, path = d["op"], d["args"], d["path"]
     if key is None:
@@ -466,19 +466,16 @@ def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any
     root = dict.__getitem__(packed.view, key)
     if path:
         target = _walk(root, path)
-        base: tuple[Any, ...] = (key, *path)
-        target._path = base  # the live container's path hint, exact again
-    elif isinstance(root, (dict, list)):
-        target, base = root, (key,)
+        target._path = (key, *path)  # the live container's path hint, exact again
+    elif isinstance(root, (LiveDict, LiveList)):
+        target = root
+        target._path = (key,)  # (what it was decoded with; set again, as for a nested one)
     else:
         msg = f"the value at key {key!r} is a {type(root).__name__}, not a dict or list"
         raise ReplayError(msg, field="path")
-    anchor = packed.anchor
-
-    def child(value: Any, at: Any) -> Any:
-        return freeze_live(value, hint, anchor, (*base, at))
-
-    _edit(target, op, args, child)
+    # (New values are frozen by the container itself, live and with their paths: no
+    # closure to build on a path taken per edit.)
+    _edit(target, op, args, target._live_child)
     if dict.__getitem__(stored, key) is not None:
         packed.touch(key)  # (once: later edits of the same value find its bytes stale already)
 
@@ -551,12 +548,12 @@ def _map_edit(packed: PackedMap, op: str, args: list[Any], path: list[Any]) -> N
 
 
 def _shared_data_edited(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
-    _keyed_edit(p, p._shared_data, d, d["key"], HINT_SHARED_DATA)
+    _keyed_edit(p, p._shared_data, d, d["key"])
 
 
 def _routine_state_edited(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     # (A routine state is a dict and stays one: an edit changes what is inside it.)
-    _keyed_edit(p, p._routine_states, d, d["routine_id"], HINT_ROUTINE_STATES)
+    _keyed_edit(p, p._routine_states, d, d["routine_id"])
 
 
 def _history_only(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
