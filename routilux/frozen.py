@@ -569,15 +569,21 @@ def freeze_live(value: Any, hint: str, anchor: EditAnchor, path: tuple[Any, ...]
     return value
 
 
+# Items thaw leaves as they are (checked first: a long list of numbers is thawed with no
+# call per item, e.g. when a snapshot re-encodes a list grown by in-place appends).
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def thaw(value: Any) -> Any:
     """Return a plain, mutable deep copy of ``value`` (dicts, lists and sets copied at every depth).
 
     Tuples stay tuples, with their items thawed.
     """
+    scalars = _SCALARS
     if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: v if type(v) in scalars else thaw(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [thaw(v) for v in list.__iter__(value)]
+        return [v if type(v) in scalars else thaw(v) for v in list.__iter__(value)]
     if type(value) is tuple:
         return tuple(thaw(v) for v in value)
     if isinstance(value, set):
