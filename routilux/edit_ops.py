@@ -54,7 +54,11 @@ LIST_OPS = {"append": 1, "extend": 1, "insert": 2, "setitem": 2, "delitem": 1, "
 DICT_OPS = {"setitem": 2, "delitem": 1, "clear": 0, "update": 1, "replace": 1}
 
 #: ``child(value, key)``: the stored form of a new ``value`` at ``key`` (its index or key).
+#: It is not called for the scalars in :data:`AS_IS`, which are stored as they are.
 Child = Callable[[Any, Any], Any]
+
+#: Values stored as they are, without calling ``child`` (immutable scalars: nothing to freeze).
+AS_IS = frozenset({str, int, float, bool, bytes, type(None)})
 
 
 def _slice(args: list[Any]) -> slice:
@@ -88,8 +92,13 @@ def check(target: Any, op: str, args: list[Any]) -> None:
             cannot be compared.
         IndexError, KeyError, ValueError: as the list or dict method would.
     """
-    if op == "append" and isinstance(target, list) and type(args) is list and len(args) == 1:
-        return  # the most common edit (a list grown item by item): nothing can fail
+    if type(args) is list:
+        # The most common edits (a list grown item by item, a dict item set): nothing can fail.
+        if op == "append":
+            if len(args) == 1 and isinstance(target, list):
+                return
+        elif op == "setitem" and len(args) == 2 and isinstance(target, dict):
+            return
     if isinstance(target, list):
         arity = LIST_OPS.get(op)
         kind = "list"
@@ -156,10 +165,15 @@ def _check_list(target: list[Any], op: str, args: list[Any]) -> None:
 def apply(target: Any, op: str, args: list[Any], child: Child) -> None:
     """Perform ``op(*args)`` on ``target`` (after :func:`check`), new values stored through ``child``."""
     if isinstance(target, list):
-        _apply_list(target, op, args, child)
+        if op == "append":  # (the most common edit, without the dispatch below)
+            value = args[0]
+            list.append(target, value if type(value) in AS_IS else child(value, list.__len__(target)))
+        else:
+            _apply_list(target, op, args, child)
         return
     if op == "setitem":
-        dict.__setitem__(target, args[0], child(args[1], args[0]))
+        value = args[1]
+        dict.__setitem__(target, args[0], value if type(value) in AS_IS else child(value, args[0]))
     elif op == "delitem":
         dict.__delitem__(target, args[0])
     elif op == "clear":
@@ -175,9 +189,7 @@ def apply(target: Any, op: str, args: list[Any], child: Child) -> None:
 
 def _apply_list(target: list[Any], op: str, args: list[Any], child: Child) -> None:
     n = list.__len__(target)
-    if op == "append":
-        list.append(target, child(args[0], n))
-    elif op == "extend":
+    if op == "extend":
         list.extend(target, [child(v, n + i) for i, v in enumerate(args[0])])
     elif op == "insert":
         at = min(max(args[0] + n, 0) if args[0] < 0 else args[0], n)  # where list.insert puts it

@@ -155,8 +155,19 @@ class LiveDict(FrozenDict):
             self._refuse()
         return anchor.edit(self, method, args)
 
+    def _live_child(self, value: Any, at: Any) -> Any:
+        """``value`` as stored at ``at`` (a key or index) in this container: live, with its path."""
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()  # (a container without an anchor takes no edits)
+        return freeze_live(value, self._hint, anchor, (*self._path, at))
+
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._edit("__setitem__", key, value)
+        # (Straight to the anchor, not through _edit: the hot path of `state["count"] += 1`.)
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()
+        anchor.edit(self, "__setitem__", (key, value))
 
     def __delitem__(self, key: Any) -> None:
         self._edit("__delitem__", key)
@@ -212,9 +223,20 @@ class LiveList(FrozenList):
             self._refuse()
         return anchor.edit(self, method, args)
 
+    def _live_child(self, value: Any, at: Any) -> Any:
+        """``value`` as stored at ``at`` (a key or index) in this container: live, with its path."""
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()  # (a container without an anchor takes no edits)
+        return freeze_live(value, self._hint, anchor, (*self._path, at))
+
     def append(self, value: Any) -> None:
         """Append ``value`` (recorded)."""
-        self._edit("append", value)
+        # (Straight to the anchor, not through _edit: the hot path of a list grown item by item.)
+        anchor = self._anchor
+        if anchor is None:
+            self._refuse()
+        anchor.edit(self, "append", (value,))
 
     def extend(self, values: Any) -> None:
         """Append every item of ``values`` (recorded)."""
@@ -547,15 +569,21 @@ def freeze_live(value: Any, hint: str, anchor: EditAnchor, path: tuple[Any, ...]
     return value
 
 
+# Items thaw leaves as they are (checked first: a long list of numbers is thawed with no
+# call per item, e.g. when a snapshot re-encodes a list grown by in-place appends).
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def thaw(value: Any) -> Any:
     """Return a plain, mutable deep copy of ``value`` (dicts, lists and sets copied at every depth).
 
     Tuples stay tuples, with their items thawed.
     """
+    scalars = _SCALARS
     if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: v if type(v) in scalars else thaw(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [thaw(v) for v in list.__iter__(value)]
+        return [v if type(v) in scalars else thaw(v) for v in list.__iter__(value)]
     if type(value) is tuple:
         return tuple(thaw(v) for v in value)
     if isinstance(value, set):

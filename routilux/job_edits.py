@@ -112,25 +112,19 @@ class JobEditor:
             if writer.tx is not None:
                 msg = "an in-place edit cannot be part of a JobState transaction; call it outside the transaction"
                 raise RuntimeError(msg)
-            if field in _HISTORY_FIELDS and not p.history_complete:
-                ensure_history(p)
-            path = _locate(p, field, container)
-            if path and field in _KEYED and (method == "append" or (
-                    method == "__setitem__" and type(args[0]) in _EXACT and type(container) is LiveDict
-                    and type(dict.get(container, args[0])) in _EXACT)):
-                # The hot paths (issue 12's benchmarks: a list grown item by item, a counter
-                # in a routine's state): nothing can fail, and scalars come back from the
-                # codec as they are, so apply takes the payload without decoding it.
-                kind, key_field = _KEYED[field]
-                if method == "append":
-                    op, op_args = "append", [args[0]]
-                    exact = type(args[0]) in _EXACT
-                else:
-                    op, op_args = "setitem", [args[0], args[1]]
-                    exact = type(args[1]) in _EXACT  # (the key is exact: checked above)
-                exact = exact and type(path[0]) is str and (len(path) == 1 or _all_exact(path[1:]))
-                writer.emit(kind, {key_field: path[0], "path": list(path[1:]), "op": op, "args": op_args}, exact)
-                return None
+            keyed = _KEYED.get(field)
+            if keyed is None:
+                if not p.history_complete:
+                    ensure_history(p)
+                path = _locate(p, field, container)
+            else:
+                path = _locate(p, field, container)
+                if path and (method == "append" or method == "__setitem__"):
+                    # The hot paths (issue 12's benchmarks: a list grown item by item, a
+                    # counter in a routine's state): nothing can fail, and scalars come back
+                    # from the codec as they are, so apply takes the payload without decoding it.
+                    if _record_hot(writer, keyed, path, container, method, args):
+                        return None
             events, result = _plan(p, field, path, container, method, args)
             if len(events) == 1:
                 writer.emit(*events[0])
@@ -145,6 +139,33 @@ class JobEditor:
             return result() if callable(result) else result
         finally:
             lock.release()
+
+
+def _record_hot(writer: JobWriter, keyed: tuple[str, str], path: tuple[Any, ...], container: Any, method: str,
+                args: tuple[Any, ...]) -> bool:
+    """Record an append, or a scalar set in a dict, inside a keyed field's value; False for any other set.
+
+    The event is the one the general path records (:func:`_plan`); the caller vouches it
+    applies, so only whether apply can take the payload as it is (``exact``: decoding the
+    event gives it back unchanged) is worked out here.
+    """
+    kind, key_field = keyed
+    inner = list(path[1:]) if len(path) > 1 else []
+    if method == "append":
+        value = args[0]
+        op_args = [value]
+        op = "append"
+    else:
+        item, value = args
+        if (type(item) not in _EXACT or type(container) is not LiveDict
+                or type(dict.get(container, item)) not in _EXACT):
+            return False
+        op_args = [item, value]
+        op = "setitem"
+    # (The item of a set was checked above.)
+    exact = type(value) in _EXACT and type(path[0]) is str and (not inner or _all_exact(inner))
+    writer.emit(kind, {key_field: path[0], "path": inner, "op": op, "args": op_args}, exact)
+    return True
 
 
 def _all_exact(values: Any) -> bool:
@@ -230,9 +251,12 @@ def _locate(p: JobProjection, field: str, container: Any) -> tuple[Any, ...]:
         if not hint:
             raise _detached(p, field, None)
         key = hint[0]
-        if not dict.__contains__(packed.packed, key):
+        if packed.stale:
+            packed.sync()
+        # (The view holds every key of the field once synced.)
+        root = dict.get(packed.view, key, _MISSING)
+        if root is _MISSING:
             raise _detached(p, field, key)
-        root = packed.value(key)
         # (A value's own root, the common case, is found without walking.)
         if (root if len(hint) == 1 else _walk(root, hint[1:])) is container:
             return hint

@@ -433,7 +433,12 @@ class JobState(Serializable):
 
     def get_routine_state(self, routine_id: str) -> FrozenDict | None:
         """Return the state of a routine (its in-place changes are recorded), or None."""
-        state: FrozenDict | None = self._p.routine_states.get(routine_id)
+        # (The view's own read, without its method calls: the hot path of
+        # `get_routine_state(r)["count"] += 1`.)
+        states = self._p._routine_states
+        if states.stale:
+            states.sync()
+        state: FrozenDict | None = dict.get(states.view, routine_id)
         return state
 
     def record_execution(self, routine_id: str, event_name: str, data: dict[str, Any] | None) -> None:
@@ -481,7 +486,12 @@ class JobState(Serializable):
 
     def get_shared_data(self, key: str, default: Any = None) -> Any:
         """Return ``shared_data[key]`` (a dict or list value records its in-place changes), or ``default``."""
-        return self._p.shared_data.get(key, default)
+        # (The view's own read, without its method calls: the hot path of
+        # `get_shared_data("items").append(x)`.)
+        data = self._p._shared_data
+        if data.stale:
+            data.sync()
+        return dict.get(data.view, key, default)
 
     def append_to_shared_log(self, entry: dict[str, Any]) -> None:
         """Append a copy of ``entry`` (plus an iso ``timestamp`` if it has none).

@@ -32,7 +32,6 @@ from . import edit_ops
 from . import job_events as ev
 from .errors import ReadOnlyJobStateError, ReplayError, SchemaVersionError, UnknownEventKindError
 from .execution_record import HINT_HISTORY, ExecutionRecord
-from .frozen import _CONTAINERS as _LIVE_CONTAINERS  # what freeze_live converts
 from .frozen import (
     FrozenDict,
     FrozenList,
@@ -452,33 +451,33 @@ def _deserialized(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
 
 
 # -- in-place edits of routine_states / shared_data (history lists: in the history fold)
-def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any, hint: str) -> None:
+def _keyed_edit(p: JobProjection, packed: PackedMap, d: dict[str, Any], key: Any) -> None:
     """Apply an edit event of a keyed field: inside the value at ``key``, or (key None) of the map itself."""
-    op, args = d["op"], d["args"]
+    op, args, path = d["op"], d["args"], d["path"]
     if key is None:
-        _map_edit(packed, op, args, d["path"])
+        _map_edit(packed, op, args, path)
         return
-    if not dict.__contains__(packed.packed, key):
+    stored = packed.packed
+    if not dict.__contains__(stored, key):
         msg = f"no value at key {key!r} to edit"
         raise ReplayError(msg, field="key")
-    path = d["path"]
-    target = _walk(packed.value(key), path) if path else packed.value(key)
-    anchor = packed.anchor
-    base = (key, *path)
+    if packed.stale:
+        packed.sync()
+    root = dict.__getitem__(packed.view, key)
     if path:
-        target._path = base  # the live container's path hint, exact again
-    elif not isinstance(target, (dict, list)):
-        msg = f"the value at key {key!r} is a {type(target).__name__}, not a dict or list"
+        target = _walk(root, path)
+        target._path = (key, *path)  # the live container's path hint, exact again
+    elif isinstance(root, (LiveDict, LiveList)):
+        target = root
+        target._path = (key,)  # (what it was decoded with; set again, as for a nested one)
+    else:
+        msg = f"the value at key {key!r} is a {type(root).__name__}, not a dict or list"
         raise ReplayError(msg, field="path")
-
-    def child(value: Any, at: Any) -> Any:
-        # (Scalars are stored as they are: no path to build for the common append.)
-        if type(value) not in _LIVE_CONTAINERS:
-            return value
-        return freeze_live(value, hint, anchor, (*base, at))
-
-    _edit(target, op, args, child)
-    packed.touch(key)
+    # (New values are frozen by the container itself, live and with their paths: no
+    # closure to build on a path taken per edit.)
+    _edit(target, op, args, target._live_child)
+    if dict.__getitem__(stored, key) is not None:
+        packed.touch(key)  # (once: later edits of the same value find its bytes stale already)
 
 
 def _walk(root: Any, path: list[Any]) -> Any:
@@ -549,12 +548,12 @@ def _map_edit(packed: PackedMap, op: str, args: list[Any], path: list[Any]) -> N
 
 
 def _shared_data_edited(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
-    _keyed_edit(p, p._shared_data, d, d["key"], HINT_SHARED_DATA)
+    _keyed_edit(p, p._shared_data, d, d["key"])
 
 
 def _routine_state_edited(p: JobProjection, ts: int, d: dict[str, Any]) -> None:
     # (A routine state is a dict and stays one: an edit changes what is inside it.)
-    _keyed_edit(p, p._routine_states, d, d["routine_id"], HINT_ROUTINE_STATES)
+    _keyed_edit(p, p._routine_states, d, d["routine_id"])
 
 
 def _history_only(p: JobProjection, ts: int, d: dict[str, Any]) -> None:

@@ -214,6 +214,68 @@ def test_each_edit_is_one_small_event_carrying_the_change() -> None:
     assert job.events()[-1].data == {"routine_id": "r", "path": ["deep", "list"], "op": "insert", "args": [0, 0]}
 
 
+class _Tag(str):
+    """A str subclass: the codec stores it as a plain str."""
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with the type of every item spelled out (``==`` alone takes 1 == 1.0 == True)."""
+    if isinstance(value, dict):
+        return ("dict", {k: _typed(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return ("tuple" if type(value) is tuple else "list", [_typed(v) for v in value])
+    return (type(value).__name__, value)
+
+
+FAST_VALUES = [0, -(2**40), 2**63, 1.5, True, None, "s", b"b", _Tag("t"), (1, "x"), [1, [2]], {"a": {"b": 1}}]
+
+
+@pytest.mark.parametrize("value", FAST_VALUES, ids=[repr(v) for v in FAST_VALUES])
+def test_appends_and_item_sets_record_the_planned_event_and_replay_exactly(value: Any) -> None:
+    """The fast path of an append / an item set (job_edits) records the event the general path would.
+
+    Root values and nested containers, scalars of every type and containers: each edit is
+    one event with the expected payload, and the live value, types included, is what the
+    job's events rebuild (a value the codec changes, a tuple or a str subclass, is applied
+    as decoded, not as given).
+    """
+    job = JobState()
+    job.update_shared_data("items", [[]])
+    job.update_routine_state("r", {"count": 0, "deep": {"d": {"x": 1}}})
+    edits = [
+        (lambda: job.get_shared_data("items").append(value), ev.SHARED_DATA_EDITED,
+         {"key": "items", "path": [], "op": "append", "args": [value]}),
+        (lambda: job.get_shared_data("items")[0].append(value), ev.SHARED_DATA_EDITED,
+         {"key": "items", "path": [0], "op": "append", "args": [value]}),
+        (lambda: job.get_routine_state("r").__setitem__("count", value), ev.ROUTINE_STATE_EDITED,
+         {"routine_id": "r", "path": [], "op": "setitem", "args": ["count", value]}),
+        (lambda: job.get_routine_state("r")["deep"]["d"].__setitem__("x", value), ev.ROUTINE_STATE_EDITED,
+         {"routine_id": "r", "path": ["deep", "d"], "op": "setitem", "args": ["x", value]}),
+    ]
+    for edit, kind, payload in edits:
+        before = job.version
+        edit()
+        assert job.version == before + 1
+        last = job.events()[-1]
+        assert last.kind == kind
+        assert _typed(last.data) == _typed(as_decoded(payload))
+    again = replayed(job)
+    for read in (lambda j: j.get_shared_data("items"), lambda j: j.get_routine_state("r")):
+        assert _typed(thaw(read(job))) == _typed(thaw(read(again)))
+    assert_replays(job)
+
+
+def as_decoded(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as the codec gives it back (a str subclass comes back a str)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(plain(v) for v in value)
+        return str(value) if isinstance(value, str) else value
+    return {k: plain(v) for k, v in payload.items()}
+
+
 def test_ten_thousand_appends_are_ten_thousand_events_and_replay() -> None:
     """A list grown by 10,000 in-place appends: 10,000 events; replay, snapshots and save/load agree."""
     job = JobState()
