@@ -26,7 +26,7 @@ import attrs
 from .base import EventLog
 from .checkpoint import Checkpoint, read_unverified, sign_checkpoint
 from .errors import CheckpointError
-from .proof import ConsistencyProof, InclusionProof
+from .proof import ConsistencyProof, InclusionProof, ordered_pair
 from .signing import Signer
 
 __all__ = [
@@ -146,11 +146,7 @@ def prove_consistency(log: EventLog, first: Checkpoint, second: Checkpoint) -> C
     Raises:
         ValueError: the checkpoints name different origins, or one is not of this log.
     """
-    if first.origin != second.origin:
-        msg = f"the checkpoints are of different logs ({first.origin!r} and {second.origin!r})"
-        raise ValueError(msg)
-    if first.size > second.size:
-        first, second = second, first
+    first, second = ordered_pair(first, second)
     for cp in (first, second):
         _check_is_of_log(log, cp)
     path = log.merkle_consistency(first.size, second.size)

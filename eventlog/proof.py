@@ -48,6 +48,7 @@ __all__ = [
     "load_proof",
     "make_consistency_proof",
     "make_inclusion_proof",
+    "ordered_pair",
     "verify_consistency_file",
     "verify_inclusion_file",
 ]
@@ -161,6 +162,18 @@ def make_inclusion_proof(tree: MerkleTree, checkpoint: Checkpoint, seq: int, ts:
                           tuple(path))
 
 
+def ordered_pair(first: Checkpoint, second: Checkpoint) -> tuple[Checkpoint, Checkpoint]:
+    """The two checkpoints of one consistency proof, the smaller size first.
+
+    Raises:
+        ValueError: they are checkpoints of different logs.
+    """
+    if first.origin != second.origin:
+        msg = f"the checkpoints are of different logs ({first.origin!r} and {second.origin!r})"
+        raise ValueError(msg)
+    return (second, first) if first.size > second.size else (first, second)
+
+
 def make_consistency_proof(tree: MerkleTree, first: Checkpoint, second: Checkpoint) -> ConsistencyProof:
     """Prove that the tree at ``second``'s size extends the tree at ``first``'s.
 
@@ -169,11 +182,7 @@ def make_consistency_proof(tree: MerkleTree, first: Checkpoint, second: Checkpoi
             not this tree's.
         NodeStoreError: the tree's store is damaged.
     """
-    if first.origin != second.origin:
-        msg = f"the checkpoints are of different logs ({first.origin!r} and {second.origin!r})"
-        raise ValueError(msg)
-    if first.size > second.size:
-        first, second = second, first
+    first, second = ordered_pair(first, second)
     for cp in (first, second):
         if tree.root_at(cp.size) != cp.root:
             msg = f"the checkpoint's root is not this tree's root at size {cp.size}"

@@ -624,8 +624,7 @@ class JobState(Serializable):
         p = self._p
         if not p.history_complete:
             with self._lock:
-                with gc_paused(p.version - p.history_upto):
-                    ensure_history(p)
+                ensure_history(p)  # (it pauses the collector for the events it reads)
 
     def events(self, kind: str | Iterable[str] | None = None, routine_id: str | None = None,
                start: int | None = None, stop: int | None = None, since: TimeLike | None = None,

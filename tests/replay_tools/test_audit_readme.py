@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from readme_blocks import readme_script  # tests/readme_blocks.py
+
 ROOT = Path(__file__).resolve().parents[2]
 HEADING = "### Audit proofs an outsider can check"
 
@@ -29,16 +31,8 @@ def section() -> str:
 
 
 def script(text: str) -> str:
-    parts = ["set -euo pipefail"]
-    for lang, body in re.findall(r"```(bash|python)\n(.*?)```", text, flags=re.DOTALL):
-        if lang == "python":
-            parts.append("python - <<'PYEOF'\n" + body + "PYEOF")
-            continue
-        for line in body.splitlines():
-            command = line.split("  #", 1)[0].strip()
-            if command and not command.startswith("#") and not command.startswith("pip install"):
-                parts.append(line)
-    return "\n".join(parts) + "\n"
+    """The section's blocks as one bash script, without the ``pip install`` line."""
+    return readme_script(text, skip=lambda command: command.startswith("pip install"))
 
 
 def test_the_audit_walkthrough_runs_as_written(tmp_path: Path) -> None:

@@ -17,29 +17,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from readme_blocks import readme_script  # tests/readme_blocks.py
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIPPED = {"bash scripts/test"}  # runs the suite this test belongs to
 
 
-def readme_script(text: str) -> str:
-    """The README's fenced bash and python blocks as one bash script, in order."""
-    parts = ["set -euo pipefail"]
-    for lang, body in re.findall(r"```(bash|python)\n(.*?)```", text, flags=re.DOTALL):
-        if lang == "python":
-            parts.append("python - <<'PYEOF'\n" + body + "PYEOF")
-            continue
-        for line in body.splitlines():
-            command = line.split("  #", 1)[0].strip()
-            if command and not command.startswith("#") and command not in SKIPPED:
-                parts.append(line)
-    return "\n".join(parts) + "\n"
-
-
 def test_the_readme_script_covers_every_block() -> None:
     """Every fenced block of the README is run (nothing is silently left out)."""
     text = (ROOT / "README.md").read_text()
-    script = readme_script(text)
+    script = readme_script(text, skip=SKIPPED.__contains__)
     assert "bash scripts/demo" in script and "source .venv/bin/activate" in script
     assert "routilux-replay info jobs/run-1" in script and "JobState.open(" in script
     fences = re.findall(r"```(\w*)\n", text)
@@ -57,7 +44,7 @@ def test_readme_commands_succeed_on_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     subprocess.run(["git", "-C", str(clone), "checkout", "-q", head.stdout.strip()], check=True, timeout=60)
-    script = readme_script((clone / "README.md").read_text())
+    script = readme_script((clone / "README.md").read_text(), skip=SKIPPED.__contains__)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "COLUMNS")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if not p.startswith(str(ROOT)))  # no way to reach this checkout's .venv
