@@ -18,18 +18,36 @@ The loop body is inlined in the timed closure, so not even the mutator's own met
 counted. Real code (ours) pays all of that and more; this is a floor, not an implementation.
 The same pools and loop shape as ``workloads.timed_calls`` are used, so the figures compare
 with the original's rows of ``workloads.py`` run in the same benchmark.
+
+``record_floor`` does the same for ``record_execution``, in memory and durable. The durable
+floor adds what this project's durable log must do per event beyond that (DESIGN.md, issue
+14): one step of the BLAKE2b-128 hash chain, the RFC 6962 Merkle tree's two SHA-256 calls
+(the leaf, and one interior node: a tree of n leaves has n - 1), and one copy of the bytes
+into a shared map of a file (page cache: the "batch" promise that an acknowledged event
+survives ``kill -9``). It leaves out the frame header, both CRCs, the index and the lock.
+
+``replay_floor`` times the least reading a log of this format back can cost: one ``read`` of
+each segment file, then per frame one header unpack, one slice of the event's bytes, one
+CRC32 of them (the check a reader needs before it believes the bytes), and one list append
+of ``(ts, bytes)``. It leaves out the header CRC, the seq/ts order, the pad, the kind and
+shape checks, and building anything from the event.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
+import mmap
+import os
+import struct
 import time
+import zlib
 from typing import Any
 
 import msgpack
 from workloads import POOL, make_data
 
-__all__ = ["event_floor"]
+__all__ = ["event_floor", "record_floor", "replay_floor"]
 
 
 def event_floor(params: dict[str, Any]) -> dict[str, Any]:
@@ -91,3 +109,107 @@ def event_floor(params: dict[str, Any]) -> dict[str, Any]:
         msg = f"the floor loop recorded {len(events)} events, not {n}"
         raise AssertionError(msg)
     return {"us_per_call": seconds / n * 1e6, "ms": seconds * 1e3}
+
+
+def record_floor(params: dict[str, Any]) -> dict[str, Any]:
+    """Per-call floor of ``record_execution("processor", "output", value)``: µs per call.
+
+    ``params["durable"]`` false: pack, the two appends of ``event_floor`` and the history's
+    store of the event's bytes. True: also the chain step, the tree's two hashes and the
+    copy into a shared map of a file under ``params["dir"]`` (see the module docstring).
+    """
+    n, durable = params["n"], params.get("durable", False)
+    pool = [make_data(params.get("shape", "nested"), i) for i in range(POOL)]
+    packb, time_ns = msgpack.Packer().pack, time.time_ns
+    events: list[bytes] = []
+    tss: list[int] = []
+    history: list[bytes] = []
+    path = os.path.join(params.get("dir", "."), f"floor-{os.getpid()}.bin")
+    fd = -1
+    mm: Any = None
+    if durable:
+        # Room for every event, allocated and mapped before the timing (as a log's
+        # reserved window is); pages are first touched inside the loop, as they are there.
+        size = 1024 * n
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.posix_fallocate(fd, 0, size)
+        mm = mmap.mmap(fd, size)
+    primed = hashlib.blake2b(digest_size=16)
+    sha256 = hashlib.sha256
+    link_head = struct.Struct("<16sQq").pack
+    leaf_head = struct.Struct("<BQq").pack
+    node = b"\x01"
+    try:
+        gc.collect()
+        t0 = time.perf_counter()
+        if not durable:
+            for i in range(n):
+                b = packb(["execution_recorded", {"routine_id": "processor", "event_name": "output",
+                                                  "data": pool[i % POOL]}])
+                events.append(b)
+                tss.append(time_ns())
+                history.append(b)
+        else:
+            link = bytes(16)
+            leaf = bytes(32)
+            off = 0
+            for i in range(n):
+                b = packb(["execution_recorded", {"routine_id": "processor", "event_name": "output",
+                                                  "data": pool[i % POOL]}])
+                ts = time_ns()
+                h = primed.copy()
+                h.update(link_head(link, i + 1, ts))
+                h.update(b)
+                link = h.digest()
+                prev, leaf = leaf, sha256(leaf_head(0, i + 1, ts) + b).digest()
+                sha256(node + prev + leaf).digest()
+                end = off + len(b)
+                mm[off:end] = b
+                off = end
+                history.append(b)
+        seconds = time.perf_counter() - t0
+    finally:
+        if mm is not None:
+            mm.close()
+        if fd >= 0:
+            os.close(fd)
+            os.unlink(path)
+    if len(history) != n:
+        msg = f"the floor loop recorded {len(history)} events, not {n}"
+        raise AssertionError(msg)
+    return {"us_per_call": seconds / n * 1e6}
+
+
+_FRAME_FIELDS = struct.Struct("<IIQq16sI")  # len, count, seq, ts, link, body CRC (eventlog/FORMAT.md)
+
+
+def replay_floor(params: dict[str, Any]) -> dict[str, Any]:
+    """Events per second of the least a reader of ``params["job_dir"]``'s log must do (module docstring).
+
+    The prepared job of ``workloads_ours.prepare_replay`` (one event per frame).
+    """
+    log_dir = params["job_dir"]
+    segments = sorted(f for f in os.listdir(log_dir) if f.endswith(".seg"))
+    unpack_from, crc32 = _FRAME_FIELDS.unpack_from, zlib.crc32
+    header, seg_header = 48, 56  # bytes of a frame header and of a segment header
+    gc.collect()
+    t0 = time.perf_counter()
+    kept: list[tuple[int, bytes]] = []
+    append = kept.append
+    for name in segments:
+        with open(os.path.join(log_dir, name), "rb") as f:
+            buf = f.read()
+        pos, end = seg_header, len(buf)
+        while pos + header <= end:
+            length, _count, _seq, ts, _link, body_crc = unpack_from(buf, pos)
+            if length == 0:
+                break  # reserved zeros past the last frame
+            body = pos + header
+            payload = buf[body : body + length]
+            if crc32(payload) != body_crc:
+                msg = f"{name}: bad frame CRC at offset {pos}"
+                raise AssertionError(msg)
+            append((ts, payload))
+            pos = (body + length + 7) & ~7
+    seconds = time.perf_counter() - t0
+    return {"events_per_s": len(kept) / seconds, "events": len(kept)}

@@ -69,6 +69,28 @@ def test_event_floor_records_one_event_per_call(op):
     _positive(workloads_floor.event_floor({"op": op, "n": 40, "shape": "nested"}), "us_per_call", "ms")
 
 
+@pytest.mark.parametrize("durable", [False, True])
+def test_record_floor_records_one_event_per_call(tmp_path, durable):
+    """bench_floor's record_execution floor, in memory and durable; the durable one leaves no file."""
+    _positive(workloads_floor.record_floor({"n": 40, "durable": durable, "dir": str(tmp_path)}), "us_per_call")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_replay_floor_reads_every_event_of_the_prepared_job(tmp_path):
+    """The replay floor counts the same events as ours and SQLite, and refuses a damaged frame."""
+    paths = {"job_dir": str(tmp_path / "job"), "db_path": str(tmp_path / "events.sqlite")}
+    workloads_ours.prepare_replay({**paths, "events": 300, "shape": "nested"})
+    result = workloads_floor.replay_floor(paths)
+    assert result["events"] == 300
+    _positive(result, "events_per_s")
+    segment = next((tmp_path / "job").glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[56 + 48 + 5] ^= 0xFF  # a byte of the first event
+    segment.write_bytes(bytes(data))
+    with pytest.raises(AssertionError, match="bad frame CRC"):
+        workloads_floor.replay_floor(paths)
+
+
 def test_durable_replay_and_time_travel_workloads(tmp_path):
     """Durable record_execution, the replay job and its SQLite twin, replay and at()."""
     _positive(workloads_ours.record_execution_durable({"n": 50, "shape": "nested", "dir": str(tmp_path)}),
