@@ -163,14 +163,19 @@ class FrameScanner:
         hsize = FRAME_HEADER_SIZE
         stop = last if last else _NO_LAST
         expected, prev_ts, link = self.expected_seq, self.prev_ts, self.link
-        last_off = self.last_frame_off
+        # Offsets are relative to the buffer (``buf_off``) inside the loop: the last good
+        # frame's (negative once its buffer is replaced), the next frame's, and the last
+        # at which a whole header fits before ``end``.
+        last_rel = self.last_frame_off - buf_off
+        rel = 0
+        blen = len(buf)
+        rend = end - buf_off
+        fast_end = min(rend, blen - hsize + 1)
         out: list[tuple[int, int, bytes]] = []
         push = out.append
         try:
-            blen = len(buf)
-            while pos < end and expected <= stop:
-                rel = pos - buf_off
-                if blen - rel >= hsize:
+            while expected <= stop:
+                if rel < fast_end:
                     length, count, seq, ts, bcrc = unpack(buf, rel)
                     body = rel + hsize
                     tail = body + length
@@ -178,6 +183,8 @@ class FrameScanner:
                     good = (count == 1 and seq == expected and ts >= prev_ts and length <= limit
                             and rel + total <= blen and crc32(buf[rel:body]) == residue
                             and crc32(payload := buf[body:tail]) == bcrc and buf.startswith(pads[-length & 7], tail))
+                elif rel >= rend:
+                    break
                 else:
                     good = False
                 if not good:
@@ -187,21 +194,26 @@ class FrameScanner:
                             want = hsize
                             if res.kind == "past_end":
                                 want = (hsize + _U32.unpack_from(buf, rel)[0] + 7) & ~7
-                            if last_off >= buf_off:  # the last good frame is in the buffer replaced
-                                link = buf[last_off - buf_off + _LINK_AT : last_off - buf_off + _LINK_AT + 16]
+                            if last_rel >= 0:  # the last good frame is in the buffer replaced
+                                link = buf[last_rel + _LINK_AT : last_rel + _LINK_AT + 16]
                             if out:  # the events of this buffer, before it is replaced
                                 yield out
                                 out = []
                                 push = out.append
+                            pos = buf_off + rel
                             buf = pread_all(fd, min(end - pos, max(want, chunk)), pos)
                             buf_off = pos
+                            last_rel -= rel
+                            rel = 0
                             blen = len(buf)
                             buf_end = pos + blen
                             if buf_end < end and len(buf) < min(end - pos, max(want, chunk)):
                                 end = buf_end  # the file is shorter than expected: stop there
+                            rend = end - buf_off
+                            fast_end = min(rend, blen - hsize + 1)
                             continue
                         self.bad = res
-                        self.bad_off = pos
+                        self.bad_off = buf_off + rel
                         self.bad_head = bytes(buf[rel : rel + 8])
                         break
                     hdr: FrameHeader = res  # type: ignore[assignment]
@@ -211,12 +223,12 @@ class FrameScanner:
                     payload = buf[body : body + length]
                 # The frame is accepted: the state moves past it before anything is yielded
                 # (a consumer may stop at the yield; ``finally`` stores this state).
-                last_off = pos
+                last_rel = rel
                 expected = seq + count
                 prev_ts = ts
-                pos += total
+                rel += total
                 if not last:
-                    yield last_off, seq, count, ts, buf[rel + _LINK_AT : rel + _LINK_AT + 16], payload
+                    yield buf_off + last_rel, seq, count, ts, buf[last_rel + _LINK_AT : last_rel + _LINK_AT + 16], payload
                 elif count == 1:
                     # PrefixFilter.passes, inlined.
                     if seq >= first and (not skip or payload[:width] not in skip):
@@ -228,6 +240,7 @@ class FrameScanner:
                             break
                         if seq + k >= first and (not skip or event_bytes[:width] not in skip):
                             push((seq + k, ts, event_bytes))
+            pos = buf_off + rel
             if self.bad is None and pos < self.end and expected <= stop:
                 # The file ended before ``end``: report it like any short read.
                 self.bad = BadFrame("short", f"file ends at byte {pos}, expected data up to {self.end}")
@@ -238,9 +251,9 @@ class FrameScanner:
             # The state after the last frame read, also when the consumer stopped early
             # (a reader that reached its last seq): kept in locals until then, as the
             # attribute stores would cost a tenth of a frame's time.
-            if last_off >= buf_off:
-                link = buf[last_off - buf_off + _LINK_AT : last_off - buf_off + _LINK_AT + 16]
-            self.pos, self.last_frame_off = pos, last_off
+            if last_rel >= 0:
+                link = buf[last_rel + _LINK_AT : last_rel + _LINK_AT + 16]
+            self.pos, self.last_frame_off = buf_off + rel, buf_off + last_rel
             self.expected_seq, self.prev_ts, self.link = expected, prev_ts, link
 
 
