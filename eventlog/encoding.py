@@ -950,25 +950,28 @@ class EventSplitter:
     ``split(event_bytes)`` returns the str values of the leading fields and, last, the
     encoded bytes of the last one: a slice of ``event_bytes``, exactly what :func:`encode`
     gives for that value. It returns None when the event has another shape (the caller
-    then decodes it whole). Only the field names and the strs are looked at, and the names
-    are packed once, here: a reader that keeps large values encoded (decoding them only
-    when they are read) calls this for every such event.
+    then decodes it whole), or, with ``kind``, another kind. Only the kind, the field
+    names and the strs are looked at, and the names are packed once, here: a reader that
+    keeps large values encoded (decoding them only when they are read) calls this for
+    every such event.
 
     The leading fields of a job's events repeat (a few routine ids, a few event names), so
     an event's bytes up to the last name, once checked by the full parse, are remembered
     with the strs they hold (at most :attr:`KNOWN_LIMIT` of them): the next event that
-    starts with the same bytes is split by a dict lookup. Where those bytes end is computed
-    as if every leading value were a fixstr, without checking anything: an end computed
-    from bytes of another shape gives bytes that were never remembered, and the full parse
-    runs. A lookup that succeeds is the check, byte for byte.
+    starts with the same bytes is split by a dict lookup. Where those bytes end is found
+    without checking anything (the first place the packed last name occurs, or where it
+    would be if every leading value were a fixstr): an end found in bytes of another
+    shape gives bytes that were never remembered, and the full parse runs. A lookup that
+    succeeds is the check, byte for byte (the bytes up to the last name parse the same
+    way wherever they are followed by).
     """
 
-    __slots__ = ("_head_lens", "_heads", "_known", "_last")
+    __slots__ = ("_head_lens", "_heads", "_kind", "_known", "_last", "_last_len")
 
     #: Most leading-field byte strings remembered; the memory is emptied when it is full.
     KNOWN_LIMIT = 4096
 
-    def __init__(self, *names: str) -> None:
+    def __init__(self, *names: str, kind: str | None = None) -> None:
         if not 2 <= len(names) <= 15:
             msg = "an event splitter needs 2 to 15 field names"
             raise ValueError(msg)
@@ -977,17 +980,30 @@ class EventSplitter:
         self._heads = (bytes((0x80 | len(names),)) + packed[0], *packed[1:-1])
         self._head_lens = tuple(len(head) for head in self._heads)
         self._last = packed[-1]
+        self._last_len = len(self._last)
+        self._kind = None if kind is None else b"\x92" + _pack_plain(kind)
         self._known: dict[bytes, tuple[str, ...]] = {}
 
     def split(self, event_bytes: bytes) -> tuple[Any, ...] | None:
         """The leading str values and the encoded last value, or None (see the class)."""
+        # The first packed last name past 0x92 and the kind's head byte (-1 if there is
+        # none: a short end, never remembered).
+        end = event_bytes.find(self._last, 2) + self._last_len
+        known = self._known.get(event_bytes[:end])
+        if known is not None and end < len(event_bytes):
+            return known + (event_bytes[end:],)
+        return self._split_slow(event_bytes)
+
+    def _split_slow(self, event_bytes: bytes) -> tuple[Any, ...] | None:
+        """:meth:`split` of an event whose leading fields are not remembered where the fast end says."""
         try:
             # Past 0x92 and a fixstr kind; then, per leading field, its name and a fixstr
-            # (its head byte minus 0x9F is the fixstr's whole size).
+            # (its head byte minus 0x9F is the fixstr's whole size). A leading str holding
+            # the packed last name misleads the fast end: this one is right for them.
             end = event_bytes[1] - 0x9E
             for size in self._head_lens:
                 end += size + event_bytes[end + size] - 0x9F
-            end += len(self._last)
+            end += self._last_len
         except IndexError:
             end = -1  # not that shape, or cut short: the full parse decides
         else:
@@ -1007,6 +1023,8 @@ class EventSplitter:
             kind_head = event_bytes[1]
             if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
                 return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
+            if self._kind is not None and not event_bytes.startswith(self._kind):
+                return None
             pos = kind_head - 0x9E  # 2 + the kind's length
             out: list[Any] = []
             for head in self._heads:

@@ -26,6 +26,7 @@ import warnings
 import weakref
 import zlib
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 from . import _fs
@@ -1599,11 +1600,21 @@ class FileEventLog(EventLog):
         assert seg.index is not None
         return seg.index
 
-    def _events(self, start: int, stop: int | None, decode: bool,
-                select: PrefixFilter | None = None) -> Iterator[Any]:
-        """Yield ``(seq, ts, event_bytes)`` for ``start..stop``, or with ``decode`` the Records.
+    def _events(self, start: int, stop: int | None) -> Iterator[Record]:
+        """Yield the decoded Records ``start..stop``."""
+        for batch in self._batches(start, stop, None):
+            for seq, ts, event_bytes in batch:
+                try:
+                    kind, data = decode_event(event_bytes, seq=seq)
+                except RecordDecodeError as err:
+                    raise self._decode_error(seq, err) from None
+                yield new_record(Record, (seq, ts, kind, data))
 
-        ``select`` (raw reads only) leaves out the events it does not pass.
+    def _batches(self, start: int, stop: int | None,
+                 select: PrefixFilter | None) -> Iterator[list[tuple[int, int, bytes]]]:
+        """Yield the ``(seq, ts, event_bytes)`` of ``start..stop`` in lists (see :meth:`FrameScanner.batches`).
+
+        ``select`` leaves out the events it does not pass.
 
         Frames come from the one frame reader (:class:`~eventlog.segment.FrameScanner`),
         started at the sparse index entry before ``start``; a bad frame is a
@@ -1630,15 +1641,7 @@ class FileEventLog(EventLog):
                     msg = f"event log {self._path!r} is closed"
                     raise LogClosedError(msg)
                 scanner = FrameScanner(seg.fd, pos, seg_end, expected, 0, b"", chunk=chunk)
-                if decode:
-                    for seq, ts, event_bytes in scanner.events(start, end_seq):
-                        try:
-                            kind, data = decode_event(event_bytes, seq=seq)
-                        except RecordDecodeError as err:
-                            raise self._decode_error(seg, seq, err) from None
-                        yield new_record(Record, (seq, ts, kind, data))
-                else:
-                    yield from scanner.events(start, end_seq, select)
+                yield from scanner.batches(start, end_seq, select)
                 if pos == SEG_HEADER_SIZE or scanner.pos != pos:
                     break  # started at the segment's start, or the entry's frame was read
                 # Nothing was read: the index entry the scan started from is not a frame of
@@ -1699,13 +1702,14 @@ class FileEventLog(EventLog):
             return self._head_seq
         return idx.last_seq
 
-    def _decode_error(self, seg: _Seg, seq: int, err: RecordDecodeError) -> RecordDecodeError:
+    def _decode_error(self, seq: int, err: RecordDecodeError) -> RecordDecodeError:
         """The decode error of ``seq`` naming its file and frame offset (found again: rare)."""
-        return RecordDecodeError(seg.path, self._locate(seq)[1], seq, err.reason)
+        seg, off = self._locate(seq)[:2]
+        return RecordDecodeError(seg.path, off, seq, err.reason)
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[Record]:
         """Yield records ``start..stop``; checksums are verified, the chain is not (see verify)."""
-        return self._events(start, stop, True)
+        return self._events(start, stop)
 
     def read_raw(self, start: int = 1, stop: int | None = None,
                  select: PrefixFilter | None = None) -> Iterator[tuple[int, int, bytes]]:
@@ -1714,7 +1718,7 @@ class FileEventLog(EventLog):
         ``select`` is applied inside the frame scanner, so the events it leaves out cost
         no yield (their frames are read and checked all the same).
         """
-        return self._events(start, stop, False, select)
+        return chain.from_iterable(self._batches(start, stop, select))
 
     def _locate(self, seq: int) -> tuple[_Seg, int, int, int, int, bytes, bytes, bytes]:
         """Return ``(seg, off, first seq, count, ts, link, payload, prev_link)`` of the frame holding ``seq``."""

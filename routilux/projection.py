@@ -301,8 +301,9 @@ def _replace_list(target: FrozenList, items: Iterable[Any]) -> None:
 # The events whose last value stays encoded: routine states, shared data, execution records.
 _ROUTINE_STATE = EventSplitter("routine_id", "state")
 _SHARED_VALUE = EventSplitter("key", "value")
-_EXECUTION = EventSplitter("routine_id", "event_name", "data")
-_EXECUTION_AT = EventSplitter("routine_id", "event_name", "timestamp", "data")  # a record with its own time
+_EXECUTION = EventSplitter("routine_id", "event_name", "data", kind=ev.EXECUTION_RECORDED)
+# A record with its own time.
+_EXECUTION_AT = EventSplitter("routine_id", "event_name", "timestamp", "data", kind=ev.EXECUTION_RECORDED)
 # First bytes of an encoded map (fixmap, map16, map32): a routine state or a record's data
 # kept encoded is checked to be a dict by its first byte, without decoding it.
 _MAP_HEADS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
@@ -727,7 +728,6 @@ def fold_raw(p: JobProjection, events: Iterable[tuple[int, int, bytes]]) -> JobP
 # current routine (a pause point records it).
 _HISTORY_FOLD_KINDS = ev.HISTORY_KINDS | {ev.CURRENT_ROUTINE_SET}
 _HISTORY_EDITS = frozenset({ev.SHARED_LOG_EDITED, ev.EXECUTION_HISTORY_EDITED})
-_EXECUTION_PREFIX = b"\x92" + encode(ev.EXECUTION_RECORDED)
 
 
 def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], routine: str | None) -> str | None:
@@ -744,22 +744,24 @@ def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], ro
     history = p.execution_history
     split = _EXECUTION.split
     record = ExecutionRecord.from_event
+    map_heads = _MAP_HEADS
     for seq, ts, event_bytes in events:
-        kind = _EXECUTION_RECORDED
-        if event_bytes.startswith(_EXECUTION_PREFIX):  # most history events: checked first
-            parts = split(event_bytes)
-            if parts is not None and parts[2][0] in _MAP_HEADS:
-                _list_append(history, record(parts[0], parts[1], parts[2], ts))
+        # Most history events are execution records in the writer's layout: split first
+        # (the splitter checks the kind too).
+        parts = split(event_bytes)
+        if parts is not None:
+            routine_id, event_name, data = parts
+            if data[0] in map_heads:
+                _list_append(history, record(routine_id, event_name, data, ts))
                 continue
+        kind = _kind(event_bytes)
+        if kind == _EXECUTION_RECORDED:
             parts = _EXECUTION_AT.split(event_bytes)
-            if parts is not None and parts[3][0] in _MAP_HEADS:
+            if parts is not None and parts[3][0] in map_heads:
                 _list_append(history, record(parts[0], parts[1], parts[3], ts, _record_time(parts[2], seq)))
                 continue
-        else:
-            found = _kind(event_bytes)
-            if found is None or found not in _HISTORY_FOLD_KINDS:
-                continue
-            kind = found
+        elif kind is None or kind not in _HISTORY_FOLD_KINDS:
+            continue
         try:
             d = decode_event(event_bytes, seq=seq)[1]
             if not _SHAPE_CHECKS[kind](d):
