@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
@@ -138,7 +137,10 @@ def main() -> int:
             out = subprocess.run([sys.executable, __file__, "--one", label], check=True,
                                  capture_output=True, text=True).stdout
             results[label].append(json.loads(out))
-    med: Callable[[str, str], float] = lambda label, key: statistics.median(r[key] for r in results[label])
+
+    def med(label: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[label])
+
     floor = med("floor", "wall")
     print(f"durable append vs its floor: {EVENTS:,} nested events (~{len(_events()[0])} bytes), "
           f"{args.runs} interleaved runs, medians; load average {os.getloadavg()[0]:.2f} (shared machine)")
