@@ -116,11 +116,11 @@ PREALLOC_MIN = 64 * 1024
 PREALLOC_MAX = 4 * 1024 * 1024
 PREALLOC_ALIGN = 4096
 #: Bytes of the active segment mapped at a time (see FileEventLog._make_room). Each new
-#: window costs an mmap and an munmap (a TLB flush); at 64 KiB (~290 nested events)
-#: that was ~1 us of every page's ~3 us first-store cost, and appends ran 0.1-0.2 us
-#: slower than with 512 KiB (benchmarks/bench_append_floor.py --windows). Larger windows
-#: gained nothing more measurable and leave more written pages mapped for the flusher's
-#: fdatasync to write-protect.
+#: window costs an mmap and an munmap (a TLB flush): at 64 KiB (~290 nested events) a
+#: page's first stores cost 3.5-4.2 us, at 512 KiB 2.7-3.4 us, and appends ran ~0.2 us
+#: faster in two of three sittings (``benchmarks/bench_append_floor.py --windows``; not
+#: resolvable at load > 4). Larger windows gained nothing more measurable and leave more
+#: written pages mapped for the flusher's fdatasync to write-protect.
 MAP_WINDOW = 512 * 1024
 #: The Merkle tree's node store, a subdirectory of the log (eventlog/MERKLE.md).
 MERKLE_DIR = "merkle"
