@@ -116,8 +116,13 @@ BATCH_FLUSH_DELAY = 0.002
 PREALLOC_MIN = 64 * 1024
 PREALLOC_MAX = 4 * 1024 * 1024
 PREALLOC_ALIGN = 4096
-#: Bytes of the active segment mapped at a time (see FileEventLog._make_room).
-MAP_WINDOW = 64 * 1024
+#: Bytes of the active segment mapped at a time (see FileEventLog._make_room). Each new
+#: window costs an mmap and an munmap (a TLB flush): at 64 KiB (~290 nested events) a
+#: page's first stores cost 3.5-4.2 us, at 512 KiB 2.7-3.4 us, and appends ran ~0.2 us
+#: faster in two of three sittings (``benchmarks/bench_append_floor.py --windows``; not
+#: resolvable at load > 4). Larger windows gained nothing more measurable and leave more
+#: written pages mapped for the flusher's fdatasync to write-protect.
+MAP_WINDOW = 512 * 1024
 #: The Merkle tree's node store, a subdirectory of the log (eventlog/MERKLE.md).
 MERKLE_DIR = "merkle"
 #: Signed checkpoints kept with the log: ``cp-<size:020d>.txt``, one per size.
@@ -908,9 +913,10 @@ class FileEventLog(EventLog):
         old size; if even that fails the writer is failed.
 
         Only a window of :data:`MAP_WINDOW` bytes from the page holding ``off`` is
-        mapped. Pages the writer has moved past are unmapped, so the flusher's fdatasync
-        finds no mapping to write-protect on them: with the whole file mapped, each page
-        written back cost a TLB-flush interrupt of the appending thread.
+        mapped. Pages the writer has moved past are unmapped once it leaves the window,
+        so the flusher's fdatasync finds few mappings to write-protect on them: with the
+        whole file mapped, each page written back cost a TLB-flush interrupt of the
+        appending thread.
         """
         if end > self._alloc:
             old = self._alloc
