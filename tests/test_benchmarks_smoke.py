@@ -163,3 +163,12 @@ def test_table_shows_medians_ratio_target_and_unsupported():
         in table[2]
     assert "unsupported (raises TypeError: read-only)" in table[3]
     assert table[3].endswith("| n/a | <= 3x (issue 12): MISSED (not measurable) |")
+
+
+@pytest.mark.parametrize("label", ["floor", "append 'batch'"])
+def test_append_floor_cases_time_an_event(monkeypatch, label):
+    """bench_append_floor's bare loop and the real durable append, at a tiny size."""
+    import bench_append_floor
+
+    monkeypatch.setattr(bench_append_floor, "EVENTS", 300)
+    _positive(bench_append_floor.run_one(label), "wall", "cpu")
