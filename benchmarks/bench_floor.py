@@ -16,7 +16,7 @@ it for scale.
 The same is done for the other per-call targets of issue 11 still missed:
 ``record_execution`` in memory (≤ 1.2x) and durable ``"batch"`` (≤ 1.8x of the original's
 in-memory figure: it has no durable log), whose durable floor adds the hash-chain step, the
-Merkle tree's two hashes and the copy into the page cache; and replay of a durable log from
+frame header and its CRCs, the Merkle tree's two hashes and the copy into the page cache; and replay of a durable log from
 disk (≥ 1.5x SQLite's select + unpack), whose floor reads the same log files doing only a
 header unpack, a slice, a CRC and a list append per event.
 """
@@ -86,10 +86,10 @@ def make_plan(args: argparse.Namespace, scratch: str) -> Plan:
             "A floor row marked MISSED means the target cannot be met by any such implementation in this "
             "CPython: only native code, or recording several calls as one event, could.",
             "Nested data is issue 11's (see bench_job_state.py); the in-place rows use ints, as issue 12's.",
-            "The durable floor adds, per event, one BLAKE2b-128 chain step, the Merkle tree's two SHA-256 "
-            "(leaf and one interior node) and one copy of the bytes into a shared map of a file (the page cache); "
-            "no frame header, CRC, index or lock. The original has no durable log: its in-memory figure is "
-            "the reference, as in bench_job_state.py.",
+            "The durable floor adds, per event, one BLAKE2b-128 chain step, the frame header and its two CRC32s "
+            "(RELIABILITY.md), the Merkle tree's two SHA-256 (leaf and one interior node) and the copy of the "
+            "frame into a shared map of a file (the page cache); no check, index, lock or call. The original has "
+            "no durable log: its in-memory figure is the reference, as in bench_job_state.py.",
             "The replay floor reads the same log files as ours (one `read` per segment), and per frame does one "
             "header unpack, one slice, one CRC32 of the event's bytes and one list append; no header CRC, order, "
             "pad, kind or shape check, and nothing built from the event. SQLite selects and unpacks the same "
@@ -108,7 +108,7 @@ def make_plan(args: argparse.Namespace, scratch: str) -> Plan:
             Target("<=", 1.2, "issue 11")),
         Row("the same: ours", "nested", "µs", Ref(real, OURS, "us_per_call"),
             Ref(real, PEER, "us_per_call", ORIGINAL), Target("<=", 1.2, "issue 11")),
-        Row(f'`record_execution` durable `"batch"` ({n:,} calls): the floor, with chain, tree and page cache',
+        Row(f'`record_execution` durable `"batch"` ({n:,} calls): the floor, with chain, frame, tree and page cache',
             "nested", "µs", Ref(rec_dur, OURS, "us_per_call", "floor"),
             Ref(real, PEER, "us_per_call", f"{ORIGINAL} in memory"), Target("<=", 1.8, "issue 11")),
         Row("the same: ours", "nested", "µs", Ref(real_dur, OURS, "us_per_call"),

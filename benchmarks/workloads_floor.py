@@ -20,11 +20,14 @@ The same pools and loop shape as ``workloads.timed_calls`` are used, so the figu
 with the original's rows of ``workloads.py`` run in the same benchmark.
 
 ``record_floor`` does the same for ``record_execution``, in memory and durable. The durable
-floor adds what this project's durable log must do per event beyond that (DESIGN.md, issue
-14): one step of the BLAKE2b-128 hash chain, the RFC 6962 Merkle tree's two SHA-256 calls
-(the leaf, and one interior node: a tree of n leaves has n - 1), and one copy of the bytes
-into a shared map of a file (page cache: the "batch" promise that an acknowledged event
-survives ``kill -9``). It leaves out the frame header, both CRCs, the index and the lock.
+floor adds what this project's durable log must do per event beyond that (DESIGN.md,
+RELIABILITY.md, issue 14): one step of the BLAKE2b-128 hash chain, the frame's header and
+its two CRC32s (the body's, and the header's own, which tells a torn write from a flipped
+length), the RFC 6962 Merkle tree's two SHA-256 calls (the leaf, and one interior node: a
+tree of n leaves has n - 1), and the copy of the frame into a shared map of a file (page
+cache: the "batch" promise that an acknowledged event survives ``kill -9``). It leaves out
+the checks, the index, the lock and every call. (``bench_append_floor.py`` times the same
+per-frame work under the log's own ``append_encoded``, without the encoding.)
 
 ``replay_floor`` times the least reading a log of this format back can cost: one ``read`` of
 each segment file, then per frame one header unpack, one slice of the event's bytes, one
@@ -130,15 +133,18 @@ def record_floor(params: dict[str, Any]) -> dict[str, Any]:
     if durable:
         # Room for every event, allocated and mapped before the timing (as a log's
         # reserved window is); pages are first touched inside the loop, as they are there.
-        size = 1024 * n
+        size = 1024 * n  # room for frames of up to ~1 KiB
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.posix_fallocate(fd, 0, size)
         mm = mmap.mmap(fd, size)
     primed = hashlib.blake2b(digest_size=16)
     sha256 = hashlib.sha256
     link_head = struct.Struct("<16sQq").pack
+    frame_head = struct.Struct("<IIQq16sI").pack  # eventlog/FORMAT.md; then the header's CRC
+    crc32 = zlib.crc32
     leaf_head = struct.Struct("<BQq").pack
     node = b"\x01"
+    pack_crc = struct.Struct("<I").pack
     try:
         gc.collect()
         t0 = time.perf_counter()
@@ -161,11 +167,14 @@ def record_floor(params: dict[str, Any]) -> dict[str, Any]:
                 h.update(link_head(link, i + 1, ts))
                 h.update(b)
                 link = h.digest()
+                size = len(b)
+                head = frame_head(size, 1, i + 1, ts, link, crc32(b))
+                body = off + 48
+                mm[off:body] = head + pack_crc(crc32(head))
+                mm[body : body + size] = b
+                off = (body + size + 7) & ~7
                 prev, leaf = leaf, sha256(leaf_head(0, i + 1, ts) + b).digest()
                 sha256(node + prev + leaf).digest()
-                end = off + len(b)
-                mm[off:end] = b
-                off = end
                 history.append(b)
         seconds = time.perf_counter() - t0
     finally:
