@@ -31,7 +31,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .encoding import MAX_RECORD_BYTES, decode_event, encode_event
@@ -200,6 +200,19 @@ class EventLog(abc.ABC):
             RecordTooLargeError: ``event_bytes`` is over the record limit.
             ConcurrencyError: ``expected_seq`` is not the head; nothing was written.
         """
+
+    def appender(self, held_lock: object | None = None) -> Callable[..., tuple[int, int]]:
+        """Return the function a single writer calls to append each encoded event.
+
+        It takes the arguments of :meth:`append_encoded` and does the same. ``held_lock``:
+        a lock the caller holds around every call of the returned function (for example
+        the lock under which it also applies the event to its state). A log whose appends
+        are guarded by that very lock (an :class:`~eventlog.InMemoryEventLog` given it as
+        ``lock=``) returns a variant that does not take it again; any other log returns
+        :meth:`append_encoded` itself. Calling the variant without holding ``held_lock``
+        is not thread-safe.
+        """
+        return self.append_encoded
 
     @abc.abstractmethod
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,

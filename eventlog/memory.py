@@ -21,7 +21,7 @@ import contextlib
 import threading
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .base import DURABILITY_MODES, EventLog, check_event_sizes, check_schema_version, next_ts
@@ -167,32 +167,46 @@ class InMemoryEventLog(EventLog):
 
     def append_encoded(self, event_bytes: bytes, *, expected_seq: int | None = None,
                        ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
+        lock = self._lock
+        lock.acquire()  # rather than "with": half the cost, on a path taken per event
+        try:
+            return self._append_held(event_bytes, expected_seq=expected_seq, ts=ts, personal=personal)
+        finally:
+            lock.release()
+
+    def appender(self, held_lock: object | None = None) -> Callable[..., tuple[int, int]]:
+        """:meth:`append_encoded`, or (``held_lock`` is this log's lock) its body without taking the lock.
+
+        (A JobState passes its lock to its in-memory log and appends and applies each
+        event under it: taking the re-entrant lock a second time cost ~2.5 % of the
+        instructions of a nested ``record_execution``.)
+        """
+        return self._append_held if held_lock is self._lock else self.append_encoded
+
+    def _append_held(self, event_bytes: bytes, *, expected_seq: int | None = None,
+                     ts: int | None = None, personal: Sequence[SealedValue] | None = None) -> tuple[int, int]:
+        """:meth:`append_encoded` with the lock held by the caller."""
         if personal:
             first, ts = self.append_batch_encoded([event_bytes], expected_seq=expected_seq, ts=ts, personal=personal)
             return first, ts
         if len(event_bytes) > MAX_RECORD_BYTES:
             check_event_sizes([event_bytes])
-        lock = self._lock
-        lock.acquire()  # rather than "with": half the cost, on a path taken per event
-        try:
-            if self._closed:
-                self._refuse_closed()
-            tss = self._tss
-            head = len(tss)
-            if expected_seq is not None and expected_seq != head:
-                raise ConcurrencyError(expected_seq, head, "<memory>")
-            if ts is None:
-                ts = _time_ns()
-                if head and ts < tss[-1]:
-                    ts = tss[-1]  # timestamps never go backwards, even if the clock does
-            else:
-                ts = next_ts(tss[-1] if head else 0, ts)
-            self._events.append(event_bytes)
-            tss.append(ts)
-            if self._followers:
-                self._cond.notify_all()
-        finally:
-            lock.release()
+        if self._closed:
+            self._refuse_closed()
+        tss = self._tss
+        head = len(tss)
+        if expected_seq is not None and expected_seq != head:
+            raise ConcurrencyError(expected_seq, head, "<memory>")
+        if ts is None:
+            ts = _time_ns()
+            if head and ts < tss[-1]:
+                ts = tss[-1]  # timestamps never go backwards, even if the clock does
+        else:
+            ts = next_ts(tss[-1] if head else 0, ts)
+        self._events.append(event_bytes)
+        tss.append(ts)
+        if self._followers:
+            self._cond.notify_all()
         return head + 1, ts
 
     def append_batch_encoded(self, events: Sequence[bytes], *, expected_seq: int | None = None,

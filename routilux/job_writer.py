@@ -186,7 +186,8 @@ class JobWriter:
 
     def __init__(self, log: EventLog, projection: JobProjection, lock: Any, *, readonly: bool) -> None:
         self.log = log
-        self.append = log.append_encoded  # bound once: called for every event
+        # Bound once (called for every event); the job's lock is held around each call.
+        self.append = log.appender(lock)
         self.projection = projection
         self.lock = lock
         self.readonly = readonly

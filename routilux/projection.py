@@ -646,39 +646,41 @@ def apply_event(p: JobProjection, seq: int, ts: int, event_bytes: bytes, data: d
             kind = None
         if kind is None:
             kind = decode_event(event_bytes, seq=seq)[0]  # raises the precise decode error
-    if kind not in _SHAPE_CHECKS:
-        msg = (f"unknown event kind {kind!r}: this routilux reads event schema version "
-               f"{ev.SCHEMA_VERSION} (the log may come from a newer version)")
-        raise UnknownEventKindError(msg, seq)
-    if (seq == 1) != (kind == _JOB_CREATED):
-        msg = "a job log starts with exactly one job_created event (at seq 1)"
-        raise ReplayError(msg, seq)
     lazy = p.history_source is not None
-    try:
-        if lazy and kind in _HISTORY_ONLY_KINDS:
-            pass  # changes nothing but the history lists, folded (and checked) when they are read
-        elif kind in _RAW_HANDLERS:
-            if data is not None and not checked and not _SHAPE_CHECKS[kind](data):
-                raise _shape_error(kind, data)
-            _RAW_HANDLERS[kind](p, ts, event_bytes, data)
-        else:
-            if data is None:
-                data = decode_event(event_bytes, seq=seq)[1]
-            if not checked and not _SHAPE_CHECKS[kind](data):
-                raise _shape_error(kind, data)
-            if lazy or kind not in _HISTORY_KINDS:
-                _HANDLERS[kind](p, ts, data)
-            else:  # no log to read the history lists from later: build them now
-                routine = p.current_routine_id
-                _HANDLERS[kind](p, ts, data)
-                _fold_history(p, ((seq, ts, event_bytes),), routine)
-    except ReplayError as exc:
-        if exc.seq is None:
-            raise type(exc)(str(exc), seq, exc.field) from None
-        raise
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
-        raise ReplayError(msg, seq) from None
+    # The common case first: a history-only kind (known, and not job_created: seq > 1) of
+    # a projection that reads its history lists from the log changes nothing but those
+    # lists, folded (and checked) when they are read.
+    if not lazy or kind not in _HISTORY_ONLY_KINDS or seq == 1:
+        if kind not in _SHAPE_CHECKS:
+            msg = (f"unknown event kind {kind!r}: this routilux reads event schema version "
+                   f"{ev.SCHEMA_VERSION} (the log may come from a newer version)")
+            raise UnknownEventKindError(msg, seq)
+        if (seq == 1) != (kind == _JOB_CREATED):
+            msg = "a job log starts with exactly one job_created event (at seq 1)"
+            raise ReplayError(msg, seq)
+        try:
+            if kind in _RAW_HANDLERS:
+                if data is not None and not checked and not _SHAPE_CHECKS[kind](data):
+                    raise _shape_error(kind, data)
+                _RAW_HANDLERS[kind](p, ts, event_bytes, data)
+            else:
+                if data is None:
+                    data = decode_event(event_bytes, seq=seq)[1]
+                if not checked and not _SHAPE_CHECKS[kind](data):
+                    raise _shape_error(kind, data)
+                if lazy or kind not in _HISTORY_KINDS:
+                    _HANDLERS[kind](p, ts, data)
+                else:  # no log to read the history lists from later: build them now
+                    routine = p.current_routine_id
+                    _HANDLERS[kind](p, ts, data)
+                    _fold_history(p, ((seq, ts, event_bytes),), routine)
+        except ReplayError as exc:
+            if exc.seq is None:
+                raise type(exc)(str(exc), seq, exc.field) from None
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            msg = f"malformed {kind!r} event payload ({type(exc).__name__}: {exc})"
+            raise ReplayError(msg, seq) from None
     p.version = seq
     p.last_ts = ts
     if not lazy:

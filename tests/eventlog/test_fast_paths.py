@@ -186,6 +186,53 @@ def test_append_encoded_survives_reopen(tmp_path) -> None:
     assert eventlog.verify(path).ok
 
 
+
+def test_appender_appends_as_append_encoded_does(make_log) -> None:
+    """Every backend's ``appender()`` gives the records, bytes and head hash of ``append_encoded``."""
+    plain = make_log()
+    fast = make_log()
+    lock = threading.RLock()
+    append = fast.appender(lock)
+    for i in range(1, 30):
+        event_bytes = encode_event("tick", {"i": i, "nested": {"x": [i, 1.5]}})
+        want = plain.append_encoded(event_bytes, expected_seq=i - 1, ts=T0 + i)
+        with lock:
+            got = append(event_bytes, expected_seq=i - 1, ts=T0 + i)
+        assert got == want
+    with lock, pytest.raises(ConcurrencyError):
+        append(encode_event("late", {}), expected_seq=0)
+    assert list(fast.read_raw()) == list(plain.read_raw())
+    assert fast.head_hash == plain.head_hash
+
+
+def test_memory_appender_under_the_logs_own_lock_skips_it_and_stays_thread_safe() -> None:
+    """Given the lock the log was built with, the appender does not take it again: threads
+    that hold that lock around each call still append every event exactly once, in order."""
+    lock = threading.RLock()
+    log = InMemoryEventLog(lock=lock)
+    append = log.appender(lock)
+    assert append != log.append_encoded  # the variant without its own acquisition
+    other = InMemoryEventLog()
+    assert other.appender(lock) == other.append_encoded  # not its lock: the locking append
+
+    def writer(w: int) -> None:
+        for i in range(300):
+            with lock:
+                seq, _ts = append(encode_event("w", {"w": w, "i": i}), expected_seq=log.head_seq)
+                assert seq == log.head_seq
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = list(log.read())
+    assert [r.seq for r in records] == list(range(1, 1201))
+    for w in range(4):
+        assert [r.data["i"] for r in records if r.data["w"] == w] == list(range(300))
+    tss = [r.ts for r in records]
+    assert tss == sorted(tss)
+
 # -- bundles decode lazily -------------------------------------------------------------------
 
 def test_bundle_with_an_undecodable_event_fails_on_read_or_with_check_events(tmp_path) -> None:
