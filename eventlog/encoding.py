@@ -966,7 +966,7 @@ class EventSplitter:
     way wherever they are followed by).
     """
 
-    __slots__ = ("_head_lens", "_heads", "_kind", "_known", "_last", "_last_len")
+    __slots__ = ("_head_limit", "_head_lens", "_heads", "_kind", "_known", "_last", "_last_len")
 
     #: Most leading-field byte strings remembered; the memory is emptied when it is full.
     KNOWN_LIMIT = 4096
@@ -982,16 +982,22 @@ class EventSplitter:
         self._last = packed[-1]
         self._last_len = len(self._last)
         self._kind = None if kind is None else b"\x92" + _pack_plain(kind)
+        # Where a remembered head ends at the latest: 0x92, a fixstr kind, the names, a
+        # fixstr per leading value (the only heads remembered). The search for the last
+        # name stops there, so an event of another shape costs the same however large.
+        self._head_limit = 2 + 31 + sum(self._head_lens) + 32 * len(self._heads) + self._last_len
         self._known: dict[bytes, tuple[str, ...]] = {}
 
     def split(self, event_bytes: bytes) -> tuple[Any, ...] | None:
         """The leading str values and the encoded last value, or None (see the class)."""
-        # The first packed last name past 0x92 and the kind's head byte (-1 if there is
-        # none: a short end, never remembered).
-        end = event_bytes.find(self._last, 2) + self._last_len
+        # The first packed last name past 0x92 and the kind's head byte, within the
+        # longest remembered head (-1 if there is none: a short end, never remembered).
+        end = event_bytes.find(self._last, 2, self._head_limit) + self._last_len
         known = self._known.get(event_bytes[:end])
         if known is not None and end < len(event_bytes):
             return known + (event_bytes[end:],)
+        if self._kind is not None and not event_bytes.startswith(self._kind):
+            return None  # another kind (a remembered head holds its kind: no hit above)
         return self._split_slow(event_bytes)
 
     def _split_slow(self, event_bytes: bytes) -> tuple[Any, ...] | None:
@@ -1023,8 +1029,6 @@ class EventSplitter:
             kind_head = event_bytes[1]
             if event_bytes[0] != 0x92 or not 0xA0 <= kind_head <= 0xBF:
                 return None  # not [fixstr kind, ...]: every kind this library writes is a fixstr
-            if self._kind is not None and not event_bytes.startswith(self._kind):
-                return None
             pos = kind_head - 0x9E  # 2 + the kind's length
             out: list[Any] = []
             for head in self._heads:

@@ -79,6 +79,26 @@ def test_a_kind_splitter_splits_only_its_kind() -> None:
         "r", "e", encode({"k": 1}))
 
 
+@pytest.mark.parametrize("size", [31, 32, 300])
+def test_leading_strs_of_every_length_split_the_same_first_and_remembered(size: int) -> None:
+    """Ids up to the longest fixstr (remembered) and longer ones (parsed each time) give the same parts."""
+    splitter = EventSplitter("routine_id", "event_name", "data", kind="execution_recorded")
+    rid, name = "r" * size, "e" * size
+    for n in range(3):
+        event = encode_event("execution_recorded", {"routine_id": rid, "event_name": name, "data": {"n": n}})
+        assert splitter.split(event) == (rid, name, encode({"n": n}))
+
+
+def test_an_event_of_another_shape_holding_the_last_name_deep_inside_is_not_split() -> None:
+    """The packed last name far past where any head ends (a large value holding it) is no head."""
+    splitter = EventSplitter("routine_id", "event_name", "data", kind="execution_recorded")
+    splitter.split(encode_event("execution_recorded", {"routine_id": "r", "event_name": "e", "data": {}}))
+    other = encode_event("shared_data_set", {"key": "k", "value": {"blob": "x" * 100_000, "data": 1}})
+    assert splitter.split(other) is None
+    untyped = EventSplitter("key", "value")
+    assert untyped.split(other) == ("k", encode({"blob": "x" * 100_000, "data": 1}))
+
+
 @pytest.mark.parametrize("routine_id", ["\u00e4data", "x\u00a4data", "data"])
 def test_a_leading_str_holding_the_last_name_is_split_right_every_time(routine_id: str) -> None:
     """A routine id whose UTF-8 holds the packed last name (0xA4 'data') misleads the fast end only."""
