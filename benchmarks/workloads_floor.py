@@ -73,19 +73,16 @@ def event_floor(params: dict[str, Any]) -> dict[str, Any]:
     items: list[Any] = []
     counter = {"count": 0}
 
-    def shared_data(i: int, value: Any) -> None:
+    # The event of each mutator: its kind and the names of its id and value fields.
+    kind, id_field, value_field = {"shared_data": ("shared_data_set", "key", "value"),
+                                   "routine_state": ("routine_state_set", "routine_id", "state")}.get(op, ("", "", ""))
+
+    def mutate(i: int, value: Any) -> None:
         key = keys[i & 15]
-        b = packb(["shared_data_set", {"key": key, "value": value}])
+        b = packb([kind, {id_field: key, value_field: value}])
         events.append(b)
         tss.append(time_ns())
         state[key] = b
-
-    def routine_state(i: int, value: Any) -> None:
-        rid = keys[i & 15]
-        b = packb(["routine_state_set", {"routine_id": rid, "state": value}])
-        events.append(b)
-        tss.append(time_ns())
-        state[rid] = b
 
     gc.collect()
     t0 = time.perf_counter()
@@ -104,9 +101,11 @@ def event_floor(params: dict[str, Any]) -> dict[str, Any]:
             tss.append(time_ns())
             counter["count"] += 1
     else:
-        call = {"shared_data": shared_data, "routine_state": routine_state}[op]
+        if not kind:
+            msg = f"unknown floor op {op!r}"
+            raise ValueError(msg)
         for i in range(n):
-            call(i, pool[i % POOL])
+            mutate(i, pool[i % POOL])
     seconds = time.perf_counter() - t0
     if len(events) != n:
         msg = f"the floor loop recorded {len(events)} events, not {n}"
