@@ -285,6 +285,24 @@ def test_truncate_forgets_leaves_and_survives_reopen(tmp_path: Path) -> None:
     again.close()
 
 
+def _refuses_then_reopens_at(tree: MerkleTree, path: str, leaves: list[bytes], durable: int,
+                             commit: bool = False) -> None:
+    """After a failed commit: ``tree`` refuses the next one; reopened, the store holds the
+    ``durable`` leaves of the last good commit (and says it recovered), and the rest of
+    ``leaves`` appended (and committed, with ``commit``) gives the reference root."""
+    with pytest.raises(NodeStoreError, match="reopen"):
+        tree.commit()
+    tree.close()
+    store = FileNodeStore(path)
+    assert store.size == durable and store.recovery is not None
+    tree = MerkleTree(store)
+    tree.extend(leaves[durable:])
+    if commit:
+        tree.commit()
+    assert tree.root() == reference(leaves).root()
+    tree.close()
+
+
 def test_a_failed_write_refuses_later_writes_and_reopen_recovers(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path = str(tmp_path / "s")
@@ -302,15 +320,7 @@ def test_a_failed_write_refuses_later_writes_and_reopen_recovers(tmp_path: Path,
     with pytest.raises(LogWriteError, match="No space left"):
         tree.commit()
     monkeypatch.undo()
-    with pytest.raises(NodeStoreError, match="reopen"):
-        tree.commit()
-    tree.close()
-    store = FileNodeStore(path)
-    assert store.size == 20 and store.recovery is not None
-    tree = MerkleTree(store)
-    tree.extend(leaves[20:])
-    assert tree.root() == reference(leaves).root()
-    tree.close()
+    _refuses_then_reopens_at(tree, path, leaves, 20)
 
 
 def test_memory_store_refuses_out_of_order_nodes() -> None:
@@ -353,16 +363,7 @@ def test_a_failed_level_sync_writes_no_head_and_reopen_recovers(tmp_path: Path,
     assert len(synced) == 100 .bit_length() - 1, "every other level file was synced too"
     monkeypatch.undo()
     assert store.head is not None and store.head.size == 30
-    with pytest.raises(NodeStoreError, match="reopen"):
-        tree.commit()
-    tree.close()
-    reopened = FileNodeStore(path)
-    assert reopened.size == 30 and reopened.recovery is not None
-    tree = MerkleTree(reopened)
-    tree.extend(leaves[30:])
-    tree.commit()
-    assert tree.root() == reference(leaves).root()
-    tree.close()
+    _refuses_then_reopens_at(tree, path, leaves, 30, commit=True)
 
 
 def test_a_commit_syncs_every_level_file_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
