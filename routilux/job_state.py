@@ -49,13 +49,14 @@ from . import job_waiting
 from .errors import PayloadShapeError, ReplayError
 from .execution_record import ExecutionRecord
 from .frozen import FrozenDict, FrozenList
+from .gc_pause import GC_PAUSE_THRESHOLD, gc_paused
 from .job_audit import CheckpointPolicy
 from .job_edits import REPLACE, JobEditor
 from .job_serialize import JOB_FIELDS, normalize_state, record_dict, serialize
 from .job_writer import DEFAULT_SNAPSHOT_EVERY, JOB_SNAPSHOT_GAP, JobWriter
 from .legacy_save import is_json_save, read_010_save
 from .projection import JobProjection, apply_event, ensure_history, snapshot_state
-from .rebuild import GC_PAUSE_THRESHOLD, gc_paused, rebuild, rebuild_projection, resolve_version
+from .rebuild import rebuild, rebuild_projection, resolve_version
 from .serializable import Serializable
 from .timestamps import TimeLike, first_ns_at, last_ns_at, ts_to_datetime, ts_to_utc
 

@@ -17,11 +17,11 @@ from eventlog import EventLog, EventLogError
 
 from . import job_events as ev
 from .errors import ReplayError
-from .gc_pause import GC_PAUSE_THRESHOLD, gc_paused
+from .gc_pause import gc_paused
 from .projection import JobProjection, fold_raw, from_snapshot
 from .timestamps import TimeLike, last_ns_at
 
-__all__ = ["GC_PAUSE_THRESHOLD", "gc_paused", "parse_version", "rebuild", "rebuild_projection", "resolve_version"]
+__all__ = ["parse_version", "rebuild", "rebuild_projection", "resolve_version"]
 
 _log = logging.getLogger(__name__)
 
