@@ -730,6 +730,7 @@ def fold_raw(p: JobProjection, events: Iterable[tuple[int, int, bytes]]) -> JobP
 # current routine (a pause point records it).
 _HISTORY_FOLD_KINDS = ev.HISTORY_KINDS | {ev.CURRENT_ROUTINE_SET}
 _HISTORY_EDITS = frozenset({ev.SHARED_LOG_EDITED, ev.EXECUTION_HISTORY_EDITED})
+_EXECUTION_PREFIX = b"\x92" + encode(ev.EXECUTION_RECORDED)  # an execution record's first bytes
 
 
 def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], routine: str | None) -> str | None:
@@ -747,23 +748,28 @@ def _fold_history(p: JobProjection, events: Iterable[tuple[int, int, bytes]], ro
     split = _EXECUTION.split
     record = ExecutionRecord.from_event
     map_heads = _MAP_HEADS
+    record_prefix = _EXECUTION_PREFIX
     for seq, ts, event_bytes in events:
-        # Most history events are execution records in the writer's layout: split first
-        # (the splitter checks the kind too).
-        parts = split(event_bytes)
-        if parts is not None:
-            routine_id, event_name, data = parts
-            if data[0] in map_heads:
-                _list_append(history, record(routine_id, event_name, data, ts))
-                continue
-        kind = _kind(event_bytes)
-        if kind == _EXECUTION_RECORDED:
+        if event_bytes.startswith(record_prefix):
+            # Most history events are execution records in the writer's layout. (Tested
+            # first by their kind's bytes: an event of another kind, which may be long,
+            # never reaches the splitter.)
+            parts = split(event_bytes)
+            if parts is not None:
+                routine_id, event_name, data = parts
+                if data[0] in map_heads:
+                    _list_append(history, record(routine_id, event_name, data, ts))
+                    continue
             parts = _EXECUTION_AT.split(event_bytes)
             if parts is not None and parts[3][0] in map_heads:
                 _list_append(history, record(parts[0], parts[1], parts[3], ts, _record_time(parts[2], seq)))
                 continue
-        elif kind is None or kind not in _HISTORY_FOLD_KINDS:
-            continue
+            kind = _EXECUTION_RECORDED
+        else:
+            found = _kind(event_bytes)
+            if found is None or found not in _HISTORY_FOLD_KINDS:
+                continue
+            kind = found
         try:
             d = decode_event(event_bytes, seq=seq)[1]
             if not _SHAPE_CHECKS[kind](d):
